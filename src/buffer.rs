@@ -1,0 +1,346 @@
+//! The buffer protocol: `bytes`, `bytearray` and `memoryview` export their bytes and count
+//! the exports; a `bytearray` refuses to resize while any export is live (INV-BUF-NO-RESIZE).
+//!
+//! How bytes are read and written is part of the protocol because later parts hand these
+//! pointers to other interpreters: `bytes` storage is never written after creation, so plain
+//! shared reads are fine; `bytearray` storage is an array of `AtomicU8` accessed only with
+//! relaxed atomics, so a write racing a read elsewhere is defined (INV-BUF-ATOMIC-BYTES).
+
+use std::ptr::NonNull;
+
+use crate::counters::LiveCounters;
+use crate::error::{fail, ErrorKind, Result};
+use crate::object::{Body, Obj, ObjPtr, OwnerCell, ViewBody};
+use crate::sync::{DataByte, Ordering};
+
+/// Where an exporter's bytes are.
+#[derive(Clone, Copy, Debug)]
+enum Bytes {
+    /// `bytes`: never written.
+    Frozen(NonNull<u8>),
+    /// `bytearray`: relaxed atomics.
+    Shared(NonNull<DataByte>),
+}
+
+impl Bytes {
+    fn offset(self, by: usize) -> Bytes {
+        // SAFETY (both arms): callers only offset within the exporter's storage, whose length
+        // they checked; the storage is not reallocated while exported (INV-BUF-NO-RESIZE).
+        match self {
+            // SAFETY: see above.
+            Bytes::Frozen(p) => Bytes::Frozen(unsafe { p.add(by) }),
+            // SAFETY: see above.
+            Bytes::Shared(p) => Bytes::Shared(unsafe { p.add(by) }),
+        }
+    }
+}
+
+/// An exported buffer: a window onto an exporter's bytes that keeps the export (and a
+/// strong reference to the object it came from) until dropped.
+pub struct Buffer<'t> {
+    source: Obj<'t>,
+    bytes: Bytes,
+    len: usize,
+    readonly: bool,
+}
+
+impl std::fmt::Debug for Buffer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffer")
+            .field("ptr", &self.as_ptr())
+            .field("len", &self.len)
+            .field("readonly", &self.readonly)
+            .finish()
+    }
+}
+
+impl Buffer<'_> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether writes are refused.
+    pub fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The address of the first byte (for identity checks: zero-copy means equal addresses).
+    pub fn as_ptr(&self) -> *const u8 {
+        match self.bytes {
+            Bytes::Frozen(p) => p.as_ptr(),
+            Bytes::Shared(p) => p.as_ptr().cast::<u8>(),
+        }
+    }
+
+    /// The bytes as a slice, for immutable (`bytes`) exporters only.
+    pub fn frozen(&self) -> Option<&[u8]> {
+        match self.bytes {
+            // SAFETY: `bytes` storage is never written and lives while this export holds a
+            // reference to its exporter (INV-BUF-NO-RESIZE).
+            Bytes::Frozen(p) => Some(unsafe { std::slice::from_raw_parts(p.as_ptr(), self.len) }),
+            Bytes::Shared(_) => None,
+        }
+    }
+
+    /// Byte `index`, or `None` past the end.
+    pub fn get(&self, index: usize) -> Option<u8> {
+        if index >= self.len {
+            return None;
+        }
+        Some(match self.bytes.offset(index) {
+            // SAFETY: in bounds (checked) of storage kept alive by this export.
+            Bytes::Frozen(p) => unsafe { p.read() },
+            // SAFETY: in bounds of live storage; read atomically (INV-BUF-ATOMIC-BYTES).
+            Bytes::Shared(p) => unsafe { p.as_ref() }.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Writes byte `index`; `BufferError` for a read-only buffer, `IndexError` past the end.
+    pub fn set(&self, index: usize, value: u8) -> Result<()> {
+        if self.readonly {
+            return fail(ErrorKind::BufferError, "cannot modify read-only memory");
+        }
+        if index >= self.len {
+            return fail(ErrorKind::IndexError, "buffer index out of range");
+        }
+        match self.bytes.offset(index) {
+            Bytes::Frozen(_) => unreachable!("frozen exports are read-only"),
+            // SAFETY: in bounds of live storage; written atomically (INV-BUF-ATOMIC-BYTES).
+            Bytes::Shared(p) => unsafe { p.as_ref() }.store(value, Ordering::Relaxed),
+        }
+        Ok(())
+    }
+
+    /// A copy of the bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self.frozen() {
+            Some(slice) => slice.to_vec(),
+            None => (0..self.len)
+                .map(|i| self.get(i).expect("index in range"))
+                .collect(),
+        }
+    }
+}
+
+impl Drop for Buffer<'_> {
+    fn drop(&mut self) {
+        let exports = exports_cell(self.source.body()).expect("buffers come from exporters");
+        // SAFETY: `source` is bound to a token, so this thread holds its owner
+        // (INV-OBJ-BOUND); the closure touches only the count.
+        unsafe { exports.with_mut(|n| *n -= 1) };
+        LiveCounters::bump(&self.source.token().counters().buffers_released);
+    }
+}
+
+/// The export count of an exporter body.
+fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
+    match body {
+        Body::Bytes { exports, .. } | Body::ByteArray { exports, .. } => Some(exports),
+        Body::View(view) => Some(&view.exports),
+        _ => None,
+    }
+}
+
+/// Where a root exporter's (bytes or bytearray) storage starts, and its length.
+///
+/// # Safety
+/// The calling thread holds `root`'s owner.
+unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
+    match root.body() {
+        Body::Bytes { data, .. } => (
+            Bytes::Frozen(NonNull::from(&data[..]).cast::<u8>()),
+            data.len(),
+            true,
+        ),
+        // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only reads the pointer.
+        Body::ByteArray { data, .. } => unsafe {
+            data.with(|v| {
+                (
+                    Bytes::Shared(NonNull::from(&v[..]).cast::<DataByte>()),
+                    v.len(),
+                    false,
+                )
+            })
+        },
+        _ => unreachable!("views are only ever made over bytes and bytearray"),
+    }
+}
+
+impl<'t> Obj<'t> {
+    fn view(&self) -> Option<&ViewBody> {
+        match self.body() {
+            Body::View(view) => Some(view),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn check_view_live(&self) -> Result<()> {
+        let Some(view) = self.view() else {
+            return Ok(());
+        };
+        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+        if unsafe { view.released.with(|r| *r) } {
+            return fail(
+                ErrorKind::ValueError,
+                "operation forbidden on released memoryview object",
+            );
+        }
+        Ok(())
+    }
+
+    /// Exports this object's bytes (`bytes`, `bytearray`, a live `memoryview`). The export
+    /// count rises until the buffer is dropped.
+    pub fn get_buffer(&self) -> Result<Buffer<'t>> {
+        self.check_view_live()?;
+        let Some(exports) = exports_cell(self.body()) else {
+            return fail(
+                ErrorKind::TypeError,
+                format!(
+                    "a bytes-like object is required, not '{}'",
+                    self.type_name()
+                ),
+            );
+        };
+        let (bytes, len, readonly) = match self.view() {
+            Some(view) => {
+                // SAFETY: a view's exporter is of this interpreter, which the token proves
+                // this thread holds (INV-OBJ-BOUND).
+                let (root, _, _) = unsafe { root_bytes(view.exporter) };
+                (root.offset(view.start), view.len, view.readonly)
+            }
+            // SAFETY: as above, for this object itself.
+            None => unsafe { root_bytes(self.ptr()) },
+        };
+        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+        unsafe { exports.with_mut(|n| *n += 1) };
+        LiveCounters::bump(&self.token().counters().buffers_exported);
+        Ok(Buffer {
+            source: self.clone(),
+            bytes,
+            len,
+            readonly,
+        })
+    }
+
+    /// Live exports of this `bytes`, `bytearray` or `memoryview` (each view counts one on its
+    /// exporter).
+    pub fn export_count(&self) -> Result<usize> {
+        match exports_cell(self.body()) {
+            // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+            Some(exports) => Ok(unsafe { exports.with(|n| *n) }),
+            None => fail(
+                ErrorKind::TypeError,
+                format!("'{}' object does not export buffers", self.type_name()),
+            ),
+        }
+    }
+
+    /// `memoryview(x)` over a `bytes`, `bytearray` or `memoryview`. The view holds one
+    /// export on the underlying exporter until released.
+    pub fn memoryview(&self) -> Result<Obj<'t>> {
+        match self.view() {
+            Some(view) => {
+                self.check_view_live()?;
+                Ok(self.new_view(view.exporter, view.start, view.len, view.readonly))
+            }
+            None => match self.body() {
+                Body::Bytes { .. } | Body::ByteArray { .. } => {
+                    // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+                    let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
+                    Ok(self.new_view(self.ptr(), 0, len, readonly))
+                }
+                _ => fail(
+                    ErrorKind::TypeError,
+                    format!(
+                        "memoryview: a bytes-like object is required, not '{}'",
+                        self.type_name()
+                    ),
+                ),
+            },
+        }
+    }
+
+    pub(crate) fn view_slice(&self, start: i64, end: i64) -> Result<Obj<'t>> {
+        self.check_view_live()?;
+        let view = self.view().expect("view_slice is called on views");
+        let len = i64::try_from(view.len).unwrap_or(i64::MAX);
+        let fix = |i: i64| (if i < 0 { i + len } else { i }).clamp(0, len) as usize;
+        let (a, b) = (fix(start), fix(end));
+        let b = b.max(a);
+        Ok(self.new_view(view.exporter, view.start + a, b - a, view.readonly))
+    }
+
+    /// A view over `root[start..start + len]`, taking a reference and an export on `root`.
+    fn new_view(&self, root: ObjPtr, start: usize, len: usize, readonly: bool) -> Obj<'t> {
+        let tok = self.token();
+        let root = Obj::from_borrowed_ptr(tok, root);
+        let exports = exports_cell(root.body()).expect("roots are exporters");
+        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+        unsafe { exports.with_mut(|n| *n += 1) };
+        LiveCounters::bump(&tok.counters().buffers_exported);
+        tok.alloc(Body::View(ViewBody {
+            exporter: root.into_ptr(),
+            start,
+            len,
+            readonly,
+            released: OwnerCell::new(false),
+            exports: OwnerCell::new(0),
+        }))
+    }
+
+    /// `memoryview.release()`: gives back the view's export and its reference to the
+    /// exporter. Idempotent; `BufferError` while buffers taken from the view are live.
+    pub fn release(&self) -> Result<()> {
+        let Some(view) = self.view() else {
+            return fail(
+                ErrorKind::AttributeError,
+                format!("'{}' object has no attribute 'release'", self.type_name()),
+            );
+        };
+        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+        let released = unsafe { view.released.with(|r| *r) };
+        // SAFETY: as above.
+        let exported = unsafe { view.exports.with(|n| *n) };
+        if released {
+            return Ok(());
+        }
+        if exported > 0 {
+            return fail(
+                ErrorKind::BufferError,
+                format!("memoryview has {exported} exported buffer(s)"),
+            );
+        }
+        // SAFETY: as above.
+        unsafe { view.released.with_mut(|r| *r = true) };
+        release_root_export(self, view.exporter);
+        Ok(())
+    }
+}
+
+/// Gives back one export on `root` and the reference that came with it.
+fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
+    let tok = holder.token();
+    let root = Obj::from_owned_ptr(tok, root);
+    let exports = exports_cell(root.body()).expect("roots are exporters");
+    // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+    unsafe { exports.with_mut(|n| *n -= 1) };
+    LiveCounters::bump(&tok.counters().buffers_released);
+}
+
+/// Called when an unreleased view is freed: gives back its export on the exporter. The
+/// reference itself is released by the deallocator.
+///
+/// # Safety
+/// The calling thread holds the owner of `root`.
+pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
+    let exports = exports_cell(root.body()).expect("roots are exporters");
+    // SAFETY: forwarded contract (INV-OWN-LOCKED).
+    unsafe { exports.with_mut(|n| *n -= 1) };
+    LiveCounters::bump(&root.owner().counters.buffers_released);
+}

@@ -1,0 +1,67 @@
+//! Runtime-wide instrumentation: monotonic event counters that experiments read before and
+//! after a run ([`Counters::since`]). Updated with relaxed atomics: they count events, they
+//! order nothing.
+
+use crate::sync::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// The live counters of one runtime.
+        #[derive(Debug, Default)]
+        pub(crate) struct LiveCounters {
+            $( pub(crate) $name: AtomicU64, )*
+        }
+
+        /// A snapshot of a runtime's counters.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Counters {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl LiveCounters {
+            pub(crate) fn snapshot(&self) -> Counters {
+                Counters { $( $name: self.$name.load(Ordering::Relaxed), )* }
+            }
+        }
+
+        impl Counters {
+            /// The events counted between `earlier` and `self`.
+            pub fn since(&self, earlier: &Counters) -> Counters {
+                Counters { $( $name: self.$name - earlier.$name, )* }
+            }
+
+            /// Every counter with its name, for tables and machine-readable output.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![ $( (stringify!($name), self.$name), )* ]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Entries into an interpreter from outside any interpreter (`Runtime::enter`).
+    enters,
+    /// Round trips into another interpreter and back (`Token::switch`).
+    switches,
+    /// Times a thread found an interpreter's lock held and had to wait for it.
+    lock_waits,
+    /// Calls queued on some interpreter's pending-call inbox.
+    pending_queued,
+    /// Queued calls that have run in their interpreter.
+    pending_run,
+    /// Objects allocated, all interpreters together.
+    objects_allocated,
+    /// Objects freed, all interpreters together.
+    objects_freed,
+    /// Buffers exported (bytes, bytearray and view exports taken).
+    buffers_exported,
+    /// Buffer exports released.
+    buffers_released,
+}
+
+impl LiveCounters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,110 @@
+//! Errors as values: every failure the model can report is an [`Error`] with a kind and a
+//! message, never a panic. Python-level kinds mirror CPython's exception classes so an error
+//! raised in one interpreter can be carried, typed, into another.
+
+use std::fmt;
+
+/// What went wrong, as a closed set of kinds a caller can match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Python `TypeError`: an operation the object's type does not support.
+    TypeError,
+    /// Python `AttributeError`.
+    AttributeError,
+    /// Python `KeyError`.
+    KeyError,
+    /// Python `IndexError`.
+    IndexError,
+    /// Python `ValueError`.
+    ValueError,
+    /// Python `BufferError`: resizing an exporter with live exports, releasing an exported
+    /// view, writing through a read-only buffer.
+    BufferError,
+    /// Python `OverflowError`.
+    OverflowError,
+    /// Python `ZeroDivisionError`.
+    ZeroDivisionError,
+    /// Python `RuntimeError`, raised by user methods that have no better kind.
+    RuntimeError,
+    /// No interpreter with this id exists (never created, or destroyed).
+    InterpreterNotFound,
+    /// The interpreter cannot be destroyed now: a thread is running in it (or is switched
+    /// out of it and will come back), or handles to its objects are outstanding.
+    InterpreterBusy,
+    /// The main interpreter cannot be destroyed while other interpreters live.
+    MainInterpreter,
+    /// The calling thread already holds an interpreter; move with `Token::switch` or let
+    /// go first with `Token::suspend`.
+    AlreadyEntered,
+    /// An object handle was used with a token for an interpreter that does not own it.
+    WrongInterpreter,
+    /// The interpreter's pending-call inbox is closed (the interpreter is being destroyed).
+    InboxClosed,
+}
+
+impl ErrorKind {
+    /// The name a Python programmer would see, e.g. `"TypeError"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TypeError => "TypeError",
+            Self::AttributeError => "AttributeError",
+            Self::KeyError => "KeyError",
+            Self::IndexError => "IndexError",
+            Self::ValueError => "ValueError",
+            Self::BufferError => "BufferError",
+            Self::OverflowError => "OverflowError",
+            Self::ZeroDivisionError => "ZeroDivisionError",
+            Self::RuntimeError => "RuntimeError",
+            Self::InterpreterNotFound => "InterpreterNotFound",
+            Self::InterpreterBusy => "InterpreterBusy",
+            Self::MainInterpreter => "MainInterpreter",
+            Self::AlreadyEntered => "AlreadyEntered",
+            Self::WrongInterpreter => "WrongInterpreter",
+            Self::InboxClosed => "InboxClosed",
+        }
+    }
+}
+
+/// A typed error: its kind and a message naming what failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind, to match on.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shorthand for `Err(Error::new(kind, message))`.
+pub(crate) fn fail<T>(kind: ErrorKind, message: impl Into<String>) -> Result<T> {
+    Err(Error::new(kind, message))
+}

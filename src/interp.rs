@@ -1,0 +1,294 @@
+//! One interpreter's shared state: its lock, its pending-call inbox and its accounting.
+//!
+//! The interpreter lock is not a `Mutex` guard held across user code: it is a flag under a
+//! small mutex plus a condition variable, so that entering, suspending (the thread keeps its
+//! place but lets go of the lock), resuming and destroying are each one short critical
+//! section, and so that destroy can tell "a thread is running here" from "nobody is here".
+//! See `design/ownership-and-switching.md`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::{fail, ErrorKind, Result};
+use crate::counters::LiveCounters;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::thread_state::Token;
+
+/// An interpreter's id. Ids are handed out in increasing order by a runtime and never reused
+/// (INV-ID-FRESH), so an id names one interpreter forever, even after it is destroyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterpId(pub(crate) u64);
+
+impl InterpId {
+    /// The id numbered `id`. Any number names an id; whether an interpreter has it is
+    /// checked wherever the id is used.
+    pub fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for InterpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct LockState {
+    /// A thread holds the interpreter (runs in it) right now.
+    held: bool,
+    /// Threads with a frame in this interpreter: running in it, waiting to enter it, or
+    /// switched out of it and due back (INV-DESTROY-IDLE).
+    entered: usize,
+    /// Destroyed (or being destroyed): no new entry succeeds.
+    destroyed: bool,
+}
+
+/// The interpreter lock ("its GIL").
+#[derive(Debug, Default)]
+pub(crate) struct InterpLock {
+    state: Mutex<LockState>,
+    released: Condvar,
+}
+
+/// Whether taking the lock had to wait: the caller counts lock waits.
+pub(crate) struct Waited(pub(crate) bool);
+
+impl InterpLock {
+    /// Registers this thread as entered and takes the lock, waiting while another thread
+    /// holds it. Fails if the interpreter is destroyed.
+    pub(crate) fn enter(&self, id: InterpId) -> Result<Waited> {
+        let mut state = self.state.lock();
+        if state.destroyed {
+            return fail(
+                ErrorKind::InterpreterNotFound,
+                format!("interpreter {id} has been destroyed"),
+            );
+        }
+        state.entered += 1;
+        let waited = state.held;
+        while state.held {
+            state = self.released.wait(state);
+        }
+        state.held = true;
+        Ok(Waited(waited))
+    }
+
+    /// Lets go of the lock; the thread stays registered as entered.
+    pub(crate) fn suspend(&self) {
+        let mut state = self.state.lock();
+        debug_assert!(state.held, "suspending an interpreter lock that is not held");
+        state.held = false;
+        drop(state);
+        self.released.notify_one();
+    }
+
+    /// Takes the lock back after [`InterpLock::suspend`]. Cannot fail: a destroy never
+    /// succeeds while this thread is registered (INV-DESTROY-IDLE).
+    pub(crate) fn resume(&self) -> Waited {
+        let mut state = self.state.lock();
+        debug_assert!(!state.destroyed && state.entered > 0);
+        let waited = state.held;
+        while state.held {
+            state = self.released.wait(state);
+        }
+        state.held = true;
+        Waited(waited)
+    }
+
+    /// Lets go of the lock and unregisters the entry.
+    pub(crate) fn exit(&self) {
+        let mut state = self.state.lock();
+        debug_assert!(state.held && state.entered > 0);
+        state.held = false;
+        state.entered -= 1;
+        drop(state);
+        self.released.notify_one();
+    }
+
+    /// Marks the interpreter destroyed and takes its lock for finalization, or reports why
+    /// it cannot be destroyed now.
+    pub(crate) fn begin_destroy(&self, id: InterpId) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.destroyed {
+            return fail(
+                ErrorKind::InterpreterNotFound,
+                format!("interpreter {id} has already been destroyed"),
+            );
+        }
+        if state.entered > 0 {
+            return fail(
+                ErrorKind::InterpreterBusy,
+                format!(
+                    "interpreter {id} cannot be destroyed: {} thread(s) are running in it or \
+                     switched out of it",
+                    state.entered
+                ),
+            );
+        }
+        debug_assert!(!state.held, "held without an entered thread");
+        state.destroyed = true;
+        state.held = true;
+        Ok(())
+    }
+
+    /// Undoes [`InterpLock::begin_destroy`] when a later check refuses the destroy.
+    pub(crate) fn cancel_destroy(&self) {
+        let mut state = self.state.lock();
+        state.destroyed = false;
+        state.held = false;
+        drop(state);
+        self.released.notify_one();
+    }
+
+    /// Ends finalization. Nobody can be waiting: waiting requires being entered, and
+    /// entering a destroyed interpreter fails.
+    pub(crate) fn finish_destroy(&self) {
+        let mut state = self.state.lock();
+        state.held = false;
+        debug_assert_eq!(state.entered, 0);
+    }
+
+    fn entered(&self) -> usize {
+        self.state.lock().entered
+    }
+}
+
+/// A call queued for an interpreter; it runs with a token for that interpreter.
+pub type PendingCall = Box<dyn for<'r> FnOnce(&mut Token<'r>) + Send>;
+
+struct Queued {
+    since: Instant,
+    call: PendingCall,
+}
+
+#[derive(Default)]
+struct InboxState {
+    calls: VecDeque<Queued>,
+    closed: bool,
+}
+
+/// An interpreter's own pending-call inbox (never a process-wide pool: a call queued here
+/// runs in this interpreter and nowhere else, INV-INBOX-OWNER).
+#[derive(Default)]
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    /// Mirrors `calls.len()` so observers read it without the mutex.
+    depth: AtomicUsize,
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("depth", &self.depth.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbox {
+    /// Queues `call`, or hands it back if the inbox is closed.
+    pub(crate) fn push(&self, call: PendingCall) -> std::result::Result<(), PendingCall> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(call);
+        }
+        state.calls.push_back(Queued {
+            since: Instant::now(),
+            call,
+        });
+        self.depth.store(state.calls.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes the oldest call. The mutex is released before the call runs, so a running call
+    /// may queue more.
+    pub(crate) fn pop(&self) -> Option<PendingCall> {
+        let mut state = self.state.lock();
+        let queued = state.calls.pop_front()?;
+        self.depth.store(state.calls.len(), Ordering::Relaxed);
+        Some(queued.call)
+    }
+
+    /// Refuses every later push. Calls already queued stay, for the final drain.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn oldest_age(&self) -> Option<Duration> {
+        let state = self.state.lock();
+        state.calls.front().map(|q| q.since.elapsed())
+    }
+}
+
+/// The state of one interpreter shared by every thread that can reach it.
+#[derive(Debug)]
+pub(crate) struct InterpState {
+    pub(crate) id: InterpId,
+    pub(crate) lock: InterpLock,
+    pub(crate) inbox: Inbox,
+    /// Objects of this interpreter currently allocated. Written only by the thread holding
+    /// the interpreter; atomic so that anyone may read it.
+    pub(crate) live_objects: AtomicUsize,
+    /// Objects ever allocated here.
+    pub(crate) allocated: AtomicU64,
+    /// `OwnedObj` handles to objects of this interpreter that exist right now.
+    pub(crate) owned_handles: AtomicUsize,
+    /// The runtime's counters, reachable from any object through its owner.
+    pub(crate) counters: Arc<LiveCounters>,
+}
+
+impl InterpState {
+    pub(crate) fn new(id: InterpId, counters: Arc<LiveCounters>) -> Self {
+        Self {
+            id,
+            counters,
+            lock: InterpLock::default(),
+            inbox: Inbox::default(),
+            live_objects: AtomicUsize::new(0),
+            allocated: AtomicU64::new(0),
+            owned_handles: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn info(&self) -> InterpInfo {
+        InterpInfo {
+            id: self.id,
+            live_objects: self.live_objects.load(Ordering::Relaxed),
+            allocated: self.allocated.load(Ordering::Relaxed),
+            owned_handles: self.owned_handles.load(Ordering::Acquire),
+            inbox_depth: self.inbox.depth(),
+            oldest_pending: self.inbox.oldest_age(),
+            threads_entered: self.lock.entered(),
+        }
+    }
+}
+
+/// A snapshot of one interpreter's accounting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InterpInfo {
+    /// Which interpreter.
+    pub id: InterpId,
+    /// Objects allocated and not yet freed.
+    pub live_objects: usize,
+    /// Objects ever allocated.
+    pub allocated: u64,
+    /// `OwnedObj` handles outstanding.
+    pub owned_handles: usize,
+    /// Calls waiting in the pending-call inbox.
+    pub inbox_depth: usize,
+    /// How long the oldest waiting call has waited.
+    pub oldest_pending: Option<Duration>,
+    /// Threads running in it, waiting to enter it or switched out of it.
+    pub threads_entered: usize,
+}

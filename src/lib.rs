@@ -1,0 +1,83 @@
+//! xinterp: cross-interpreter object sharing for CPython-style interpreters that share one
+//! address space, modelled on raw pointers so that its protocol can be model-checked with
+//! loom and its unsafe code checked with Miri.
+//!
+//! The foundation, part by part (see `design/ARCHITECTURE.md` for the code map):
+//! - [`Runtime`]: a registry of interpreters with ids that are never reused, a main
+//!   interpreter, create / list / destroy, and runtime-wide [`Counters`].
+//! - Thread state: any thread enters any interpreter ([`Runtime::enter`]) and gets a
+//!   [`Token`], the proof that it holds that interpreter; it can switch to another and back
+//!   ([`Token::switch`]) or let go for a while ([`Token::suspend`]); it never holds two.
+//! - Objects on raw pointers with non-atomic refcounts: [`Obj`] (bound to a token),
+//!   [`OwnedObj`] (bound to nothing), [`RawObj`] (an address).
+//! - Each interpreter's pending-call inbox ([`Runtime::call_soon`]), drained when a thread
+//!   enters it or at an explicit drain point ([`Runtime::drain`]).
+//! - The buffer protocol ([`Buffer`]) with counted exports.
+//! - Errors as values ([`Error`], [`ErrorKind`]).
+//!
+//! ```
+//! use xinterp::{ErrorKind, Runtime};
+//!
+//! let rt = Runtime::new();
+//! let sub = rt.create()?;
+//! let handle = rt.enter(rt.main(), |tok| {
+//!     let list = tok.list(&[tok.int(1), tok.str("two")]);
+//!     assert_eq!(list.repr()?, "[1, 'two']");
+//!     // A token-bound handle cannot be held across a switch; an owned one can.
+//!     let list = list.unbind();
+//!     assert_eq!(tok.switch(sub, |in_sub| in_sub.int(3).repr())??, "3");
+//!     Ok::<_, xinterp::Error>(list)
+//! })??;
+//! // Using it needs a token for its owner.
+//! let err = rt.enter(sub, |tok| handle.bind(tok).map(drop))?.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::WrongInterpreter);
+//! drop(handle); // no interpreter held here: the decref is queued on main's inbox
+//! assert_eq!(rt.drain(rt.main())?, 1);
+//! # Ok::<(), xinterp::Error>(())
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod buffer;
+mod counters;
+mod error;
+mod interp;
+mod object;
+mod runtime;
+mod sync;
+mod thread_state;
+
+pub use buffer::Buffer;
+pub use counters::Counters;
+pub use error::{Error, ErrorKind, Result};
+pub use interp::{InterpId, InterpInfo, PendingCall};
+pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
+pub use runtime::{DestroyReport, Runtime};
+pub use thread_state::Token;
+
+mod assertions {
+    use static_assertions::{assert_impl_all, assert_not_impl_any, const_assert, const_assert_eq};
+    use std::mem::size_of;
+
+    use super::*;
+
+    // The token proves "this thread holds X": it must never reach another thread.
+    assert_not_impl_any!(Token<'static>: Send, Sync);
+    // Token-bound handles live and die on the thread that holds their interpreter.
+    assert_not_impl_any!(Obj<'static>: Send, Sync);
+    assert_not_impl_any!(Buffer<'static>: Send, Sync);
+    // Handles bound to nothing travel.
+    assert_impl_all!(OwnedObj: Send, Sync);
+    assert_impl_all!(RawObj: Send, Sync, Copy);
+    assert_impl_all!(Runtime: Send, Sync, Clone);
+    assert_impl_all!(InterpId: Send, Sync, Copy);
+    assert_impl_all!(Error: Send, Sync, std::error::Error);
+    assert_impl_all!(Counters: Send, Sync, Copy);
+    assert_impl_all!(InterpInfo: Send, Sync);
+    assert_impl_all!(DestroyReport: Send, Sync);
+
+    // Object layout is asserted beside its definition (`object/mod.rs`).
+    const_assert!(size_of::<usize>() <= size_of::<u64>());
+    const_assert_eq!(size_of::<RawObj>(), size_of::<usize>());
+    const_assert_eq!(size_of::<InterpId>(), size_of::<u64>());
+}

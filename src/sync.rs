@@ -1,0 +1,227 @@
+//! The one file that names `std::sync`, parking_lot, dashmap or loom.
+//!
+//! Every other module imports its synchronisation from here, so a `--cfg loom` build swaps
+//! every primitive of the protocol for loom's checked one and a Miri build swaps the
+//! concurrent map for a locked `HashMap` (dashmap's parking_lot_core fails Miri's strict
+//! provenance under contention). The shapes follow parking_lot: `lock()` returns the guard
+//! directly, and a condition variable takes the guard by value like std's.
+//!
+//! What is deliberately *not* here: the bytes of a `bytearray` ([`DataByte`]) are plain
+//! `core` atomics in every build. They are payload, not protocol; loom would only slow down
+//! on them, and the design note on views (INV-BUF-ATOMIC-BYTES) explains why relaxed atomics
+//! make concurrent reads and writes defined.
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell as RawCell;
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread_local;
+
+    pub(crate) type RawMutex<T> = loom::sync::Mutex<T>;
+    pub(crate) type RawGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    pub(crate) type RawCondvar = loom::sync::Condvar;
+
+    pub(crate) fn lock<T>(m: &RawMutex<T>) -> RawGuard<'_, T> {
+        m.lock().expect("loom mutexes are never poisoned by the models")
+    }
+
+
+    pub(crate) fn wait<'a, T>(c: &RawCondvar, g: RawGuard<'a, T>) -> RawGuard<'a, T> {
+        c.wait(g).expect("loom mutexes are never poisoned by the models")
+    }
+
+}
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::thread_local;
+
+    pub(crate) type RawMutex<T> = parking_lot::Mutex<T>;
+    pub(crate) type RawGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub(crate) type RawCondvar = parking_lot::Condvar;
+
+    pub(crate) fn lock<T>(m: &RawMutex<T>) -> RawGuard<'_, T> {
+        m.lock()
+    }
+
+
+    pub(crate) fn wait<'a, T>(c: &RawCondvar, mut g: RawGuard<'a, T>) -> RawGuard<'a, T> {
+        c.wait(&mut g);
+        g
+    }
+
+
+    /// std's `UnsafeCell` dressed in loom's closure API, so every access site is written
+    /// once and checked by loom in model builds.
+    #[derive(Debug)]
+    pub(crate) struct RawCell<T>(core::cell::UnsafeCell<T>);
+
+    impl<T> RawCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(core::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+pub(crate) use imp::{thread_local, Arc, AtomicU64, AtomicUsize, Ordering};
+
+/// A cell whose accesses loom tracks. Callers guarantee exclusion themselves (for object
+/// state: by holding the owner interpreter, INV-OWN-LOCKED); loom and Miri report a caller
+/// that does not.
+pub(crate) type UnsafeCell<T> = imp::RawCell<T>;
+
+/// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
+/// defined (INV-BUF-ATOMIC-BYTES).
+pub(crate) type DataByte = core::sync::atomic::AtomicU8;
+
+/// A mutex with parking_lot's shape: `lock()` gives the guard, never a poison error.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(imp::RawMutex<T>);
+
+/// The guard of [`Mutex`]; not `Send` in any build.
+pub(crate) type MutexGuard<'a, T> = imp::RawGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(imp::RawMutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        imp::lock(&self.0)
+    }
+
+}
+
+/// A condition variable that takes and returns the guard, like std's.
+#[derive(Debug, Default)]
+pub(crate) struct Condvar(imp::RawCondvar);
+
+impl Condvar {
+
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        imp::wait(&self.0, guard)
+    }
+
+
+    pub(crate) fn notify_one(&self) {
+        self.0.notify_one();
+    }
+
+}
+
+pub(crate) use map::ConcurrentMap;
+
+/// A concurrent map that never lends out a guard: reads clone the value out or run a
+/// closure, so nobody can hold a shard lock while entering an interpreter (INV-NO-GUARD-SWITCH).
+#[cfg(not(any(loom, miri)))]
+mod map {
+    use std::hash::Hash;
+
+    #[derive(Debug)]
+    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(dashmap::DashMap<K, V>);
+
+    impl<K: Eq + Hash, V> ConcurrentMap<K, V> {
+        pub(crate) fn new() -> Self {
+            Self(dashmap::DashMap::new())
+        }
+
+        pub(crate) fn insert(&self, key: K, value: V) -> Option<V> {
+            self.0.insert(key, value)
+        }
+
+        pub(crate) fn remove(&self, key: &K) -> Option<V> {
+            self.0.remove(key).map(|(_, v)| v)
+        }
+
+        pub(crate) fn get_cloned(&self, key: &K) -> Option<V>
+        where
+            V: Clone,
+        {
+            self.0.get(key).map(|entry| entry.value().clone())
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        /// A snapshot of every value; the shard locks are released before it returns.
+        pub(crate) fn values_cloned(&self) -> Vec<V>
+        where
+            V: Clone,
+        {
+            self.0.iter().map(|entry| entry.value().clone()).collect()
+        }
+
+        pub(crate) fn drain(&self) -> Vec<V>
+        where
+            K: Clone,
+        {
+            let keys: Vec<K> = self.0.iter().map(|entry| entry.key().clone()).collect();
+            keys.iter().filter_map(|k| self.remove(k)).collect()
+        }
+    }
+}
+
+#[cfg(any(loom, miri))]
+mod map {
+    use super::Mutex;
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    #[derive(Debug)]
+    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(Mutex<HashMap<K, V>>);
+
+    impl<K: Eq + Hash, V> ConcurrentMap<K, V> {
+        pub(crate) fn new() -> Self {
+            Self(Mutex::new(HashMap::new()))
+        }
+
+        pub(crate) fn insert(&self, key: K, value: V) -> Option<V> {
+            self.0.lock().insert(key, value)
+        }
+
+        pub(crate) fn remove(&self, key: &K) -> Option<V> {
+            self.0.lock().remove(key)
+        }
+
+        pub(crate) fn get_cloned(&self, key: &K) -> Option<V>
+        where
+            V: Clone,
+        {
+            self.0.lock().get(key).cloned()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().len()
+        }
+
+        pub(crate) fn values_cloned(&self) -> Vec<V>
+        where
+            V: Clone,
+        {
+            self.0.lock().values().cloned().collect()
+        }
+
+        pub(crate) fn drain(&self) -> Vec<V>
+        where
+            K: Clone,
+        {
+            self.0.lock().drain().map(|(_, v)| v).collect()
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Thread state: which interpreter this thread holds, the [`Token`] that proves it, and the
+//! three moves a thread can make: enter, switch (A -> B -> A), suspend.
+//!
+//! The type system carries the main rule (INV-TOKEN-EXCLUSIVE): switching and suspending take
+//! `&mut Token`, and every token-bound handle ([`Obj`](crate::Obj), [`Buffer`](crate::Buffer))
+//! borrows the token, so nothing bound to A can be used while the thread is out of A. The
+//! thread-local record of the held interpreter is the runtime backstop: every refcount touch
+//! checks it in debug builds (INV-OWN-LOCKED).
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
+
+use crate::counters::LiveCounters;
+use crate::error::Result;
+use crate::interp::{InterpId, InterpInfo, InterpState, Waited};
+use crate::runtime::Runtime;
+use crate::sync::{thread_local, Arc};
+
+thread_local! {
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    /// The interpreter this thread holds right now, or null. A thread holds at most one
+    /// (INV-ONE-LOCK): entering requires null, switching and suspending clear it first.
+    static CURRENT: Cell<*const InterpState> = Cell::new(ptr::null());
+}
+
+/// The interpreter the calling thread holds, or null.
+pub(crate) fn current() -> *const InterpState {
+    CURRENT.with(Cell::get)
+}
+
+/// Records that this thread now holds `interp` (or nothing), returning what it held before.
+pub(crate) fn set_current(interp: *const InterpState) -> *const InterpState {
+    CURRENT.with(|c| c.replace(interp))
+}
+
+/// Proof that the calling thread holds one interpreter right now.
+///
+/// A token exists only inside [`Runtime::enter`], [`Token::switch`] or a pending call, is
+/// neither `Send` nor `Sync`, and is lent out as `&mut Token`: it cannot outlive the entry
+/// and cannot move to another thread. Object operations go through it.
+///
+/// Handles bound to a token cannot be used while the thread is switched out of its
+/// interpreter, because switching borrows the token exclusively:
+///
+/// ```compile_fail
+/// # use xinterp::Runtime;
+/// let rt = Runtime::new();
+/// let other = rt.create().unwrap();
+/// rt.enter(rt.main(), |tok| {
+///     let x = tok.int(1);
+///     tok.switch(other, |_in_other| {
+///         let _ = x.repr(); // error: `tok` is borrowed mutably by the switch
+///     })
+///     .unwrap();
+///     drop(x);
+/// })
+/// .unwrap();
+/// ```
+pub struct Token<'r> {
+    rt: &'r Runtime,
+    interp: &'r Arc<InterpState>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl std::fmt::Debug for Token<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("interp", &self.interp.id).finish()
+    }
+}
+
+impl<'r> Token<'r> {
+    /// Only for a thread that has just taken `interp`'s lock and recorded it as current.
+    pub(crate) fn new(rt: &'r Runtime, interp: &'r Arc<InterpState>) -> Self {
+        debug_assert!(ptr::eq(current(), Arc::as_ptr(interp)));
+        Self {
+            rt,
+            interp,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The interpreter this token holds.
+    pub fn id(&self) -> InterpId {
+        self.interp.id
+    }
+
+    /// The runtime this interpreter belongs to.
+    pub fn runtime(&self) -> &'r Runtime {
+        self.rt
+    }
+
+    /// This interpreter's accounting.
+    pub fn info(&self) -> InterpInfo {
+        self.interp.info()
+    }
+
+    pub(crate) fn interp(&self) -> &'r Arc<InterpState> {
+        self.interp
+    }
+
+    pub(crate) fn counters(&self) -> &'r LiveCounters {
+        self.rt.counters_live()
+    }
+
+    /// Runs `f` in interpreter `target` and comes back: this thread lets go of the current
+    /// interpreter, takes `target`, runs `f` with a token for it, lets go of `target` and
+    /// takes the current interpreter back. It never holds both (INV-ONE-LOCK). Switching to
+    /// the interpreter already held runs `f` directly.
+    ///
+    /// If `f` panics, `target` is let go and the current interpreter taken back before the
+    /// panic continues, so no lock is left held.
+    pub fn switch<R>(
+        &mut self,
+        target: InterpId,
+        f: impl FnOnce(&mut Token<'_>) -> R,
+    ) -> Result<R> {
+        if target == self.id() {
+            return Ok(f(self));
+        }
+        let rt = self.rt;
+        let state = rt.lookup(target)?;
+        LiveCounters::bump(&rt.counters_live().switches);
+        self.suspend(|| run_in(rt, &state, |tok, _drained| f(tok)))
+    }
+
+    /// Lets go of this interpreter while `f` runs (for blocking work), then takes it back:
+    /// the analogue of `Py_BEGIN_ALLOW_THREADS`. The thread stays registered in this
+    /// interpreter, so it cannot be destroyed meanwhile (INV-DESTROY-IDLE). Inside `f` the
+    /// thread holds no interpreter and may enter any, this one included.
+    pub fn suspend<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Resume<'a> {
+            rt: &'a Runtime,
+            interp: &'a Arc<InterpState>,
+        }
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                let Waited(waited) = self.interp.lock.resume();
+                if waited {
+                    LiveCounters::bump(&self.rt.counters_live().lock_waits);
+                }
+                set_current(Arc::as_ptr(self.interp));
+            }
+        }
+
+        let held = set_current(ptr::null());
+        debug_assert!(ptr::eq(held, Arc::as_ptr(self.interp)));
+        self.interp.lock.suspend();
+        let _resume = Resume {
+            rt: self.rt,
+            interp: self.interp,
+        };
+        f()
+    }
+
+    /// Runs every call waiting in this interpreter's inbox, including calls queued by the
+    /// calls it runs, and returns how many ran. Entering drains too.
+    pub fn drain_inbox(&mut self) -> usize {
+        let mut ran = 0;
+        while let Some(call) = self.interp.inbox.pop() {
+            call(self);
+            LiveCounters::bump(&self.counters().pending_run);
+            ran += 1;
+        }
+        ran
+    }
+}
+
+/// Enters `interp` from a thread that holds no interpreter, drains its inbox, runs `f` (with
+/// the number of calls drained) and leaves, also when `f` panics.
+pub(crate) fn run_in<R>(
+    rt: &Runtime,
+    interp: &Arc<InterpState>,
+    f: impl FnOnce(&mut Token<'_>, usize) -> R,
+) -> Result<R> {
+    struct Exit<'a>(&'a InterpState);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            set_current(ptr::null());
+            self.0.lock.exit();
+        }
+    }
+
+    debug_assert!(current().is_null(), "run_in from a thread that holds an interpreter");
+    let Waited(waited) = interp.lock.enter(interp.id)?;
+    if waited {
+        LiveCounters::bump(&rt.counters_live().lock_waits);
+    }
+    let _exit = Exit(interp);
+    set_current(Arc::as_ptr(interp));
+    let mut tok = Token::new(rt, interp);
+    let drained = tok.drain_inbox();
+    Ok(f(&mut tok, drained))
+}

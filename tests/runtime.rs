@@ -1,0 +1,195 @@
+//! The runtime: interpreter lifecycle, ids, entering, destroying, counters.
+
+use xinterp::{ErrorKind, InterpId, Runtime};
+
+#[test]
+fn a_new_runtime_has_only_its_main_interpreter() {
+    let rt = Runtime::new();
+    assert_eq!(rt.list(), vec![rt.main()]);
+    let info = rt.info(rt.main()).unwrap();
+    assert_eq!(info.live_objects, 0);
+    assert_eq!(info.threads_entered, 0);
+}
+
+#[test]
+fn ids_are_never_reused() {
+    // INV-ID-FRESH
+    let rt = Runtime::new();
+    let a = rt.create().unwrap();
+    let b = rt.create().unwrap();
+    assert!(a < b);
+    rt.destroy(b).unwrap();
+    let c = rt.create().unwrap();
+    assert!(c > b, "{c} reuses or precedes destroyed {b}");
+    assert_eq!(rt.list(), vec![rt.main(), a, c]);
+    let err = rt.enter(b, |_| ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InterpreterNotFound);
+    assert!(err.message().contains("destroyed"), "{err}");
+    let err = rt.info(InterpId::new(99)).unwrap_err();
+    assert_eq!(err.message(), "no interpreter 99 exists");
+}
+
+#[test]
+fn the_main_interpreter_is_destroyed_last() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let err = rt.destroy(rt.main()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MainInterpreter);
+    assert!(err.message().contains("1 other"), "{err}");
+    rt.destroy(sub).unwrap();
+    rt.destroy(rt.main()).unwrap();
+    assert!(rt.list().is_empty());
+    let err = rt.create().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InterpreterNotFound);
+}
+
+#[test]
+fn destroying_twice_reports_not_found() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    rt.destroy(sub).unwrap();
+    assert_eq!(
+        rt.destroy(sub).unwrap_err().kind(),
+        ErrorKind::InterpreterNotFound
+    );
+}
+
+#[test]
+fn an_interpreter_a_thread_runs_in_cannot_be_destroyed() {
+    // INV-DESTROY-IDLE
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (leave_tx, leave_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let rt = &rt;
+        s.spawn(move || {
+            rt.enter(sub, |_tok| {
+                entered_tx.send(()).unwrap();
+                leave_rx.recv().unwrap();
+            })
+            .unwrap()
+        });
+        entered_rx.recv().unwrap();
+        let err = rt.destroy(sub).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
+        assert!(err.message().contains("1 thread"), "{err}");
+        leave_tx.send(()).unwrap();
+    });
+    rt.destroy(sub).unwrap();
+}
+
+#[test]
+fn an_interpreter_a_thread_is_switched_out_of_cannot_be_destroyed() {
+    // INV-DESTROY-IDLE: the thread will come back to `sub`, so it must still be there.
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let main = rt.main();
+    rt.enter(sub, |tok| {
+        tok.switch(main, |in_main| {
+            let err = in_main.destroy(sub).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
+        })
+        .unwrap();
+    })
+    .unwrap();
+    rt.destroy(sub).unwrap();
+}
+
+#[test]
+fn destroy_from_inside_an_interpreter_goes_through_the_token() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    rt.enter(rt.main(), |tok| {
+        let err = tok.runtime().destroy(sub).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyEntered);
+        assert!(err.message().contains("Token::suspend"), "{err}");
+        let report = tok.destroy(sub).unwrap();
+        assert_eq!(report.id, sub);
+        assert_eq!(report.leaked_objects, 0);
+        // Still in main afterwards, and able to allocate.
+        assert_eq!(tok.id(), tok.runtime().main());
+        assert_eq!(tok.int(5).as_int().unwrap(), 5);
+    })
+    .unwrap();
+    assert_eq!(rt.list(), vec![rt.main()]);
+}
+
+#[test]
+fn entering_while_holding_an_interpreter_is_refused() {
+    // INV-ONE-LOCK
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let inner = rt
+        .enter(rt.main(), |tok| {
+            let rt2 = tok.runtime();
+            rt2.enter(sub, |_| ()).unwrap_err()
+        })
+        .unwrap();
+    assert_eq!(inner.kind(), ErrorKind::AlreadyEntered);
+    assert!(inner.message().contains("Token::switch"), "{inner}");
+    // Other runtimes too: a thread holds one interpreter, whatever its runtime.
+    let other = Runtime::new();
+    let err = rt
+        .enter(rt.main(), |_| other.enter(other.main(), |_| ()).unwrap_err())
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::AlreadyEntered);
+}
+
+#[test]
+fn counters_count_enters_switches_and_allocations() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let before = rt.counters();
+    rt.enter(rt.main(), |tok| {
+        drop(tok.int(1));
+        tok.switch(sub, |t| drop(t.str("x"))).unwrap();
+        tok.switch(sub, |t| drop(t.none())).unwrap();
+        // Switching to the interpreter already held is not a switch.
+        let here = tok.id();
+        tok.switch(here, |t| drop(t.none())).unwrap();
+    })
+    .unwrap();
+    let delta = rt.counters().since(&before);
+    assert_eq!(delta.enters, 1);
+    assert_eq!(delta.switches, 2);
+    assert_eq!(delta.objects_allocated, 4);
+    assert_eq!(delta.objects_freed, 4);
+    assert_eq!(delta.lock_waits, 0);
+    let names: Vec<_> = delta.fields().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"switches") && names.contains(&"pending_run"));
+}
+
+#[test]
+fn lock_waits_are_counted_when_an_interpreter_is_busy() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let before = rt.counters();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.enter(sub, |tok| {
+                entered_tx.send(()).unwrap();
+                // Hold `sub` until the other thread is registered and waiting.
+                while tok.info().threads_entered < 2 {
+                    std::thread::yield_now();
+                }
+            })
+            .unwrap()
+        });
+        entered_rx.recv().unwrap();
+        rt.enter(sub, |_| ()).unwrap();
+    });
+    assert_eq!(rt.counters().since(&before).lock_waits, 1);
+}
+
+#[test]
+fn the_runtime_can_be_shared_and_dropped_from_any_clone() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let clone = rt.clone();
+    drop(rt);
+    let n = clone.enter(sub, |tok| tok.list(&[tok.int(1)]).len().unwrap());
+    assert_eq!(n.unwrap(), 1);
+    assert_eq!(format!("{clone:?}"), "Runtime { main: InterpId(0), interpreters: 2 }");
+}
