@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::error::{fail, ErrorKind, Result};
 use crate::counters::LiveCounters;
+use crate::error::{fail, ErrorKind, Result};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::thread_state::Token;
 
@@ -83,17 +83,21 @@ impl InterpLock {
     /// Lets go of the lock; the thread stays registered as entered.
     pub(crate) fn suspend(&self) {
         let mut state = self.state.lock();
-        debug_assert!(state.held, "suspending an interpreter lock that is not held");
+        debug_assert!(
+            state.held,
+            "suspending an interpreter lock that is not held"
+        );
         state.held = false;
         drop(state);
         self.released.notify_one();
     }
 
     /// Takes the lock back after [`InterpLock::suspend`]. Cannot fail: a destroy never
-    /// succeeds while this thread is registered (INV-DESTROY-IDLE).
+    /// succeeds while this thread is registered (INV-DESTROY-IDLE), and a final drain
+    /// registers its own thread.
     pub(crate) fn resume(&self) -> Waited {
         let mut state = self.state.lock();
-        debug_assert!(!state.destroyed && state.entered > 0);
+        debug_assert!(state.entered > 0, "resuming an interpreter nobody entered");
         let waited = state.held;
         while state.held {
             state = self.released.wait(state);
@@ -112,9 +116,15 @@ impl InterpLock {
         self.released.notify_one();
     }
 
-    /// Marks the interpreter destroyed and takes its lock for finalization, or reports why
-    /// it cannot be destroyed now.
-    pub(crate) fn begin_destroy(&self, id: InterpId) -> Result<()> {
+    /// Marks the interpreter destroyed and takes its lock for the final drain (registering
+    /// the destroying thread as its one entered thread), or reports why it cannot be
+    /// destroyed now and changes nothing.
+    ///
+    /// Everything is decided in one critical section of the state mutex: with no thread
+    /// entered, nobody can make a new owned handle, so `owned_handles` can only fall while
+    /// it is read here; 0 means every handle's decref is already queued
+    /// (INV-INBOX-BEFORE-HANDLE).
+    pub(crate) fn begin_destroy(&self, id: InterpId, owned_handles: &AtomicUsize) -> Result<()> {
         let mut state = self.state.lock();
         if state.destroyed {
             return fail(
@@ -132,27 +142,45 @@ impl InterpLock {
                 ),
             );
         }
+        let handles = owned_handles.load(Ordering::Acquire);
+        if handles > 0 {
+            return fail(
+                ErrorKind::InterpreterBusy,
+                format!(
+                    "interpreter {id} cannot be destroyed: {handles} owned handle(s) to its \
+                     objects are outstanding"
+                ),
+            );
+        }
         debug_assert!(!state.held, "held without an entered thread");
         state.destroyed = true;
         state.held = true;
+        state.entered = 1;
         Ok(())
     }
 
-    /// Undoes [`InterpLock::begin_destroy`] when a later check refuses the destroy.
-    pub(crate) fn cancel_destroy(&self) {
+    /// Takes the lock of an interpreter destroyed earlier, for one more final drain (of the
+    /// decrefs its escaped handles queued). Only for the runtime's own finalization, when no
+    /// other thread can reach the interpreter.
+    pub(crate) fn begin_late_drain(&self) {
         let mut state = self.state.lock();
-        state.destroyed = false;
-        state.held = false;
-        drop(state);
-        self.released.notify_one();
+        debug_assert!(state.destroyed && !state.held && state.entered == 0);
+        state.held = true;
+        state.entered = 1;
     }
 
-    /// Ends finalization. Nobody can be waiting: waiting requires being entered, and
+    /// Ends a final drain. Nobody can be waiting: waiting requires being entered, and
     /// entering a destroyed interpreter fails.
     pub(crate) fn finish_destroy(&self) {
         let mut state = self.state.lock();
+        debug_assert!(state.destroyed && state.held && state.entered == 1);
         state.held = false;
-        debug_assert_eq!(state.entered, 0);
+        state.entered = 0;
+    }
+
+    /// Whether destruction has begun.
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.state.lock().destroyed
     }
 
     fn entered(&self) -> usize {
@@ -198,20 +226,38 @@ impl Inbox {
         if state.closed {
             return Err(call);
         }
+        self.enqueue(&mut state, call);
+        Ok(())
+    }
+
+    /// Queues the release of a reference held by an owned handle. Never refused, not even
+    /// by a closed inbox: the handle exists, so its interpreter's state is kept alive and a
+    /// final drain will run the call (INV-OWNER-OUTLIVES, INV-INBOX-BEFORE-HANDLE).
+    pub(crate) fn push_release(&self, call: PendingCall) {
+        let mut state = self.state.lock();
+        self.enqueue(&mut state, call);
+    }
+
+    fn enqueue(&self, state: &mut InboxState, call: PendingCall) {
         state.calls.push_back(Queued {
             since: Instant::now(),
             call,
         });
-        self.depth.store(state.calls.len(), Ordering::Relaxed);
-        Ok(())
+        self.depth.store(state.calls.len(), Ordering::Release);
     }
 
     /// Takes the oldest call. The mutex is released before the call runs, so a running call
     /// may queue more.
     pub(crate) fn pop(&self) -> Option<PendingCall> {
+        // Fast path for the common empty inbox. A push that happened before this call
+        // (program order, or through any synchronisation) is seen: the depth is stored with
+        // Release under the mutex and loaded here with Acquire.
+        if self.depth.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut state = self.state.lock();
         let queued = state.calls.pop_front()?;
-        self.depth.store(state.calls.len(), Ordering::Relaxed);
+        self.depth.store(state.calls.len(), Ordering::Release);
         Some(queued.call)
     }
 
@@ -221,7 +267,7 @@ impl Inbox {
     }
 
     pub(crate) fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.depth.load(Ordering::Acquire)
     }
 
     pub(crate) fn oldest_age(&self) -> Option<Duration> {

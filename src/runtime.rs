@@ -18,6 +18,9 @@ struct Shared {
     /// `Runtime` handles alive. The one that drops the count to zero finalizes every
     /// interpreter while its `Arc` still keeps the runtime's memory alive.
     handles: AtomicUsize,
+    /// Destroyed interpreters whose final drain let owned handles escape: kept alive, with
+    /// an open inbox, until the runtime's own finalization (INV-OWNER-OUTLIVES).
+    escaped: Mutex<Vec<Arc<InterpState>>>,
 }
 
 /// A runtime: a set of interpreters sharing one address space.
@@ -77,6 +80,7 @@ impl Runtime {
             main,
             counters: Arc::new(LiveCounters::default()),
             handles: AtomicUsize::new(1),
+            escaped: Mutex::new(Vec::new()),
         };
         let main_state = InterpState::new(main, Arc::clone(&shared.counters));
         shared.interps.insert(main, Arc::new(main_state));
@@ -93,7 +97,8 @@ impl Runtime {
     /// Creates an interpreter and returns its id, which is never reused (INV-ID-FRESH).
     pub fn create(&self) -> Result<InterpId> {
         let _registry = self.shared.registry.lock();
-        if self.shared.interps.get_cloned(&self.shared.main).is_none() {
+        let main = self.shared.interps.get_cloned(&self.shared.main);
+        if main.is_none_or(|main| main.lock.is_destroyed()) {
             return fail(
                 ErrorKind::InterpreterNotFound,
                 "the main interpreter has been destroyed; this runtime is finished",
@@ -126,8 +131,12 @@ impl Runtime {
     pub fn enter<R>(&self, id: InterpId, f: impl FnOnce(&mut Token<'_>) -> R) -> Result<R> {
         self.refuse_if_entered("enter another interpreter", "use Token::switch")?;
         let state = self.lookup(id)?;
-        LiveCounters::bump(&self.shared.counters.enters);
-        run_in(self, &state, |tok, _drained| f(tok))
+        run_in(
+            self,
+            &state,
+            &self.shared.counters.enters,
+            |tok, _drained| f(tok),
+        )
     }
 
     /// Destroys interpreter `id`: its inbox is closed and drained, then it is gone for good.
@@ -135,9 +144,9 @@ impl Runtime {
     /// Refused (and nothing changes) when a thread is running in it or switched out of it,
     /// when `OwnedObj` handles to its objects are outstanding, or for the main interpreter
     /// while others live. Call it from a thread that holds no interpreter (inside a token,
-    /// wrap it in [`Token::suspend`]).
+    /// use [`Token::destroy`]).
     pub fn destroy(&self, id: InterpId) -> Result<DestroyReport> {
-        self.refuse_if_entered("destroy an interpreter", "wrap the call in Token::suspend")?;
+        self.refuse_if_entered("destroy an interpreter", "use Token::destroy")?;
         let state = {
             let _registry = self.shared.registry.lock();
             let state = self.lookup(id)?;
@@ -150,27 +159,19 @@ impl Runtime {
                     ),
                 );
             }
-            state.lock.begin_destroy(id)?;
-            // No handle can be created now (that needs the lock we hold), and a handle's
-            // drop queues its decref before it decrements, so 0 here means every decref is
-            // already in the inbox (INV-INBOX-BEFORE-HANDLE).
-            let handles = state.owned_handles.load(Ordering::Acquire);
-            if handles > 0 {
-                state.lock.cancel_destroy();
-                return fail(
-                    ErrorKind::InterpreterBusy,
-                    format!(
-                        "interpreter {id} cannot be destroyed: {handles} owned handle(s) to its \
-                         objects are outstanding"
-                    ),
-                );
-            }
+            state.lock.begin_destroy(id, &state.owned_handles)?;
             state
         };
-        let report = self.finalize(&state);
-        self.shared.interps.remove(&id);
-        state.lock.finish_destroy();
-        Ok(report)
+        // Removal and the end of the final drain happen even if a pending call panics.
+        struct Finish<'a>(&'a Runtime, &'a Arc<InterpState>);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                self.0.shared.interps.remove(&self.1.id);
+                self.1.lock.finish_destroy();
+            }
+        }
+        let _finish = Finish(self, &state);
+        Ok(self.finalize(&state))
     }
 
     /// Queues `call` on interpreter `id`'s inbox. It runs in that interpreter the next time
@@ -200,7 +201,12 @@ impl Runtime {
     pub fn drain(&self, id: InterpId) -> Result<usize> {
         self.refuse_if_entered("drain an interpreter", "use Token::drain_inbox")?;
         let state = self.lookup(id)?;
-        run_in(self, &state, |_tok, drained| drained)
+        run_in(
+            self,
+            &state,
+            &self.shared.counters.enters,
+            |_tok, drained| drained,
+        )
     }
 
     /// A snapshot of interpreter `id`'s accounting.
@@ -245,29 +251,59 @@ impl Runtime {
     /// Runs the final drain of an interpreter whose lock this thread has taken for
     /// destruction, and reports what was left.
     fn finalize(&self, state: &Arc<InterpState>) -> DestroyReport {
-        let outer = set_current(Arc::as_ptr(state));
+        struct Restore(*const InterpState);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                set_current(self.0);
+            }
+        }
+        let _restore = Restore(set_current(Arc::as_ptr(state)));
         state.inbox.close();
-        let mut tok = Token::new(self, state);
-        let pending_run = tok.drain_inbox();
-        set_current(outer);
+        let mut pending_run = 0;
+        let escaped_handles = loop {
+            pending_run += Token::new(self, state).drain_inbox();
+            let handles = state.owned_handles.load(Ordering::Acquire);
+            if handles > 0 {
+                // A call of the final drain made owned handles that now live outside the
+                // interpreter. Keep its state (and so every object header's owner pointer)
+                // alive until the runtime ends; their decrefs still reach its inbox, and
+                // the runtime's finalization drains it (INV-OWNER-OUTLIVES).
+                self.shared.escaped.lock().push(Arc::clone(state));
+                break handles;
+            }
+            // No handle is left, and each queued its decref before it let go of the count
+            // (Release, read above with Acquire): one more pass runs any that arrived
+            // during the drain (INV-INBOX-BEFORE-HANDLE).
+            if state.inbox.depth() == 0 {
+                break 0;
+            }
+        };
         DestroyReport {
             id: state.id,
             pending_run,
             leaked_objects: state.live_objects.load(Ordering::Relaxed),
+            escaped_handles,
         }
     }
 
     /// Called by the last handle: nobody can be inside any interpreter (entering borrows a
-    /// handle) and no `OwnedObj` exists (each holds a handle).
+    /// handle) and no `OwnedObj` exists (each holds a handle). A final drain that lets a
+    /// handle escape again brings a handle back; this runs again when that one goes.
     fn finalize_all(&self) {
         for state in self.shared.interps.drain() {
-            match state.lock.begin_destroy(state.id) {
+            match state.lock.begin_destroy(state.id, &state.owned_handles) {
                 Ok(()) => {
                     self.finalize(&state);
                     state.lock.finish_destroy();
                 }
                 Err(e) => debug_assert!(false, "finalizing a runtime: {e}"),
             }
+        }
+        let escaped = std::mem::take(&mut *self.shared.escaped.lock());
+        for state in escaped {
+            state.lock.begin_late_drain();
+            self.finalize(&state);
+            state.lock.finish_destroy();
         }
     }
 }
@@ -290,6 +326,10 @@ pub struct DestroyReport {
     /// Pending calls run by the final drain.
     pub pending_run: usize,
     /// Objects still allocated at the end: reference cycles, which this model, like
-    /// CPython without its cycle collector, cannot free. Zero in every test.
+    /// CPython without its cycle collector, cannot free, and objects that escaped handles
+    /// still hold.
     pub leaked_objects: usize,
+    /// Owned handles made by pending calls during the final drain and kept beyond it. The
+    /// interpreter's state outlives them; their decrefs run when the runtime ends.
+    pub escaped_handles: usize,
 }

@@ -13,7 +13,7 @@
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::cell::UnsafeCell as RawCell;
+    pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread_local;
@@ -23,14 +23,14 @@ mod imp {
     pub(crate) type RawCondvar = loom::sync::Condvar;
 
     pub(crate) fn lock<T>(m: &RawMutex<T>) -> RawGuard<'_, T> {
-        m.lock().expect("loom mutexes are never poisoned by the models")
+        m.lock()
+            .expect("loom mutexes are never poisoned by the models")
     }
-
 
     pub(crate) fn wait<'a, T>(c: &RawCondvar, g: RawGuard<'a, T>) -> RawGuard<'a, T> {
-        c.wait(g).expect("loom mutexes are never poisoned by the models")
+        c.wait(g)
+            .expect("loom mutexes are never poisoned by the models")
     }
-
 }
 
 #[cfg(not(loom))]
@@ -47,19 +47,17 @@ mod imp {
         m.lock()
     }
 
-
     pub(crate) fn wait<'a, T>(c: &RawCondvar, mut g: RawGuard<'a, T>) -> RawGuard<'a, T> {
         c.wait(&mut g);
         g
     }
 
-
     /// std's `UnsafeCell` dressed in loom's closure API, so every access site is written
     /// once and checked by loom in model builds.
     #[derive(Debug)]
-    pub(crate) struct RawCell<T>(core::cell::UnsafeCell<T>);
+    pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
-    impl<T> RawCell<T> {
+    impl<T> UnsafeCell<T> {
         pub(crate) fn new(value: T) -> Self {
             Self(core::cell::UnsafeCell::new(value))
         }
@@ -78,12 +76,10 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{thread_local, Arc, AtomicU64, AtomicUsize, Ordering};
-
-/// A cell whose accesses loom tracks. Callers guarantee exclusion themselves (for object
-/// state: by holding the owner interpreter, INV-OWN-LOCKED); loom and Miri report a caller
-/// that does not.
-pub(crate) type UnsafeCell<T> = imp::RawCell<T>;
+/// `UnsafeCell` is loom's in model builds and std's (dressed in loom's `with` / `with_mut`)
+/// otherwise. Callers guarantee exclusion themselves (for object state: by holding the owner
+/// interpreter, INV-OWN-LOCKED); loom and Miri report a caller that does not.
+pub(crate) use imp::{thread_local, Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
 /// defined (INV-BUF-ATOMIC-BYTES).
@@ -104,7 +100,6 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         imp::lock(&self.0)
     }
-
 }
 
 /// A condition variable that takes and returns the guard, like std's.
@@ -112,16 +107,13 @@ impl<T> Mutex<T> {
 pub(crate) struct Condvar(imp::RawCondvar);
 
 impl Condvar {
-
     pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         imp::wait(&self.0, guard)
     }
 
-
     pub(crate) fn notify_one(&self) {
         self.0.notify_one();
     }
-
 }
 
 pub(crate) use map::ConcurrentMap;

@@ -15,7 +15,7 @@ use crate::counters::LiveCounters;
 use crate::error::Result;
 use crate::interp::{InterpId, InterpInfo, InterpState, Waited};
 use crate::runtime::Runtime;
-use crate::sync::{thread_local, Arc};
+use crate::sync::{thread_local, Arc, AtomicU64};
 
 thread_local! {
     // loom's `thread_local!` takes no `const` initialiser.
@@ -44,7 +44,7 @@ pub(crate) fn set_current(interp: *const InterpState) -> *const InterpState {
 /// Handles bound to a token cannot be used while the thread is switched out of its
 /// interpreter, because switching borrows the token exclusively:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0502
 /// # use xinterp::Runtime;
 /// let rt = Runtime::new();
 /// let other = rt.create().unwrap();
@@ -66,7 +66,9 @@ pub struct Token<'r> {
 
 impl std::fmt::Debug for Token<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("interp", &self.interp.id).finish()
+        f.debug_struct("Token")
+            .field("interp", &self.interp.id)
+            .finish()
     }
 }
 
@@ -106,7 +108,7 @@ impl<'r> Token<'r> {
 
     /// Runs `f` in interpreter `target` and comes back: this thread lets go of the current
     /// interpreter, takes `target`, runs `f` with a token for it, lets go of `target` and
-    /// takes the current interpreter back. It never holds both (INV-ONE-LOCK). Switching to
+    /// takes the current interpreter back. Counted in `switches` once `target` is entered. It never holds both (INV-ONE-LOCK). Switching to
     /// the interpreter already held runs `f` directly.
     ///
     /// If `f` panics, `target` is let go and the current interpreter taken back before the
@@ -121,8 +123,8 @@ impl<'r> Token<'r> {
         }
         let rt = self.rt;
         let state = rt.lookup(target)?;
-        LiveCounters::bump(&rt.counters_live().switches);
-        self.suspend(|| run_in(rt, &state, |tok, _drained| f(tok)))
+        let switches = &rt.counters_live().switches;
+        self.suspend(|| run_in(rt, &state, switches, |tok, _drained| f(tok)))
     }
 
     /// Lets go of this interpreter while `f` runs (for blocking work), then takes it back:
@@ -167,11 +169,13 @@ impl<'r> Token<'r> {
     }
 }
 
-/// Enters `interp` from a thread that holds no interpreter, drains its inbox, runs `f` (with
-/// the number of calls drained) and leaves, also when `f` panics.
+/// Enters `interp` from a thread that holds no interpreter, counts the entry in `counter`,
+/// drains its inbox, runs `f` (with the number of calls drained) and leaves, also when `f`
+/// panics.
 pub(crate) fn run_in<R>(
     rt: &Runtime,
     interp: &Arc<InterpState>,
+    counter: &AtomicU64,
     f: impl FnOnce(&mut Token<'_>, usize) -> R,
 ) -> Result<R> {
     struct Exit<'a>(&'a InterpState);
@@ -182,8 +186,12 @@ pub(crate) fn run_in<R>(
         }
     }
 
-    debug_assert!(current().is_null(), "run_in from a thread that holds an interpreter");
+    debug_assert!(
+        current().is_null(),
+        "run_in from a thread that holds an interpreter"
+    );
     let Waited(waited) = interp.lock.enter(interp.id)?;
+    LiveCounters::bump(counter);
     if waited {
         LiveCounters::bump(&rt.counters_live().lock_waits);
     }

@@ -13,14 +13,16 @@ fn a_queued_call_runs_in_its_interpreter_on_the_next_entry() {
     let sub = rt.create().unwrap();
     let ran_in = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = Arc::clone(&ran_in);
-    rt.call_soon(sub, move |tok| log.lock().unwrap().push(tok.id())).unwrap();
+    rt.call_soon(sub, move |tok| log.lock().unwrap().push(tok.id()))
+        .unwrap();
     let info = rt.info(sub).unwrap();
     assert_eq!(info.inbox_depth, 1);
     assert!(info.oldest_pending.is_some());
     // Entering another interpreter does not run it.
     rt.enter(rt.main(), |_| ()).unwrap();
     assert!(ran_in.lock().unwrap().is_empty());
-    rt.enter(sub, |tok| assert_eq!(tok.info().inbox_depth, 0)).unwrap();
+    rt.enter(sub, |tok| assert_eq!(tok.info().inbox_depth, 0))
+        .unwrap();
     assert_eq!(*ran_in.lock().unwrap(), [sub]);
     let delta = rt.counters();
     assert_eq!((delta.pending_queued, delta.pending_run), (1, 1));
@@ -55,14 +57,19 @@ fn explicit_drain_runs_everything_including_calls_queued_by_calls() {
 fn an_owned_handle_dropped_outside_its_owner_queues_the_decref() {
     let rt = Runtime::new();
     let sub = rt.create().unwrap();
-    let handle = rt.enter(sub, |tok| tok.str("owned by sub").unbind()).unwrap();
+    let handle = rt
+        .enter(sub, |tok| tok.str("owned by sub").unbind())
+        .unwrap();
     assert_eq!(rt.info(sub).unwrap().owned_handles, 1);
     // Dropped on another thread, in another interpreter.
     std::thread::scope(|s| {
         s.spawn(|| rt.enter(rt.main(), move |_| drop(handle)).unwrap());
     });
     let info = rt.info(sub).unwrap();
-    assert_eq!((info.owned_handles, info.inbox_depth, info.live_objects), (0, 1, 1));
+    assert_eq!(
+        (info.owned_handles, info.inbox_depth, info.live_objects),
+        (0, 1, 1)
+    );
     assert_eq!(rt.drain(sub).unwrap(), 1);
     assert_eq!(rt.info(sub).unwrap().live_objects, 0);
 }
@@ -84,12 +91,18 @@ fn destroy_is_refused_while_owned_handles_are_out_and_drains_after() {
     // INV-INBOX-BEFORE-HANDLE
     let rt = Runtime::new();
     let sub = rt.create().unwrap();
-    let handle = rt.enter(sub, |tok| tok.list(&[tok.int(1)]).unbind()).unwrap();
+    let handle = rt
+        .enter(sub, |tok| tok.list(&[tok.int(1)]).unbind())
+        .unwrap();
     let err = rt.destroy(sub).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
     assert!(err.message().contains("1 owned handle"), "{err}");
     // The refusal changed nothing: the interpreter still works.
-    assert_eq!(rt.enter(sub, |tok| handle.bind(tok).unwrap().len().unwrap()).unwrap(), 1);
+    assert_eq!(
+        rt.enter(sub, |tok| handle.bind(tok).unwrap().len().unwrap())
+            .unwrap(),
+        1
+    );
     drop(handle);
     let report = rt.destroy(sub).unwrap();
     assert_eq!((report.pending_run, report.leaked_objects), (1, 0));
@@ -158,4 +171,68 @@ fn many_threads_queue_while_others_drain() {
     assert_eq!(ran.load(Ordering::Relaxed), 2 * per_thread);
     let counters = rt.counters();
     assert_eq!(counters.pending_queued, counters.pending_run);
+}
+
+#[test]
+fn a_handle_escaping_the_final_drain_keeps_its_interpreter_state_alive() {
+    // INV-OWNER-OUTLIVES: a pending call run by destroy's final drain makes an owned handle
+    // and sends it out. The interpreter is gone, but its state outlives the handle, and the
+    // handle's decref still runs when the runtime ends (under Miri, a decref that never ran
+    // is a reported leak, and a freed state read by the drop is reported use-after-free).
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.call_soon(sub, move |tok| {
+        tx.send(tok.str("escapes").unbind()).unwrap()
+    })
+    .unwrap();
+    let report = rt.destroy(sub).unwrap();
+    assert_eq!(
+        (
+            report.pending_run,
+            report.escaped_handles,
+            report.leaked_objects
+        ),
+        (1, 1, 1)
+    );
+    let handle = rx.recv().unwrap();
+    assert_eq!(handle.owner(), sub);
+    assert_eq!(
+        rt.enter(sub, |_| ()).unwrap_err().kind(),
+        ErrorKind::InterpreterNotFound
+    );
+    let before = rt.counters();
+    drop(handle);
+    let delta = rt.counters().since(&before);
+    assert_eq!((delta.pending_queued, delta.objects_freed), (1, 0));
+    drop(rt);
+}
+
+#[test]
+fn a_pending_call_may_switch_during_the_final_drain() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let main = rt.main();
+    rt.call_soon(sub, move |tok| {
+        let n = tok.switch(main, |t| t.int(5).as_int().unwrap()).unwrap();
+        assert_eq!(n, 5);
+    })
+    .unwrap();
+    let report = rt.destroy(sub).unwrap();
+    assert_eq!(report.pending_run, 1);
+    assert_eq!(rt.counters().switches, 1);
+}
+
+#[test]
+fn a_panic_in_the_final_drain_still_removes_the_interpreter() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    rt.call_soon(sub, |_| panic!("a pending call failed"))
+        .unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.destroy(sub)));
+    assert!(result.is_err());
+    assert_eq!(rt.list(), vec![rt.main()]);
+    // The thread holds no interpreter afterwards.
+    rt.enter(rt.main(), |tok| assert_eq!(tok.id(), rt.main()))
+        .unwrap();
 }

@@ -41,7 +41,10 @@ fn extraction_of_the_wrong_type_is_a_type_error() {
         let err = tok.str("5").as_int().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TypeError);
         assert_eq!(err.to_string(), "TypeError: expected int, got str");
-        assert_eq!(tok.int(1).as_bytes().unwrap_err().kind(), ErrorKind::TypeError);
+        assert_eq!(
+            tok.int(1).as_bytes().unwrap_err().kind(),
+            ErrorKind::TypeError
+        );
         assert_eq!(tok.bool(true).as_int().unwrap(), 1);
     });
 }
@@ -52,7 +55,7 @@ fn containers_hold_references_and_release_them() {
         let item = tok.str("shared");
         assert_eq!(item.refcount(), 1);
         let tuple = tok.tuple(&[item.clone(), tok.int(1)]);
-        let list = tok.list(&[item.clone()]);
+        let list = tok.list(std::slice::from_ref(&item));
         assert_eq!(item.refcount(), 3, "the handle, the tuple and the list");
         assert_eq!(tuple.repr().unwrap(), "('shared', 1)");
         assert_eq!(tok.tuple(&[tok.int(1)]).repr().unwrap(), "(1,)");
@@ -81,9 +84,18 @@ fn list_indexing_follows_python() {
         list.delitem(&tok.int(1)).unwrap();
         assert_eq!(list.repr().unwrap(), "['ten', 30]");
         assert_eq!(list.slice(-1, 10).unwrap().repr().unwrap(), "[30]");
-        assert_eq!(tok.str("hello").slice(1, -1).unwrap().as_str().unwrap(), "ell");
-        let err = tok.tuple(&[]).setitem(&tok.int(0), &tok.none()).unwrap_err();
-        assert_eq!(err.message(), "'tuple' object does not support item assignment");
+        assert_eq!(
+            tok.str("hello").slice(1, -1).unwrap().as_str().unwrap(),
+            "ell"
+        );
+        let err = tok
+            .tuple(&[])
+            .setitem(&tok.int(0), &tok.none())
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "'tuple' object does not support item assignment"
+        );
         assert_eq!(
             tok.int(1).getitem(&tok.int(0)).unwrap_err().message(),
             "'int' object is not subscriptable"
@@ -109,11 +121,17 @@ fn dicts_key_by_value_and_keep_insertion_order() {
         d.setitem(&key, &tok.none()).unwrap();
         assert!(d.getitem(&tok.tuple(&[tok.int(1), tok.str("x")])).is_ok());
         let err = d.getitem(&tok.str("missing")).unwrap_err();
-        assert_eq!((err.kind(), err.message()), (ErrorKind::KeyError, "'missing'"));
+        assert_eq!(
+            (err.kind(), err.message()),
+            (ErrorKind::KeyError, "'missing'")
+        );
         let err = d.setitem(&tok.list(&[]), &tok.none()).unwrap_err();
         assert_eq!(err.message(), "unhashable type: 'list'");
         d.delitem(&tok.str("b")).unwrap();
-        assert_eq!(d.call_method("get", &[tok.str("b")]).unwrap().kind(), ObjKind::None);
+        assert_eq!(
+            d.call_method("get", &[tok.str("b")]).unwrap().kind(),
+            ObjKind::None
+        );
         let keys = d.call_method("keys", &[]).unwrap();
         assert_eq!(keys.repr().unwrap(), "['a', 1, (1, 'x')]");
         assert_eq!(d.iterate().unwrap().len(), 3);
@@ -131,7 +149,12 @@ fn dicts_survive_many_deletions() {
         for i in (0..n).filter(|i| i % 3 != 0) {
             d.delitem(&tok.int(i)).unwrap();
         }
-        let keys: Vec<i64> = d.iterate().unwrap().iter().map(|k| k.as_int().unwrap()).collect();
+        let keys: Vec<i64> = d
+            .iterate()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_int().unwrap())
+            .collect();
         assert_eq!(keys, (0..n).filter(|i| i % 3 == 0).collect::<Vec<_>>());
         assert_eq!(d.getitem(&tok.int(9)).unwrap().as_int().unwrap(), 81);
     });
@@ -152,7 +175,11 @@ fn equality_and_hash_agree() {
         ];
         for (a, b) in &pairs {
             assert!(a.eq(b).unwrap(), "{a:?} == {b:?}");
-            assert_eq!(a.hash().unwrap(), b.hash().unwrap(), "hash({a:?}) == hash({b:?})");
+            assert_eq!(
+                a.hash().unwrap(),
+                b.hash().unwrap(),
+                "hash({a:?}) == hash({b:?})"
+            );
         }
         assert!(!tok.int(1).eq(&tok.str("1")).unwrap());
         assert!(tok.bytes(b"ab").eq(&tok.bytearray(b"ab")).unwrap());
@@ -185,10 +212,18 @@ fn truthiness_and_iteration() {
             .map(|c| c.as_str().unwrap())
             .collect();
         assert_eq!(chars, ["a", "b"]);
-        let bytes: Vec<i64> =
-            tok.bytes(b"\x01\xff").iterate().unwrap().iter().map(|b| b.as_int().unwrap()).collect();
+        let bytes: Vec<i64> = tok
+            .bytes(b"\x01\xff")
+            .iterate()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_int().unwrap())
+            .collect();
         assert_eq!(bytes, [1, 255]);
-        assert_eq!(tok.int(3).iterate().unwrap_err().message(), "'int' object is not iterable");
+        assert_eq!(
+            tok.int(3).iterate().unwrap_err().message(),
+            "'int' object is not iterable"
+        );
         assert_eq!(
             tok.int(3).len().unwrap_err().message(),
             "object of type 'int' has no len()"
@@ -198,7 +233,10 @@ fn truthiness_and_iteration() {
 
 fn point_init<'t>(this: &Obj<'t>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
     let [x, y] = args else {
-        return Err(Error::new(ErrorKind::TypeError, "Point() takes 2 arguments"));
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            "Point() takes 2 arguments",
+        ));
     };
     this.setattr("x", x)?;
     this.setattr("y", y)?;
@@ -212,7 +250,11 @@ fn point_norm1<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
 }
 
 fn point_repr<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
-    let text = format!("Point({}, {})", this.getattr("x")?.repr()?, this.getattr("y")?.repr()?);
+    let text = format!(
+        "Point({}, {})",
+        this.getattr("x")?.repr()?,
+        this.getattr("y")?.repr()?
+    );
     Ok(this.token().str(&text))
 }
 
@@ -225,7 +267,9 @@ fn point_eq<'t>(this: &Obj<'t>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
 }
 
 fn point_hash<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
-    let pair = this.token().tuple(&[this.getattr("x")?, this.getattr("y")?]);
+    let pair = this
+        .token()
+        .tuple(&[this.getattr("x")?, this.getattr("y")?]);
     Ok(this.token().int(pair.hash()?))
 }
 
@@ -248,14 +292,20 @@ fn user_classes_have_attributes_and_rust_methods() {
     in_main(|tok| {
         let point = tok.class(point_class());
         assert_eq!(point.repr().unwrap(), "<class 'Point'>");
-        assert_eq!(point.getattr("__name__").unwrap().as_str().unwrap(), "Point");
+        assert_eq!(
+            point.getattr("__name__").unwrap().as_str().unwrap(),
+            "Point"
+        );
         let p = point.call(&[tok.int(3), tok.int(-4)]).unwrap();
         assert_eq!(p.type_name(), "Point");
         assert_eq!(p.repr().unwrap(), "Point(3, -4)");
         assert_eq!(p.call_method("norm1", &[]).unwrap().as_int().unwrap(), 7);
         let bound = p.getattr("norm1").unwrap();
         assert_eq!(bound.kind(), ObjKind::BoundMethod);
-        assert!(bound.repr().unwrap().starts_with("<bound method norm1 of Point(3, -4)>"));
+        assert!(bound
+            .repr()
+            .unwrap()
+            .starts_with("<bound method norm1 of Point(3, -4)>"));
         assert_eq!(bound.call(&[]).unwrap().as_int().unwrap(), 7);
         p.setattr("x", &tok.int(10)).unwrap();
         assert_eq!(p.call_method("norm1", &[]).unwrap().as_int().unwrap(), 14);
@@ -268,7 +318,10 @@ fn user_classes_have_attributes_and_rust_methods() {
         assert_eq!(err.to_string(), "ValueError: user method refused");
         let err = point.call(&[tok.int(1)]).unwrap_err();
         assert_eq!(err.message(), "Point() takes 2 arguments");
-        assert_eq!(tok.int(1).call(&[]).unwrap_err().message(), "'int' object is not callable");
+        assert_eq!(
+            tok.int(1).call(&[]).unwrap_err().message(),
+            "'int' object is not callable"
+        );
         assert_eq!(
             tok.int(1).setattr("x", &tok.none()).unwrap_err().kind(),
             ErrorKind::AttributeError
@@ -308,7 +361,8 @@ fn a_reference_cycle_is_reported_as_leaked_at_destroy() {
     let sub = rt.create().unwrap();
     rt.enter(sub, |tok| {
         let list = tok.list(&[]);
-        list.call_method("append", &[list.clone()]).unwrap();
+        list.call_method("append", std::slice::from_ref(&list))
+            .unwrap();
         // Break it again so that the process (and Miri) leaks nothing; first observe it.
         assert_eq!(list.refcount(), 2);
         list.delitem(&tok.int(0)).unwrap();

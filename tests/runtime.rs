@@ -103,7 +103,7 @@ fn destroy_from_inside_an_interpreter_goes_through_the_token() {
     rt.enter(rt.main(), |tok| {
         let err = tok.runtime().destroy(sub).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyEntered);
-        assert!(err.message().contains("Token::suspend"), "{err}");
+        assert!(err.message().contains("Token::destroy"), "{err}");
         let report = tok.destroy(sub).unwrap();
         assert_eq!(report.id, sub);
         assert_eq!(report.leaked_objects, 0);
@@ -131,7 +131,9 @@ fn entering_while_holding_an_interpreter_is_refused() {
     // Other runtimes too: a thread holds one interpreter, whatever its runtime.
     let other = Runtime::new();
     let err = rt
-        .enter(rt.main(), |_| other.enter(other.main(), |_| ()).unwrap_err())
+        .enter(rt.main(), |_| {
+            other.enter(other.main(), |_| ()).unwrap_err()
+        })
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::AlreadyEntered);
 }
@@ -191,5 +193,70 @@ fn the_runtime_can_be_shared_and_dropped_from_any_clone() {
     drop(rt);
     let n = clone.enter(sub, |tok| tok.list(&[tok.int(1)]).len().unwrap());
     assert_eq!(n.unwrap(), 1);
-    assert_eq!(format!("{clone:?}"), "Runtime { main: InterpId(0), interpreters: 2 }");
+    assert_eq!(
+        format!("{clone:?}"),
+        "Runtime { main: InterpId(0), interpreters: 2 }"
+    );
+}
+
+#[test]
+fn the_registry_is_never_locked_across_an_entry() {
+    // INV-NO-GUARD-SWITCH: code running inside an entry (and pending calls run by the
+    // entry's drain) changes the registry; a map guard held across the entry would deadlock.
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    rt.call_soon(sub, |tok| {
+        let rt = tok.runtime();
+        let made = rt.create().unwrap();
+        assert!(rt.list().contains(&made));
+        rt.call_soon(made, |_| ()).unwrap();
+    })
+    .unwrap();
+    rt.enter(sub, |tok| {
+        let made = tok.runtime().create().unwrap();
+        assert_eq!(tok.runtime().info(made).unwrap().live_objects, 0);
+        tok.destroy(made).unwrap();
+    })
+    .unwrap();
+    assert_eq!(rt.list().len(), 3);
+}
+
+#[test]
+fn no_interpreter_can_be_created_once_main_is_being_destroyed() {
+    let rt = Runtime::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.call_soon(rt.main(), move |tok| {
+        tx.send(tok.runtime().create()).unwrap()
+    })
+    .unwrap();
+    let report = rt.destroy(rt.main()).unwrap();
+    assert_eq!(report.pending_run, 1);
+    let created = rx.recv().unwrap();
+    assert_eq!(created.unwrap_err().kind(), ErrorKind::InterpreterNotFound);
+    assert!(rt.list().is_empty());
+}
+
+#[test]
+fn a_refused_destroy_never_fails_a_concurrent_entry() {
+    // The refusal is decided in one critical section: an entry racing it never sees the
+    // interpreter as destroyed.
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    let handle = rt.enter(sub, |tok| tok.none().unbind()).unwrap();
+    let rounds = if cfg!(miri) { 10 } else { 2_000 };
+    std::thread::scope(|s| {
+        let rt = &rt;
+        s.spawn(move || {
+            for _ in 0..rounds {
+                rt.enter(sub, |_| ())
+                    .expect("entering never fails while the destroy is refused");
+            }
+        });
+        for _ in 0..rounds {
+            let err = rt.destroy(sub).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
+        }
+    });
+    drop(handle);
+    rt.destroy(sub).unwrap();
 }

@@ -57,6 +57,8 @@ fn a_switched_out_interpreter_is_free_for_other_threads() {
 
 #[test]
 fn owned_handles_refuse_the_wrong_interpreter() {
+    // INV-OBJ-BOUND: a token-bound handle exists only for objects of the token's interpreter;
+    // binding an owned handle checks it.
     let rt = Runtime::new();
     let b = rt.create().unwrap();
     rt.enter(rt.main(), |ta| {
@@ -68,7 +70,10 @@ fn owned_handles_refuse_the_wrong_interpreter() {
         assert_eq!(err.kind(), ErrorKind::WrongInterpreter);
         assert_eq!(
             err.message(),
-            format!("object owned by interpreter {} used from interpreter {b}", rt.main())
+            format!(
+                "object owned by interpreter {} used from interpreter {b}",
+                rt.main()
+            )
         );
         assert_eq!(x.bind(ta).unwrap().as_str().unwrap(), "from main");
     })
@@ -99,7 +104,8 @@ fn a_panic_inside_a_switch_leaves_no_lock_held() {
     std::thread::scope(|s| {
         s.spawn(|| {
             for id in [a, b] {
-                rt.enter(id, |t| assert_eq!(t.info().live_objects, 0)).unwrap();
+                rt.enter(id, |t| assert_eq!(t.info().live_objects, 0))
+                    .unwrap();
             }
         });
     });
@@ -129,7 +135,8 @@ fn suspend_lets_go_and_takes_back() {
         let kept = tok.str("kept").unbind();
         let seen = tok.suspend(|| {
             // No interpreter held here: entering any, the suspended one included, works.
-            rt.enter(main, |again| kept.bind(again).unwrap().as_str().unwrap()).unwrap()
+            rt.enter(main, |again| kept.bind(again).unwrap().as_str().unwrap())
+                .unwrap()
         });
         assert_eq!(seen, "kept");
         assert_eq!(kept.bind(tok).unwrap().as_str().unwrap(), "kept");

@@ -342,7 +342,11 @@ impl<'t> Obj<'t> {
                 format!("<{} object at {:#x}>", self.type_name(), self.id())
             }
             Body::BoundMethod { name, receiver, .. } => {
-                format!("<bound method {} of {}>", name, self.bound(*receiver).repr()?)
+                format!(
+                    "<bound method {} of {}>",
+                    name,
+                    self.bound(*receiver).repr()?
+                )
             }
             Body::View(_) => format!("<memory at {:#x}>", self.id()),
         })
@@ -379,9 +383,10 @@ impl<'t> Obj<'t> {
                 self.as_float()? == other.as_float()?
             }
             (Str(a), Str(b)) => a == b,
-            (Bytes { .. } | ByteArray { .. } | View(_), Bytes { .. } | ByteArray { .. } | View(_)) => {
-                self.as_bytes()? == other.as_bytes()?
-            }
+            (
+                Bytes { .. } | ByteArray { .. } | View(_),
+                Bytes { .. } | ByteArray { .. } | View(_),
+            ) => self.as_bytes()? == other.as_bytes()?,
             (Tuple(_), Tuple(_)) | (List(_), List(_)) => {
                 let (a, b) = (self.items_snapshot()?, other.items_snapshot()?);
                 a.len() == b.len() && all_eq(&a, &b)?
@@ -471,7 +476,12 @@ impl<'t> Obj<'t> {
                 self.check_view_live()?;
                 view.len
             }
-            _ => return type_error(format!("object of type '{}' has no len()", self.type_name())),
+            _ => {
+                return type_error(format!(
+                    "object of type '{}' has no len()",
+                    self.type_name()
+                ))
+            }
         })
     }
 
@@ -575,7 +585,10 @@ impl<'t> Obj<'t> {
             Body::Dict(_) => self
                 .dict_get(key)?
                 .ok_or_else(|| Error::new(ErrorKind::KeyError, key.repr().unwrap_or_default())),
-            _ => type_error(format!("'{}' object is not subscriptable", self.type_name())),
+            _ => type_error(format!(
+                "'{}' object is not subscriptable",
+                self.type_name()
+            )),
         }
     }
 
@@ -636,8 +649,9 @@ impl<'t> Obj<'t> {
                 let hash = key.hash_key()?;
                 // SAFETY: as above.
                 let removed = unsafe { dict.with_mut(|d| d.remove(&hash)) };
-                let (k, v) = removed
-                    .ok_or_else(|| Error::new(ErrorKind::KeyError, key.repr().unwrap_or_default()))?;
+                let (k, v) = removed.ok_or_else(|| {
+                    Error::new(ErrorKind::KeyError, key.repr().unwrap_or_default())
+                })?;
                 drop(Obj::from_owned_ptr(self.tok, k));
                 drop(Obj::from_owned_ptr(self.tok, v));
                 Ok(())

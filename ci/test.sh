@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every check the project carries, on a fresh machine too: installs what it needs, then
+# rustfmt, clippy, the tests, the loom models, Miri, cargo-careful and the invariant trace.
+# Each checker's own result lines are printed as they come. Usage: ./ci/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==== %s\n' "$*"; }
+started=$(date +%s)
+
+step "install: nightly miri + rust-src, cargo-careful"
+rustup component add miri rust-src --toolchain nightly
+command -v cargo-careful >/dev/null 2>&1 || cargo install --locked cargo-careful
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (-D warnings), normal and loom builds"
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTFLAGS="--cfg loom" cargo clippy --workspace --all-targets --target-dir target/loom -- -D warnings
+
+step "tests"
+cargo test --workspace
+
+step "loom models (release, debug assertions on, LOOM_MAX_PREEMPTIONS=2)"
+RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test --release --target-dir target/loom -p xinterp-loom-tests
+
+step "loom: the wrong-interpreter touch without debug assertions is a race loom reports"
+RUSTFLAGS="--cfg loom -C debug-assertions=off" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test --release --target-dir target/loom-nodebug -p xinterp-loom-tests \
+    --test wrong_interpreter_touch
+
+step "miri (strict provenance): library, integration and doc tests"
+MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p xinterp
+
+step "cargo-careful: all library tests, the stress test at full size"
+XINTERP_STRESS_OPS=200000 cargo +nightly careful test -p xinterp
+
+step "invariants: every INV- id defined in design/, kept in src/, checked by a test"
+if [ -x ../shared/tools/invariants ]; then
+    ../shared/tools/invariants --strict
+else
+    echo "../shared/tools/invariants not found beside the project; skipped"
+fi
+
+step "all checks passed in $(( $(date +%s) - started ))s"

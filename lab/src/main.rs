@@ -1,0 +1,84 @@
+//! The xinterp lab: runs named experiments, prints tables, and writes machine-readable
+//! results into one output folder. Every comparison is a ratio of medians measured in the
+//! same run.
+
+mod measure;
+mod report;
+mod switch;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, ValueEnum};
+
+use report::{Experiment, Machine, Results};
+
+/// Runs xinterp experiments and reports ratios against baselines measured in the same run.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Experiments to run; none means the default suite.
+    #[arg(value_enum)]
+    experiments: Vec<Name>,
+    /// Shrink every experiment (a quick look, and what the tests run).
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions of each measurement; tables show the median and the spread.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    reps: u32,
+    /// Output folder (default: lab-results/run-<unix seconds>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Name {
+    /// The cost of entering an interpreter and of switching to another and back,
+    /// uncontended and contended, against a plain mutex.
+    Switch,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let names = if cli.experiments.is_empty() {
+        vec![Name::Switch]
+    } else {
+        cli.experiments.clone()
+    };
+    let out = cli.out.clone().unwrap_or_else(|| {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("lab-results/run-{secs}"))
+    });
+    let scale = if cli.quick { 0.02 } else { 1.0 };
+
+    let mut experiments: Vec<Experiment> = Vec::new();
+    for name in names {
+        let experiment = match name {
+            Name::Switch => switch::run(cli.reps as usize, scale),
+        };
+        report::print_table(&experiment);
+        experiments.push(experiment);
+    }
+
+    let results = Results {
+        machine: Machine::describe(),
+        reps: cli.reps,
+        quick: cli.quick,
+        experiments,
+    };
+    match report::write(&out, &results) {
+        Ok(files) => {
+            println!("\nresults written to {}:", out.display());
+            for file in files {
+                println!("  {}", file.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("error: could not write results to {}: {e}", out.display());
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Stress: many threads over several interpreters doing random operations (allocate, build
+//! containers, switch, keep objects as owned handles and drop them anywhere, queue calls,
+//! take and drop buffers, destroy and re-create interpreters). At the end every interpreter's
+//! live-object count is back to zero, every queued call ran, and every export was given back.
+//!
+//! Size: `XINTERP_STRESS_OPS` operations per thread (default 2,000; Miri uses 30), seed:
+//! `XINTERP_SEED` (printed, so a failing run can be repeated). The ordinary suite runs the
+//! default size; CI runs it under cargo-careful at `XINTERP_STRESS_OPS=200000`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use xinterp::{ErrorKind, InterpId, OwnedObj, Runtime};
+
+/// A small deterministic generator (xorshift64*), so a seed reproduces a run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// The interpreters in play: a fixed set that is never destroyed, and a "churn" slot that
+/// threads destroy and re-create.
+struct World {
+    rt: Runtime,
+    fixed: Vec<InterpId>,
+    churn: Mutex<InterpId>,
+    /// Owned handles parked for any thread to pick up and drop anywhere.
+    parked: Mutex<Vec<OwnedObj>>,
+    calls_queued: AtomicUsize,
+    calls_run: Arc<AtomicUsize>,
+}
+
+impl World {
+    fn pick(&self, rng: &mut Rng) -> InterpId {
+        if rng.below(4) == 0 {
+            *self.churn.lock().unwrap()
+        } else {
+            self.fixed[rng.below(self.fixed.len())]
+        }
+    }
+}
+
+fn step(world: &World, rng: &mut Rng) {
+    let rt = &world.rt;
+    let id = world.pick(rng);
+    match rng.below(6) {
+        // Build and drop objects, possibly switching elsewhere in between, possibly parking
+        // an owned handle for another thread.
+        0..=2 => {
+            let other = world.pick(rng);
+            let park = rng.below(3) == 0;
+            let kind = rng.below(4);
+            let result = rt.enter(id, |tok| {
+                let kept = {
+                    let item = tok.str("item");
+                    let obj = match kind {
+                        0 => tok.list(&[item.clone(), tok.int(1)]),
+                        1 => {
+                            let d = tok.dict();
+                            d.setitem(&item, &tok.bytes(b"v")).unwrap();
+                            d
+                        }
+                        2 => tok.bytearray(b"buffer").memoryview().unwrap(),
+                        _ => tok.tuple(&[item, tok.none()]),
+                    };
+                    if kind == 2 {
+                        let buffer = obj.get_buffer().unwrap();
+                        assert_eq!(buffer.len(), 6);
+                    }
+                    obj.unbind()
+                };
+                // Switching may fail if `other` is the churn interpreter being destroyed.
+                let _ = tok.switch(other, |t| drop(t.list(&[t.int(2)])));
+                if park {
+                    world.parked.lock().unwrap().push(kept);
+                }
+            });
+            if let Err(e) = result {
+                assert_eq!(e.kind(), ErrorKind::InterpreterNotFound, "{e}");
+            }
+        }
+        // Drop a parked handle here, wherever "here" is (maybe inside an interpreter).
+        3 => {
+            let handle = world.parked.lock().unwrap().pop();
+            if let Some(handle) = handle {
+                if rng.below(2) == 0 {
+                    drop(handle);
+                } else {
+                    let _ = rt.enter(id, move |_| drop(handle));
+                }
+            }
+        }
+        // Queue a call.
+        4 => {
+            let ran = Arc::clone(&world.calls_run);
+            if rt
+                .call_soon(id, move |_| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                })
+                .is_ok()
+            {
+                world.calls_queued.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Destroy and re-create the churn interpreter (refused while it is busy).
+        _ => {
+            let mut churn = world.churn.lock().unwrap();
+            match rt.destroy(*churn) {
+                Ok(report) => {
+                    assert_eq!(report.leaked_objects, 0);
+                    *churn = rt.create().unwrap();
+                }
+                Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn random_operations_leave_every_interpreter_at_its_baseline() {
+    let ops = env_or("XINTERP_STRESS_OPS", if cfg!(miri) { 30 } else { 2_000 }) as usize;
+    let seed = env_or("XINTERP_SEED", 0x5eed_1234_abcd);
+    let threads = if cfg!(miri) { 3 } else { 4 };
+    println!("stress: {threads} threads x {ops} ops, XINTERP_SEED={seed}");
+
+    let rt = Runtime::new();
+    let fixed = vec![rt.main(), rt.create().unwrap(), rt.create().unwrap()];
+    let churn = Mutex::new(rt.create().unwrap());
+    let world = World {
+        rt,
+        fixed,
+        churn,
+        parked: Mutex::new(Vec::new()),
+        calls_queued: AtomicUsize::new(0),
+        calls_run: Arc::new(AtomicUsize::new(0)),
+    };
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let world = &world;
+            s.spawn(move || {
+                let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                for _ in 0..ops {
+                    step(world, &mut rng);
+                }
+            });
+        }
+    });
+
+    world.parked.lock().unwrap().clear();
+    let rt = &world.rt;
+    for id in rt.list() {
+        rt.drain(id).unwrap();
+        let info = rt.info(id).unwrap();
+        assert_eq!(info.live_objects, 0, "{info:?}");
+        assert_eq!((info.owned_handles, info.inbox_depth), (0, 0), "{info:?}");
+    }
+    // Calls queued on a churn interpreter that was later destroyed ran in its final drain.
+    assert_eq!(
+        world.calls_queued.load(Ordering::Relaxed),
+        world.calls_run.load(Ordering::Relaxed)
+    );
+    let c = rt.counters();
+    assert_eq!(c.objects_allocated, c.objects_freed);
+    assert_eq!(c.buffers_exported, c.buffers_released);
+    assert_eq!(c.pending_queued, c.pending_run);
+    println!("stress counters: {c:?}");
+}
