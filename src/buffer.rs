@@ -6,12 +6,16 @@
 //! shared reads are fine; `bytearray` storage is an array of `AtomicU8` accessed only with
 //! relaxed atomics, so a write racing a read elsewhere is defined (INV-BUF-ATOMIC-BYTES).
 
+use std::mem;
 use std::ptr::NonNull;
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
+use crate::interp::{InterpId, InterpState};
 use crate::object::{Body, Obj, ObjPtr, OwnerCell, ViewBody};
-use crate::sync::{DataByte, Ordering};
+use crate::release::release_in_owner;
+use crate::runtime::Runtime;
+use crate::sync::{Arc, DataByte, Ordering};
 
 /// Where an exporter's bytes are.
 #[derive(Clone, Copy, Debug)]
@@ -138,21 +142,117 @@ impl Drop for Buffer<'_> {
     }
 }
 
+impl<'t> Buffer<'t> {
+    /// Turns this export into one that is bound to nothing: it keeps the exporter and the
+    /// export until dropped, wherever that happens, and then releases them in the owner.
+    pub(crate) fn pin(self) -> PinnedExport {
+        let tok = self.source.token();
+        let pinned = PinnedExport {
+            source: self.source.ptr(),
+            bytes: self.bytes,
+            len: self.len,
+            readonly: self.readonly,
+            owner: Arc::clone(tok.interp()),
+            rt: tok.runtime().uncounted(),
+        };
+        pinned.owner.pinned_exports.fetch_add(1, Ordering::Relaxed);
+        // The buffer's reference and export now belong to `pinned`.
+        mem::forget(self);
+        pinned
+    }
+}
+
+/// One export pinned in its owner for another interpreter: a strong reference to the
+/// exporting object (bytes, bytearray or memoryview) and one export on it, with the address
+/// and length of the bytes. Dropping it releases both in the owner, by the runtime's release
+/// strategy (INV-RELEASE-IN-OWNER). The bytes stay valid until then: the exporter cannot be
+/// freed or resized while the export is held (INV-BUF-NO-RESIZE), and the owner's state
+/// outlives it through the `Arc` (INV-OWNER-OUTLIVES).
+pub(crate) struct PinnedExport {
+    source: ObjPtr,
+    bytes: Bytes,
+    len: usize,
+    readonly: bool,
+    owner: Arc<InterpState>,
+    rt: Runtime,
+}
+
+// SAFETY: the bytes are read-only (`bytes`) or atomics (`bytearray`), so any thread may
+// read them (INV-BUF-ATOMIC-BYTES); the source object is touched only by the release, which
+// runs in the owner (INV-RELEASE-IN-OWNER).
+unsafe impl Send for PinnedExport {}
+// SAFETY: as above; `&PinnedExport` gives only the address, length and flags.
+unsafe impl Sync for PinnedExport {}
+
+impl PinnedExport {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn owner_id(&self) -> InterpId {
+        self.owner.id
+    }
+
+    fn view_of(&self) -> (Bytes, usize, bool) {
+        (self.bytes, self.len, self.readonly)
+    }
+}
+
+impl Drop for PinnedExport {
+    fn drop(&mut self) {
+        let source = SendObjPtr(self.source);
+        let owner = Arc::clone(&self.owner);
+        release_in_owner(
+            &self.rt,
+            &self.owner,
+            Box::new(move || {
+                let source = source.into_inner();
+                let exports = exports_cell(source.body()).expect("pinned sources are exporters");
+                // SAFETY: release functions run only while the thread holds the owner
+                // (INV-RELEASE-IN-OWNER), which owns `source`; the pin held one export and
+                // one strong reference, given up here exactly once.
+                unsafe { exports.with_mut(|n| *n -= 1) };
+                // SAFETY: as above.
+                unsafe { source.decref() };
+                LiveCounters::bump(&owner.counters.buffers_released);
+                owner.pinned_exports.fetch_sub(1, Ordering::Release);
+            }),
+        );
+    }
+}
+
+/// Moves an object pointer into a release function; see [`PinnedExport`]'s `Drop`.
+struct SendObjPtr(ObjPtr);
+
+// SAFETY: only dereferenced by a release function, which runs in the owner
+// (INV-RELEASE-IN-OWNER).
+unsafe impl Send for SendObjPtr {}
+
+impl SendObjPtr {
+    /// Taken by value so a closure captures the whole wrapper, not its field.
+    fn into_inner(self) -> ObjPtr {
+        self.0
+    }
+}
+
 /// The export count of an exporter body.
 fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
     match body {
         Body::Bytes { exports, .. } | Body::ByteArray { exports, .. } => Some(exports),
         Body::View(view) => Some(&view.exports),
+        Body::ReceivedBuffer { views, .. } => Some(views),
         _ => None,
     }
 }
 
-/// Where a root exporter's (bytes or bytearray) storage starts, and its length.
+/// Where a root exporter's (bytes, bytearray, received buffer) storage starts, and its
+/// length.
 ///
 /// # Safety
 /// The calling thread holds `root`'s owner.
 unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
     match root.body() {
+        Body::ReceivedBuffer { export, .. } => export.view_of(),
         Body::Bytes { data, .. } => (
             Bytes::Frozen(NonNull::from(&data[..]).cast::<u8>()),
             data.len(),
@@ -168,7 +268,7 @@ unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
                 )
             })
         },
-        _ => unreachable!("views are only ever made over bytes and bytearray"),
+        _ => unreachable!("views are only ever made over bytes, bytearray and received buffers"),
     }
 }
 
@@ -250,7 +350,7 @@ impl<'t> Obj<'t> {
                 Ok(self.new_view(view.exporter, view.start, view.len, view.readonly))
             }
             None => match self.body() {
-                Body::Bytes { .. } | Body::ByteArray { .. } => {
+                Body::Bytes { .. } | Body::ByteArray { .. } | Body::ReceivedBuffer { .. } => {
                     // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
                     let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
                     Ok(self.new_view(self.ptr(), 0, len, readonly))

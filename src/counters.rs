@@ -58,10 +58,31 @@ counters! {
     buffers_exported,
     /// Buffer exports released.
     buffers_released,
+    /// Releases run at once because the releasing thread held the owner.
+    releases_direct,
+    /// Releases that entered the owner (switch strategy, adaptive with a free owner, or a
+    /// deferred release past the inbox limit).
+    releases_switched,
+    /// Releases queued on the owner's inbox (deferred, or adaptive with a busy owner).
+    releases_deferred,
+    /// Releases run in an owner that had been destroyed (its memory outlived it).
+    releases_late,
+    /// Items put on a channel.
+    channel_sends,
+    /// Items taken off a channel by a receiver.
+    channel_recvs,
+    /// Bytes handed over zero-copy (buffer items sent).
+    bytes_zero_copy,
+    /// Bytes copied (bytes items: once at send).
+    bytes_copied,
 }
 
 impl LiveCounters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn bump_by(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }

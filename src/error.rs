@@ -41,6 +41,18 @@ pub enum ErrorKind {
     WrongInterpreter,
     /// The interpreter's pending-call inbox is closed (the interpreter is being destroyed).
     InboxClosed,
+    /// No channel with this id exists (never created, or destroyed).
+    ChannelNotFound,
+    /// The channel is closed, or closing, or this interpreter released the end it used.
+    ChannelClosed,
+    /// A receive found no item.
+    ChannelEmpty,
+    /// `close` without force on a channel with queued items.
+    ChannelNotEmpty,
+    /// A blocking operation ran out of time.
+    Timeout,
+    /// The received item's sending interpreter was destroyed (`UnboundOp::Error`).
+    ItemInterpreterDestroyed,
 }
 
 impl ErrorKind {
@@ -62,6 +74,12 @@ impl ErrorKind {
             Self::AlreadyEntered => "AlreadyEntered",
             Self::WrongInterpreter => "WrongInterpreter",
             Self::InboxClosed => "InboxClosed",
+            Self::ChannelNotFound => "ChannelNotFoundError",
+            Self::ChannelClosed => "ChannelClosedError",
+            Self::ChannelEmpty => "ChannelEmptyError",
+            Self::ChannelNotEmpty => "ChannelNotEmptyError",
+            Self::Timeout => "TimeoutError",
+            Self::ItemInterpreterDestroyed => "ItemInterpreterDestroyed",
         }
     }
 }

@@ -80,6 +80,39 @@ impl InterpLock {
         Ok(Waited(waited))
     }
 
+    /// Takes the lock only if nobody holds it (registering the entry), without waiting.
+    /// `None` when it is held or destroyed.
+    pub(crate) fn try_enter(&self) -> Option<()> {
+        let mut state = self.state.lock();
+        if state.destroyed || state.held {
+            return None;
+        }
+        state.entered += 1;
+        state.held = true;
+        Some(())
+    }
+
+    /// Takes the lock of a destroyed interpreter, waiting while another thread holds it,
+    /// to release what its objects still owe (INV-RELEASE-IN-OWNER) or to run one more
+    /// final drain. Nobody else can enter it, so only other late entries and the final
+    /// drain of its destroy contend. Left with [`InterpLock::exit`].
+    pub(crate) fn enter_late(&self) -> Waited {
+        let mut state = self.state.lock();
+        debug_assert!(state.destroyed, "late entry into a live interpreter");
+        state.entered += 1;
+        let waited = state.held;
+        while state.held {
+            state = self.released.wait(state);
+        }
+        state.held = true;
+        Waited(waited)
+    }
+
+    /// Whether a thread holds the lock right now (a hint: it may change at once).
+    pub(crate) fn is_held(&self) -> bool {
+        self.state.lock().held
+    }
+
     /// Lets go of the lock; the thread stays registered as entered.
     pub(crate) fn suspend(&self) {
         let mut state = self.state.lock();
@@ -106,7 +139,8 @@ impl InterpLock {
         Waited(waited)
     }
 
-    /// Lets go of the lock and unregisters the entry.
+    /// Lets go of the lock and unregisters the entry (also the end of a destroy's final
+    /// drain, whose thread `begin_destroy` registered; a late entry may be waiting then).
     pub(crate) fn exit(&self) {
         let mut state = self.state.lock();
         debug_assert!(state.held && state.entered > 0);
@@ -159,25 +193,6 @@ impl InterpLock {
         Ok(())
     }
 
-    /// Takes the lock of an interpreter destroyed earlier, for one more final drain (of the
-    /// decrefs its escaped handles queued). Only for the runtime's own finalization, when no
-    /// other thread can reach the interpreter.
-    pub(crate) fn begin_late_drain(&self) {
-        let mut state = self.state.lock();
-        debug_assert!(state.destroyed && !state.held && state.entered == 0);
-        state.held = true;
-        state.entered = 1;
-    }
-
-    /// Ends a final drain. Nobody can be waiting: waiting requires being entered, and
-    /// entering a destroyed interpreter fails.
-    pub(crate) fn finish_destroy(&self) {
-        let mut state = self.state.lock();
-        debug_assert!(state.destroyed && state.held && state.entered == 1);
-        state.held = false;
-        state.entered = 0;
-    }
-
     /// Whether destruction has begun.
     pub(crate) fn is_destroyed(&self) -> bool {
         self.state.lock().destroyed
@@ -199,7 +214,11 @@ struct Queued {
 #[derive(Default)]
 struct InboxState {
     calls: VecDeque<Queued>,
+    /// Destruction has begun: `call_soon` is refused; releases are still accepted.
     closed: bool,
+    /// The final drain is over: everything is refused, and a release must run late, by
+    /// its own thread (INV-INBOX-SEALED).
+    sealed: bool,
 }
 
 /// An interpreter's own pending-call inbox (never a process-wide pool: a call queued here
@@ -230,12 +249,16 @@ impl Inbox {
         Ok(())
     }
 
-    /// Queues the release of a reference held by an owned handle. Never refused, not even
-    /// by a closed inbox: the handle exists, so its interpreter's state is kept alive and a
-    /// final drain will run the call (INV-OWNER-OUTLIVES, INV-INBOX-BEFORE-HANDLE).
-    pub(crate) fn push_release(&self, call: PendingCall) {
+    /// Queues a release (a decref, an export given back). Accepted until the final drain is
+    /// over; after that it is handed back, and the caller runs it in a late entry
+    /// (INV-INBOX-SEALED).
+    pub(crate) fn push_release(&self, call: PendingCall) -> std::result::Result<(), PendingCall> {
         let mut state = self.state.lock();
+        if state.sealed {
+            return Err(call);
+        }
         self.enqueue(&mut state, call);
+        Ok(())
     }
 
     fn enqueue(&self, state: &mut InboxState, call: PendingCall) {
@@ -266,6 +289,17 @@ impl Inbox {
         self.state.lock().closed = true;
     }
 
+    /// Ends the final drain if nothing is left to run: from now on every push is refused.
+    /// Checked and set under one lock, so a release is either queued before (and the drain
+    /// goes on) or refused after (and runs late): never lost (INV-INBOX-SEALED).
+    pub(crate) fn seal_if_empty(&self) -> bool {
+        let mut state = self.state.lock();
+        if state.calls.is_empty() {
+            state.sealed = true;
+        }
+        state.sealed
+    }
+
     pub(crate) fn depth(&self) -> usize {
         self.depth.load(Ordering::Acquire)
     }
@@ -289,6 +323,9 @@ pub(crate) struct InterpState {
     pub(crate) allocated: AtomicU64,
     /// `OwnedObj` handles to objects of this interpreter that exist right now.
     pub(crate) owned_handles: AtomicUsize,
+    /// Buffers of this interpreter's objects pinned for other interpreters (channel items
+    /// and received views) and not yet released.
+    pub(crate) pinned_exports: AtomicUsize,
     /// The runtime's counters, reachable from any object through its owner.
     pub(crate) counters: Arc<LiveCounters>,
 }
@@ -303,6 +340,7 @@ impl InterpState {
             live_objects: AtomicUsize::new(0),
             allocated: AtomicU64::new(0),
             owned_handles: AtomicUsize::new(0),
+            pinned_exports: AtomicUsize::new(0),
         }
     }
 
@@ -312,6 +350,7 @@ impl InterpState {
             live_objects: self.live_objects.load(Ordering::Relaxed),
             allocated: self.allocated.load(Ordering::Relaxed),
             owned_handles: self.owned_handles.load(Ordering::Acquire),
+            pinned_exports: self.pinned_exports.load(Ordering::Acquire),
             inbox_depth: self.inbox.depth(),
             oldest_pending: self.inbox.oldest_age(),
             threads_entered: self.lock.entered(),
@@ -331,6 +370,8 @@ pub struct InterpInfo {
     pub allocated: u64,
     /// `OwnedObj` handles outstanding.
     pub owned_handles: usize,
+    /// Buffers pinned for other interpreters (channel items, received views) outstanding.
+    pub pinned_exports: usize,
     /// Calls waiting in the pending-call inbox.
     pub inbox_depth: usize,
     /// How long the oldest waiting call has waited.

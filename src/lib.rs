@@ -39,20 +39,26 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod buffer;
+mod channel;
 mod counters;
 mod error;
 mod interp;
 mod object;
+mod release;
 mod runtime;
 mod sync;
 mod thread_state;
 
 pub use buffer::Buffer;
+pub use channel::{
+    ChannelId, ChannelInfo, ChannelStatus, Close, End, Incoming, Outgoing, UnboundOp,
+};
 pub use counters::Counters;
 pub use error::{Error, ErrorKind, Result};
 pub use interp::{InterpId, InterpInfo, PendingCall};
 pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
-pub use runtime::{DestroyReport, Runtime};
+pub use release::ReleaseStrategy;
+pub use runtime::{Config, DestroyReport, Runtime};
 pub use thread_state::Token;
 
 mod assertions {
@@ -75,6 +81,11 @@ mod assertions {
     assert_impl_all!(Counters: Send, Sync, Copy);
     assert_impl_all!(InterpInfo: Send, Sync);
     assert_impl_all!(DestroyReport: Send, Sync);
+    // Channel items wait in the channel, bound to no interpreter.
+    assert_impl_all!(Outgoing: Send, Sync);
+    assert_impl_all!(Incoming: Send, Sync);
+    assert_impl_all!(ChannelId: Send, Sync, Copy);
+    assert_impl_all!(ChannelInfo: Send, Sync);
 
     // Object layout is asserted beside its definition (`object/mod.rs`).
     const_assert!(size_of::<usize>() <= size_of::<u64>());

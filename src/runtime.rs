@@ -1,13 +1,16 @@
 //! The runtime: the registry of interpreters, the main interpreter, and the runtime-wide
 //! counters. Cheap to clone; every clone is a handle to the same runtime.
 
+use crate::channel::Channels;
 use crate::counters::{Counters, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::{InterpId, InterpInfo, InterpState};
+use crate::release::ReleaseStrategy;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering};
 use crate::thread_state::{current, run_in, set_current, Token};
 
 struct Shared {
+    config: Config,
     interps: ConcurrentMap<InterpId, Arc<InterpState>>,
     /// Serialises the bookkeeping of create and destroy (not their user-visible work), so
     /// "main is destroyed last" holds under concurrent calls.
@@ -18,9 +21,7 @@ struct Shared {
     /// `Runtime` handles alive. The one that drops the count to zero finalizes every
     /// interpreter while its `Arc` still keeps the runtime's memory alive.
     handles: AtomicUsize,
-    /// Destroyed interpreters whose final drain let owned handles escape: kept alive, with
-    /// an open inbox, until the runtime's own finalization (INV-OWNER-OUTLIVES).
-    escaped: Mutex<Vec<Arc<InterpState>>>,
+    channels: Channels,
 }
 
 /// A runtime: a set of interpreters sharing one address space.
@@ -35,6 +36,9 @@ struct Shared {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
+    /// Counted in `Shared::handles`. Pinned exports hold uncounted handles, so that items
+    /// waiting in the runtime's own channels do not keep it alive forever.
+    counted: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -57,36 +61,95 @@ impl Clone for Runtime {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Self {
             shared: Arc::clone(&self.shared),
+            counted: true,
         }
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.counted && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.finalize_all();
         }
     }
 }
 
+/// Runtime-wide policies, fixed when the runtime is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// How a release reaches an owner the releasing thread does not hold.
+    pub release: ReleaseStrategy,
+    /// The inbox depth past which a deferred release switches instead of queueing.
+    pub deferred_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            release: ReleaseStrategy::Switch,
+            deferred_limit: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// With release strategy `release`.
+    pub fn release(mut self, release: ReleaseStrategy) -> Self {
+        self.release = release;
+        self
+    }
+
+    /// With inbox bound `limit` for deferred releases (at least 1).
+    pub fn deferred_limit(mut self, limit: usize) -> Self {
+        self.deferred_limit = limit.max(1);
+        self
+    }
+}
+
 impl Runtime {
-    /// A runtime with its main interpreter.
+    /// A runtime with its main interpreter and the default [`Config`].
     pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// A runtime with its main interpreter and `config`.
+    pub fn with_config(config: Config) -> Self {
         let main = InterpId(0);
         let shared = Shared {
+            config,
             interps: ConcurrentMap::new(),
             registry: Mutex::new(()),
             next_id: AtomicU64::new(1),
             main,
             counters: Arc::new(LiveCounters::default()),
             handles: AtomicUsize::new(1),
-            escaped: Mutex::new(Vec::new()),
+            channels: Channels::new(),
         };
         let main_state = InterpState::new(main, Arc::clone(&shared.counters));
         shared.interps.insert(main, Arc::new(main_state));
         Self {
             shared: Arc::new(shared),
+            counted: true,
         }
+    }
+
+    /// A handle that does not keep the runtime from finalizing (for pinned exports, which
+    /// may wait in the runtime's own channels).
+    pub(crate) fn uncounted(&self) -> Runtime {
+        Runtime {
+            shared: Arc::clone(&self.shared),
+            counted: false,
+        }
+    }
+
+    pub(crate) fn channels_live(&self) -> &Channels {
+        &self.shared.channels
+    }
+
+    /// The policies this runtime was made with.
+    pub fn config(&self) -> Config {
+        self.shared.config
     }
 
     /// The main interpreter's id.
@@ -167,7 +230,7 @@ impl Runtime {
         impl Drop for Finish<'_> {
             fn drop(&mut self) {
                 self.0.shared.interps.remove(&self.1.id);
-                self.1.lock.finish_destroy();
+                self.1.lock.exit();
             }
         }
         let _finish = Finish(self, &state);
@@ -259,51 +322,43 @@ impl Runtime {
         }
         let _restore = Restore(set_current(Arc::as_ptr(state)));
         state.inbox.close();
+        // Items it sent that wait in channels follow their unbound op; their exports are
+        // released here, in their owner (INV-CHAN-SENDER-GONE).
+        self.shared.channels.forget_interpreter(state.id);
+        // Drain until nothing is left, then seal: a release arriving later is refused and
+        // runs in a late entry of its own (INV-INBOX-SEALED). Handles made by the drain
+        // itself may escape; each holds the state alive (INV-OWNER-OUTLIVES).
         let mut pending_run = 0;
-        let escaped_handles = loop {
+        loop {
             pending_run += Token::new(self, state).drain_inbox();
-            let handles = state.owned_handles.load(Ordering::Acquire);
-            if handles > 0 {
-                // A call of the final drain made owned handles that now live outside the
-                // interpreter. Keep its state (and so every object header's owner pointer)
-                // alive until the runtime ends; their decrefs still reach its inbox, and
-                // the runtime's finalization drains it (INV-OWNER-OUTLIVES).
-                self.shared.escaped.lock().push(Arc::clone(state));
-                break handles;
+            if state.inbox.seal_if_empty() {
+                break;
             }
-            // No handle is left, and each queued its decref before it let go of the count
-            // (Release, read above with Acquire): one more pass runs any that arrived
-            // during the drain (INV-INBOX-BEFORE-HANDLE).
-            if state.inbox.depth() == 0 {
-                break 0;
-            }
-        };
+        }
+        let escaped_handles = state.owned_handles.load(Ordering::Acquire);
         DestroyReport {
             id: state.id,
             pending_run,
             leaked_objects: state.live_objects.load(Ordering::Relaxed),
             escaped_handles,
+            pinned_exports: state.pinned_exports.load(Ordering::Acquire),
         }
     }
 
     /// Called by the last handle: nobody can be inside any interpreter (entering borrows a
-    /// handle) and no `OwnedObj` exists (each holds a handle). A final drain that lets a
-    /// handle escape again brings a handle back; this runs again when that one goes.
+    /// handle) and no `OwnedObj`, `Outgoing` or `Incoming` exists (each holds a handle).
     fn finalize_all(&self) {
+        // Items still queued can never be received now: release them (by the strategy, to
+        // owners that are still alive), then finalize the interpreters.
+        self.shared.channels.destroy_all();
         for state in self.shared.interps.drain() {
             match state.lock.begin_destroy(state.id, &state.owned_handles) {
                 Ok(()) => {
                     self.finalize(&state);
-                    state.lock.finish_destroy();
+                    state.lock.exit();
                 }
                 Err(e) => debug_assert!(false, "finalizing a runtime: {e}"),
             }
-        }
-        let escaped = std::mem::take(&mut *self.shared.escaped.lock());
-        for state in escaped {
-            state.lock.begin_late_drain();
-            self.finalize(&state);
-            state.lock.finish_destroy();
         }
     }
 }
@@ -330,6 +385,10 @@ pub struct DestroyReport {
     /// still hold.
     pub leaked_objects: usize,
     /// Owned handles made by pending calls during the final drain and kept beyond it. The
-    /// interpreter's state outlives them; their decrefs run when the runtime ends.
+    /// interpreter's state outlives them; each one's decref runs in a late entry when it is
+    /// dropped.
     pub escaped_handles: usize,
+    /// Buffers of its objects still pinned by views in other interpreters. Their memory
+    /// outlives the interpreter; each is released (in a late entry) when its last view goes.
+    pub pinned_exports: usize,
 }

@@ -31,6 +31,16 @@ mod imp {
         c.wait(g)
             .expect("loom mutexes are never poisoned by the models")
     }
+
+    /// loom has no clock: a timed wait is an ordinary wait. Callers re-check their deadline
+    /// against `Instant`, which loom leaves real; the models use untimed waits only.
+    pub(crate) fn wait_for<'a, T>(
+        c: &RawCondvar,
+        g: RawGuard<'a, T>,
+        _timeout: std::time::Duration,
+    ) -> RawGuard<'a, T> {
+        wait(c, g)
+    }
 }
 
 #[cfg(not(loom))]
@@ -49,6 +59,15 @@ mod imp {
 
     pub(crate) fn wait<'a, T>(c: &RawCondvar, mut g: RawGuard<'a, T>) -> RawGuard<'a, T> {
         c.wait(&mut g);
+        g
+    }
+
+    pub(crate) fn wait_for<'a, T>(
+        c: &RawCondvar,
+        mut g: RawGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> RawGuard<'a, T> {
+        c.wait_for(&mut g, timeout);
         g
     }
 
@@ -111,8 +130,21 @@ impl Condvar {
         imp::wait(&self.0, guard)
     }
 
+    /// Waits at most `timeout`; may return early (the caller re-checks its condition).
+    pub(crate) fn wait_for<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        imp::wait_for(&self.0, guard, timeout)
+    }
+
     pub(crate) fn notify_one(&self) {
         self.0.notify_one();
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
     }
 }
 

@@ -132,28 +132,8 @@ impl<'r> Token<'r> {
     /// interpreter, so it cannot be destroyed meanwhile (INV-DESTROY-IDLE). Inside `f` the
     /// thread holds no interpreter and may enter any, this one included.
     pub fn suspend<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        struct Resume<'a> {
-            rt: &'a Runtime,
-            interp: &'a Arc<InterpState>,
-        }
-        impl Drop for Resume<'_> {
-            fn drop(&mut self) {
-                let Waited(waited) = self.interp.lock.resume();
-                if waited {
-                    LiveCounters::bump(&self.rt.counters_live().lock_waits);
-                }
-                set_current(Arc::as_ptr(self.interp));
-            }
-        }
-
-        let held = set_current(ptr::null());
-        debug_assert!(ptr::eq(held, Arc::as_ptr(self.interp)));
-        self.interp.lock.suspend();
-        let _resume = Resume {
-            rt: self.rt,
-            interp: self.interp,
-        };
-        f()
+        debug_assert!(ptr::eq(current(), Arc::as_ptr(self.interp)));
+        suspend_current(f)
     }
 
     /// Runs every call waiting in this interpreter's inbox, including calls queued by the
@@ -167,6 +147,38 @@ impl<'r> Token<'r> {
         }
         ran
     }
+}
+
+/// Lets go of the interpreter this thread holds (if any) while `f` runs, then takes it back,
+/// also when `f` panics. The thread stays registered in it (INV-DESTROY-IDLE).
+///
+/// Besides [`Token::suspend`], the release path uses this from inside a decref, where no
+/// token is at hand: it runs only library code while out, and no borrow of the suspended
+/// interpreter's object state is open at any decref (INV-RELEASE-SUSPEND).
+pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
+    struct Resume(*const InterpState);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // SAFETY: the state outlives this thread's registration in it, which the
+            // suspension keeps (INV-DESTROY-IDLE, INV-OWNER-OUTLIVES).
+            let state = unsafe { &*self.0 };
+            let Waited(waited) = state.lock.resume();
+            if waited {
+                LiveCounters::bump(&state.counters.lock_waits);
+            }
+            set_current(self.0);
+        }
+    }
+
+    let held = set_current(ptr::null());
+    if held.is_null() {
+        return f();
+    }
+    // SAFETY: a non-null CURRENT points at the state this thread holds, kept alive by the
+    // entry that set it (INV-ONE-LOCK).
+    unsafe { &*held }.lock.suspend();
+    let _resume = Resume(held);
+    f()
 }
 
 /// Enters `interp` from a thread that holds no interpreter, counts the entry in `counter`,
@@ -200,4 +212,33 @@ pub(crate) fn run_in<R>(
     let mut tok = Token::new(rt, interp);
     let drained = tok.drain_inbox();
     Ok(f(&mut tok, drained))
+}
+
+/// Like [`run_in`], but only if `interp`'s lock is free right now: `None` (nothing run)
+/// otherwise. For the adaptive release strategy.
+pub(crate) fn try_run_in<R>(
+    rt: &Runtime,
+    interp: &Arc<InterpState>,
+    counter: &AtomicU64,
+    f: impl FnOnce(&mut Token<'_>) -> R,
+) -> Option<R> {
+    struct Exit<'a>(&'a InterpState);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            set_current(ptr::null());
+            self.0.lock.exit();
+        }
+    }
+
+    debug_assert!(
+        current().is_null(),
+        "try_run_in from a thread that holds an interpreter"
+    );
+    interp.lock.try_enter()?;
+    LiveCounters::bump(counter);
+    let _exit = Exit(interp);
+    set_current(Arc::as_ptr(interp));
+    let mut tok = Token::new(rt, interp);
+    tok.drain_inbox();
+    Some(f(&mut tok))
 }

@@ -30,7 +30,7 @@ use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::runtime::Runtime;
-use crate::sync::{DataByte, Ordering, UnsafeCell};
+use crate::sync::{Arc, DataByte, Ordering, UnsafeCell};
 use crate::thread_state::{current, Token};
 
 /// The header every object starts with. `repr(C)` so that the header sits at offset 0 and
@@ -113,6 +113,17 @@ pub(crate) enum Body {
         method: Method,
     },
     View(ViewBody),
+    /// The receiving side of a buffer sent zero-copy: one export pinned in the sender,
+    /// shared by every view and slice made of it in this interpreter. Never handed out
+    /// itself; views reach it. When the last view goes, the export is released in its owner.
+    ReceivedBuffer {
+        export: crate::buffer::PinnedExport,
+        /// Views over this buffer (each holds one, and a reference).
+        views: OwnerCell<usize>,
+    },
+    /// What a channel hands out for an item whose sender was destroyed, under the
+    /// `Replace` policy (CPython's `UNBOUND`).
+    Unbound,
 }
 
 /// A `memoryview`-like window onto an exporter's bytes. While not released it holds one
@@ -159,6 +170,10 @@ pub enum ObjKind {
     BoundMethod,
     /// A `memoryview`.
     View,
+    /// The shared buffer behind received views (internal; views reach it).
+    ReceivedBuffer,
+    /// The marker a channel returns for an item whose sending interpreter was destroyed.
+    Unbound,
 }
 
 impl Body {
@@ -178,6 +193,8 @@ impl Body {
             Body::Instance { .. } => ObjKind::Instance,
             Body::BoundMethod { .. } => ObjKind::BoundMethod,
             Body::View(_) => ObjKind::View,
+            Body::ReceivedBuffer { .. } => ObjKind::ReceivedBuffer,
+            Body::Unbound => ObjKind::Unbound,
         }
     }
 
@@ -210,7 +227,9 @@ impl Body {
             | Body::Str(_)
             | Body::Bytes { .. }
             | Body::ByteArray { .. }
-            | Body::Class(_) => {}
+            | Body::Class(_)
+            | Body::ReceivedBuffer { .. }
+            | Body::Unbound => {}
         }
     }
 }
@@ -459,7 +478,8 @@ impl<'t> Obj<'t> {
         let interp = self.tok.interp();
         interp.owned_handles.fetch_add(1, Ordering::Relaxed);
         OwnedObj {
-            _runtime: self.tok.runtime().clone(),
+            owner: Arc::clone(interp),
+            runtime: self.tok.runtime().clone(),
             ptr: self.into_ptr(),
         }
     }
@@ -492,8 +512,11 @@ impl std::fmt::Debug for Obj<'_> {
 /// it was made in. It keeps its runtime alive.
 pub struct OwnedObj {
     ptr: ObjPtr,
-    /// Keeps the runtime, and so the owner's state and inbox, alive (INV-OWNER-OUTLIVES).
-    _runtime: Runtime,
+    /// Keeps the owner's state (which every object header points to) alive
+    /// (INV-OWNER-OUTLIVES).
+    owner: Arc<InterpState>,
+    /// Keeps the runtime alive: its finalization waits for every owned handle.
+    runtime: Runtime,
 }
 
 // SAFETY: an `OwnedObj` only reaches its object through `bind` (which checks that the token
@@ -536,7 +559,7 @@ impl OwnedObj {
 impl Drop for OwnedObj {
     fn drop(&mut self) {
         let ptr = self.ptr;
-        let owner = ptr.owner();
+        let owner = &*self.owner;
         if ptr::eq(current(), owner) {
             // SAFETY: this thread holds the owner right now, and this handle owns one strong
             // reference (INV-OWN-LOCKED).
@@ -549,8 +572,12 @@ impl Drop for OwnedObj {
                 // owns this object (INV-INBOX-OWNER); the reference travels with the call.
                 unsafe { ptr.decref() }
             });
-            owner.inbox.push_release(call);
-            LiveCounters::bump(&owner.counters.pending_queued);
+            match owner.inbox.push_release(call) {
+                Ok(()) => LiveCounters::bump(&owner.counters.pending_queued),
+                // The owner was destroyed (this handle escaped its final drain): run the
+                // decref in a late entry (INV-INBOX-SEALED).
+                Err(call) => crate::release::release_late(&self.runtime, &self.owner, call),
+            }
         }
         // Only after the decref is done or queued (INV-INBOX-BEFORE-HANDLE).
         owner.owned_handles.fetch_sub(1, Ordering::Release);

@@ -203,6 +203,8 @@ impl<'t> Obj<'t> {
             },
             Body::BoundMethod { .. } => "method".into(),
             Body::View(_) => "memoryview".into(),
+            Body::ReceivedBuffer { .. } => "xinterp.ReceivedBuffer".into(),
+            Body::Unbound => "xinterp.Unbound".into(),
         }
     }
 
@@ -296,7 +298,8 @@ impl<'t> Obj<'t> {
                 Some(n) => n?.as_int()? != 0,
                 None => true,
             },
-            Body::Class(_) | Body::BoundMethod { .. } => true,
+            Body::Class(_) | Body::BoundMethod { .. } | Body::ReceivedBuffer { .. } => true,
+            Body::Unbound => false,
         })
     }
 
@@ -349,6 +352,12 @@ impl<'t> Obj<'t> {
                 )
             }
             Body::View(_) => format!("<memory at {:#x}>", self.id()),
+            Body::ReceivedBuffer { export, .. } => format!(
+                "<received buffer of {} bytes from interpreter {}>",
+                export.len(),
+                export.owner_id()
+            ),
+            Body::Unbound => "<unbound item>".into(),
         })
     }
 
@@ -446,8 +455,14 @@ impl<'t> Obj<'t> {
                 }
                 HashKey::Identity(self.id())
             }
-            Body::Class(_) | Body::BoundMethod { .. } => HashKey::Identity(self.id()),
-            Body::ByteArray { .. } | Body::List(_) | Body::Dict(_) | Body::View(_) => {
+            Body::Class(_) | Body::BoundMethod { .. } | Body::Unbound => {
+                HashKey::Identity(self.id())
+            }
+            Body::ByteArray { .. }
+            | Body::List(_)
+            | Body::Dict(_)
+            | Body::View(_)
+            | Body::ReceivedBuffer { .. } => {
                 return type_error(format!("unhashable type: '{}'", self.type_name()))
             }
         })

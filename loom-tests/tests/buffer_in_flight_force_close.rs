@@ -1,0 +1,55 @@
+//! A buffer item is queued; one thread receives it (and drops the view) while another
+//! force-closes the channel. The export is released exactly once, in its owner, whichever
+//! wins (INV-RELEASE-IN-OWNER, INV-CHAN-DROP-OUTSIDE).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+
+#[test]
+fn a_buffer_item_in_flight_when_its_channel_is_force_closed() {
+    xinterp_loom_tests::model(
+        "a_buffer_item_in_flight_when_its_channel_is_force_closed",
+        || {
+            let rt = Runtime::new();
+            let s = rt.create().unwrap();
+            let r = rt.create().unwrap();
+            let cid = rt.channel_create();
+            let array = rt
+                .enter(s, |tok| {
+                    let array = tok.bytearray(b"in flight");
+                    tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+                    array.unbind()
+                })
+                .unwrap();
+
+            let receiver_rt = rt.clone();
+            let receiver = thread::spawn(move || {
+                receiver_rt
+                    .enter(r, |tok| match tok.recv(cid) {
+                        Ok(view) => view.as_bytes().map(|_| true).unwrap(),
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+                            false
+                        }
+                    })
+                    .unwrap()
+            });
+            rt.channel_close(cid, Close::Force).unwrap();
+            let _received = receiver.join().unwrap();
+
+            // Released exactly once, whichever way it went: the exporter can resize again, and
+            // exports balance.
+            let exports = rt
+                .enter(s, |tok| array.bind(tok).unwrap().export_count().unwrap())
+                .unwrap();
+            assert_eq!(exports, 0);
+            drop(array);
+            let c = rt.counters();
+            assert_eq!(c.buffers_exported, c.buffers_released);
+            assert_eq!(c.releases_direct + c.releases_switched, 1);
+            rt.drain(s).unwrap();
+            assert_eq!(rt.info(s).unwrap().live_objects, 0);
+        },
+    );
+}

@@ -1,0 +1,54 @@
+//! A blocking send, a receive and a forced close race on one channel. In every
+//! interleaving the sender is told the truth: `Ok` exactly when the receiver got the item,
+//! `ChannelClosed` when the close discarded it (or came first), and whatever was discarded
+//! is released (INV-CHAN-DROP-OUTSIDE, INV-RELEASE-IN-OWNER).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+
+#[test]
+fn a_blocking_send_a_receive_and_a_forced_close() {
+    xinterp_loom_tests::model("a_blocking_send_a_receive_and_a_forced_close", || {
+        let rt = Runtime::new();
+        let s = rt.create().unwrap();
+        let r = rt.main();
+        let cid = rt.channel_create();
+
+        let sender_rt = rt.clone();
+        let sender = thread::spawn(move || {
+            sender_rt
+                .enter(s, |tok| {
+                    let item = Outgoing::buffer(&tok.bytes(b"payload")).unwrap();
+                    tok.send_wait(cid, item, None)
+                })
+                .unwrap()
+        });
+        let received = rt
+            .enter(r, |tok| match tok.recv(cid) {
+                Ok(view) => {
+                    assert_eq!(view.as_bytes().unwrap(), b"payload");
+                    true
+                }
+                Err(e) => {
+                    assert!(matches!(e.kind(), ErrorKind::ChannelEmpty), "{e}");
+                    false
+                }
+            })
+            .unwrap();
+        rt.channel_close(cid, Close::Force).unwrap();
+        let sent = sender.join().unwrap();
+
+        match sent {
+            Ok(()) => assert!(received, "the sender returned Ok, so the item was received"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+                assert!(!received);
+            }
+        }
+        // The ledger of this part: every export given back, every object freed.
+        let c = rt.counters();
+        assert_eq!(c.buffers_exported, c.buffers_released);
+        assert_eq!(c.objects_allocated, c.objects_freed);
+    });
+}

@@ -1,0 +1,69 @@
+//! A received view is dropped on one thread while its owner is destroyed on another, under
+//! each release strategy. The release runs exactly once, in the owner, before or after its
+//! destruction (a late entry), and no freed memory is touched (INV-RELEASE-IN-OWNER,
+//! INV-OWNER-OUTLIVES).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Config, ErrorKind, Outgoing, ReleaseStrategy, Runtime};
+
+fn view_release_racing_owner_destroy(strategy: ReleaseStrategy) {
+    let rt = Runtime::with_config(Config::default().release(strategy));
+    let s = rt.create().unwrap();
+    let r = rt.create().unwrap();
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"view")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+
+    let releaser_rt = rt.clone();
+    let releaser = thread::spawn(move || {
+        releaser_rt.enter(r, move |_| drop(view)).unwrap();
+    });
+    let destroyed = loop {
+        match rt.destroy(s) {
+            Ok(report) => break report,
+            // A deferred or switching release may be inside `s` right now.
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
+        }
+        loom::thread::yield_now();
+    };
+    releaser.join().unwrap();
+
+    assert!(destroyed.pinned_exports <= 1);
+    let c = rt.counters();
+    assert_eq!(
+        c.buffers_exported, c.buffers_released,
+        "released exactly once"
+    );
+    assert_eq!(
+        c.releases_switched + c.releases_deferred + c.releases_late,
+        1,
+        "one release, one way"
+    );
+    assert_eq!(c.objects_allocated, c.objects_freed);
+}
+
+#[test]
+fn switch_release_racing_owner_destroy() {
+    xinterp_loom_tests::model("switch_release_racing_owner_destroy", || {
+        view_release_racing_owner_destroy(ReleaseStrategy::Switch)
+    });
+}
+
+#[test]
+fn deferred_release_racing_owner_destroy() {
+    xinterp_loom_tests::model("deferred_release_racing_owner_destroy", || {
+        view_release_racing_owner_destroy(ReleaseStrategy::Deferred)
+    });
+}
+
+#[test]
+fn adaptive_release_racing_owner_destroy() {
+    xinterp_loom_tests::model("adaptive_release_racing_owner_destroy", || {
+        view_release_racing_owner_destroy(ReleaseStrategy::Adaptive)
+    });
+}

@@ -1,0 +1,132 @@
+//! Releases that must run in another interpreter: the runtime's release strategy.
+//!
+//! A pinned export (a channel's buffer item, a received view's buffer) holds a reference and
+//! an export on an object of its owner. Whoever drops it last may be any thread, holding any
+//! interpreter or none; the release itself must run in the owner (INV-RELEASE-IN-OWNER).
+//! How it gets there is the runtime's [`ReleaseStrategy`]. See `design/view-release.md`.
+
+use std::ptr;
+
+use crate::counters::LiveCounters;
+use crate::interp::{InterpState, PendingCall, Waited};
+use crate::runtime::Runtime;
+use crate::sync::Arc;
+use crate::thread_state::{current, run_in, set_current, suspend_current, try_run_in, Token};
+
+/// How a release reaches an owner that the releasing thread does not hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReleaseStrategy {
+    /// Leave the current interpreter, enter the owner (waiting for its lock), release, come
+    /// back. The release is done when the call returns.
+    #[default]
+    Switch,
+    /// Queue the release on the owner's own inbox; it runs when a thread next enters the
+    /// owner or drains it. Bounded: past `Config::deferred_limit` queued calls, a release
+    /// switches instead. Observable: the inbox's depth and the age of its oldest call.
+    Deferred,
+    /// Enter the owner if its lock is free right now, else defer.
+    Adaptive,
+}
+
+impl ReleaseStrategy {
+    /// Every strategy, for experiments that compare them.
+    pub const ALL: [ReleaseStrategy; 3] = [Self::Switch, Self::Deferred, Self::Adaptive];
+
+    /// A short name: `switch`, `deferred`, `adaptive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Switch => "switch",
+            Self::Deferred => "deferred",
+            Self::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// A release: code that touches only objects of one owner, and so must run while the
+/// thread holds that owner (INV-RELEASE-IN-OWNER).
+pub(crate) type ReleaseFn = Box<dyn FnOnce() + Send>;
+
+/// Runs `release` in `owner`: at once if this thread holds it; in a late entry if the
+/// owner was destroyed (its objects outlive it, INV-OWNER-OUTLIVES); otherwise by the
+/// runtime's strategy. Never holds two interpreters: the current one is let go first
+/// (INV-ONE-LOCK, INV-RELEASE-SUSPEND).
+pub(crate) fn release_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: ReleaseFn) {
+    let counters = rt.counters_live();
+    if ptr::eq(current(), Arc::as_ptr(owner)) {
+        release();
+        LiveCounters::bump(&counters.releases_direct);
+        return;
+    }
+    if owner.lock.is_destroyed() {
+        release_late(rt, owner, Box::new(move |_tok| release()));
+        return;
+    }
+    let config = rt.config();
+    match config.release {
+        ReleaseStrategy::Deferred if owner.inbox.depth() < config.deferred_limit => {
+            defer(rt, owner, release);
+        }
+        ReleaseStrategy::Adaptive if owner.lock.is_held() => defer(rt, owner, release),
+        ReleaseStrategy::Adaptive => {
+            let mut pending = Some(release);
+            let done = suspend_current(|| {
+                try_run_in(rt, owner, &counters.releases_switched, |_tok| {
+                    (pending.take().expect("runs once"))()
+                })
+            });
+            if let Some(release) = pending {
+                debug_assert!(done.is_none());
+                defer(rt, owner, release);
+            }
+        }
+        ReleaseStrategy::Switch | ReleaseStrategy::Deferred => {
+            let mut pending = Some(release);
+            let entered = suspend_current(|| {
+                run_in(rt, owner, &counters.releases_switched, |_tok, _drained| {
+                    (pending.take().expect("runs once"))()
+                })
+            });
+            if let Some(release) = pending {
+                // Destroyed between the check above and the entry.
+                debug_assert!(entered.is_err());
+                release_late(rt, owner, Box::new(move |_tok| release()));
+            }
+        }
+    }
+}
+
+/// Queues `release` on the owner's own inbox, or, if the owner's final drain is already
+/// over, runs it in a late entry (INV-INBOX-SEALED).
+fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: ReleaseFn) {
+    match owner.inbox.push_release(Box::new(move |_tok| release())) {
+        Ok(()) => {
+            LiveCounters::bump(&owner.counters.pending_queued);
+            LiveCounters::bump(&owner.counters.releases_deferred);
+        }
+        Err(call) => release_late(rt, owner, call),
+    }
+}
+
+/// Runs `call` in a destroyed owner whose final drain is over: takes its lock (nobody else
+/// can enter it; only other late entries contend), runs the call and lets go. Never holds
+/// two interpreters: the current one is let go first.
+pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
+    struct Leave<'a>(&'a InterpState);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            set_current(ptr::null());
+            self.0.lock.exit();
+        }
+    }
+
+    suspend_current(|| {
+        let Waited(waited) = owner.lock.enter_late();
+        if waited {
+            LiveCounters::bump(&rt.counters_live().lock_waits);
+        }
+        let _leave = Leave(owner);
+        set_current(Arc::as_ptr(owner));
+        call(&mut Token::new(rt, owner));
+    });
+    LiveCounters::bump(&rt.counters_live().releases_late);
+}

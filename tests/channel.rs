@@ -1,0 +1,683 @@
+//! MemChannel semantics: ids, associations, FIFO, bytes and zero-copy buffer items, waits
+//! and timeouts, close / release, senders destroyed, and the accounting: every export given
+//! back, exactly once, in its owner.
+
+use std::time::Duration;
+
+use xinterp::{
+    ChannelStatus, Close, Config, End, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj,
+    ReleaseStrategy, Runtime, UnboundOp,
+};
+
+/// Two interpreters besides main: a sender and a receiver.
+fn setup(config: Config) -> (Runtime, InterpId, InterpId) {
+    let rt = Runtime::with_config(config);
+    let s = rt.create().unwrap();
+    let r = rt.create().unwrap();
+    (rt, s, r)
+}
+
+fn export_count(rt: &Runtime, obj: &OwnedObj) -> usize {
+    rt.enter(obj.owner(), |tok| {
+        obj.bind(tok).unwrap().export_count().unwrap()
+    })
+    .unwrap()
+}
+
+/// Every interpreter back to zero objects, every export given back.
+fn assert_clean(rt: &Runtime) {
+    for id in rt.list() {
+        rt.drain(id).unwrap();
+        let info = rt.info(id).unwrap();
+        assert_eq!(info.live_objects, 0, "{info:?}");
+        assert_eq!(info.pinned_exports, 0, "{info:?}");
+    }
+    let c = rt.counters();
+    assert_eq!(c.buffers_exported, c.buffers_released, "{c:?}");
+}
+
+#[test]
+fn channel_ids_are_never_reused_and_destroyed_channels_are_gone() {
+    // INV-CHAN-ID-FRESH
+    let rt = Runtime::new();
+    let a = rt.channel_create();
+    let b = rt.channel_create();
+    assert!(a < b);
+    rt.channel_destroy(a).unwrap();
+    let c = rt.channel_create();
+    assert!(c > b);
+    assert_eq!(rt.channel_list(), vec![b, c]);
+    let err = rt.channel_info(a).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.message()),
+        (ErrorKind::ChannelNotFound, "channel 1 not found")
+    );
+    let err = rt
+        .enter(rt.main(), |tok| tok.recv(a).map(drop))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChannelNotFound);
+    assert_eq!(
+        rt.channel_destroy(a).unwrap_err().kind(),
+        ErrorKind::ChannelNotFound
+    );
+}
+
+#[test]
+fn bytes_items_arrive_in_order_as_copies() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    let sent_at = rt
+        .enter(s, |tok| {
+            let first = tok.bytes(b"first");
+            tok.send(cid, Outgoing::bytes(&first).unwrap()).unwrap();
+            tok.send(cid, Outgoing::bytes(&tok.bytearray(b"second")).unwrap())
+                .unwrap();
+            first.get_buffer().unwrap().as_ptr() as usize
+        })
+        .unwrap();
+    assert_eq!(rt.channel_info(cid).unwrap().count, 2);
+    rt.enter(r, |tok| {
+        let first = tok.recv(cid).unwrap();
+        assert_eq!(first.kind(), ObjKind::Bytes);
+        assert_eq!(first.as_bytes().unwrap(), b"first");
+        assert_ne!(
+            first.get_buffer().unwrap().as_ptr() as usize,
+            sent_at,
+            "a copy"
+        );
+        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"second");
+        let err = tok.recv(cid).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.message()),
+            (ErrorKind::ChannelEmpty, "channel 1 is empty")
+        );
+        let default = tok.recv_or(cid, tok.none()).unwrap();
+        assert_eq!(default.kind(), ObjKind::None);
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!(
+        (
+            c.channel_sends,
+            c.channel_recvs,
+            c.bytes_copied,
+            c.bytes_zero_copy
+        ),
+        (2, 2, 11, 0)
+    );
+    let err = rt
+        .enter(s, |tok| Outgoing::bytes(&tok.int(1)).map(drop))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TypeError);
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_buffer_item_is_a_view_onto_the_senders_memory() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    let (array, sent_at) = rt
+        .enter(s, |tok| {
+            let array = tok.bytearray(b"shared bytes");
+            let at = array.get_buffer().unwrap().as_ptr() as usize;
+            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            // The item holds an export: the exporter cannot resize.
+            let err = array.bytearray_extend(b"!").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::BufferError);
+            (array.unbind(), at)
+        })
+        .unwrap();
+    let view = rt
+        .enter(r, |tok| {
+            let view = tok.recv(cid).unwrap();
+            assert_eq!(view.kind(), ObjKind::View);
+            let buffer = view.get_buffer().unwrap();
+            assert_eq!(
+                buffer.as_ptr() as usize,
+                sent_at,
+                "zero copy: the same address"
+            );
+            assert!(!buffer.readonly(), "writable like its exporter");
+            drop(buffer);
+            view.setitem(&tok.int(0), &tok.int(i64::from(b'S')))
+                .unwrap();
+            view.unbind()
+        })
+        .unwrap();
+    // The write through the receiver's view shows in the sender.
+    let seen = rt
+        .enter(s, |tok| array.bind(tok).unwrap().as_bytes().unwrap())
+        .unwrap();
+    assert_eq!(seen, b"Shared bytes");
+    assert_eq!(export_count(&rt, &array), 1);
+    rt.enter(r, move |_| drop(view)).unwrap();
+    assert_eq!(
+        export_count(&rt, &array),
+        0,
+        "released in the owner when the view went"
+    );
+    let c = rt.counters();
+    assert_eq!(
+        (c.bytes_zero_copy, c.bytes_copied, c.releases_switched),
+        (12, 0, 1)
+    );
+    drop(array);
+    assert_clean(&rt);
+}
+
+#[test]
+fn read_only_exporters_give_read_only_views() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"const")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    rt.enter(r, |tok| {
+        let view = tok.recv(cid).unwrap();
+        assert!(view.get_buffer().unwrap().readonly());
+        let err = view.setitem(&tok.int(0), &tok.int(1)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BufferError);
+        assert_eq!(view.as_bytes().unwrap(), b"const");
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn slices_of_a_received_view_share_one_export() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    let array = rt
+        .enter(s, |tok| {
+            let array = tok.bytearray(b"0123456789");
+            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            array.unbind()
+        })
+        .unwrap();
+    let (view, slice) = rt
+        .enter(r, |tok| {
+            let view = tok.recv(cid).unwrap();
+            let slice = view.slice(2, 5).unwrap();
+            let inner = slice.slice(1, 2).unwrap();
+            assert_eq!(inner.as_bytes().unwrap(), b"3");
+            assert_eq!(
+                inner.get_buffer().unwrap().as_ptr(),
+                view.get_buffer().unwrap().as_ptr().wrapping_add(3)
+            );
+            (view.unbind(), slice.unbind())
+        })
+        .unwrap();
+    assert_eq!(
+        export_count(&rt, &array),
+        1,
+        "one export for the view and its slices"
+    );
+    rt.enter(r, |tok| {
+        let view = view.bind(tok).unwrap();
+        view.release().unwrap();
+        view.release().unwrap();
+        assert_eq!(view.len().unwrap_err().kind(), ErrorKind::ValueError);
+    })
+    .unwrap();
+    assert_eq!(export_count(&rt, &array), 1, "the slice still holds it");
+    let before = rt.counters();
+    rt.enter(r, move |_| drop((view, slice))).unwrap();
+    assert_eq!(export_count(&rt, &array), 0);
+    assert_eq!(
+        rt.counters().since(&before).releases_switched,
+        1,
+        "the last release only"
+    );
+    drop(array);
+    assert_clean(&rt);
+}
+
+#[test]
+fn each_strategy_releases_in_the_owner() {
+    // INV-RELEASE-IN-OWNER
+    for strategy in ReleaseStrategy::ALL {
+        let (rt, s, r) = setup(Config::default().release(strategy));
+        let cid = rt.channel_create();
+        let array = rt
+            .enter(s, |tok| {
+                let array = tok.bytearray(b"abc");
+                tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+                array.unbind()
+            })
+            .unwrap();
+        rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
+        let c = rt.counters();
+        match strategy {
+            ReleaseStrategy::Switch | ReleaseStrategy::Adaptive => {
+                assert_eq!(
+                    (c.releases_switched, c.releases_deferred),
+                    (1, 0),
+                    "{strategy:?}"
+                );
+                assert_eq!(rt.info(s).unwrap().inbox_depth, 0);
+            }
+            ReleaseStrategy::Deferred => {
+                assert_eq!((c.releases_switched, c.releases_deferred), (0, 1));
+                let info = rt.info(s).unwrap();
+                assert_eq!(info.inbox_depth, 1, "queued on the owner's own inbox");
+                assert!(info.oldest_pending.is_some());
+                assert_eq!(info.pinned_exports, 1, "not released until the owner runs");
+                assert_eq!(rt.drain(s).unwrap(), 1);
+            }
+        }
+        assert_eq!(export_count(&rt, &array), 0, "{strategy:?}");
+        drop(array);
+        assert_clean(&rt);
+    }
+}
+
+#[test]
+fn adaptive_defers_when_the_owner_is_busy() {
+    let (rt, s, r) = setup(Config::default().release(ReleaseStrategy::Adaptive));
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let rt = &rt;
+        scope.spawn(move || {
+            rt.enter(s, |_| {
+                held_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            })
+            .unwrap()
+        });
+        held_rx.recv().unwrap();
+        rt.enter(r, move |_| drop(view)).unwrap();
+        assert_eq!(rt.counters().releases_deferred, 1);
+        done_tx.send(()).unwrap();
+    });
+    rt.drain(s).unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn deferred_releases_are_bounded() {
+    let (rt, s, r) = setup(
+        Config::default()
+            .release(ReleaseStrategy::Deferred)
+            .deferred_limit(1),
+    );
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        for _ in 0..3 {
+            tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+                .unwrap();
+        }
+    })
+    .unwrap();
+    rt.enter(r, |tok| {
+        for _ in 0..3 {
+            drop(tok.recv(cid).unwrap());
+        }
+    })
+    .unwrap();
+    // Deferred, then (inbox full) switched, which drains the inbox, then deferred again.
+    let c = rt.counters();
+    assert_eq!((c.releases_deferred, c.releases_switched), (2, 1));
+    assert_eq!(rt.info(s).unwrap().inbox_depth, 1, "never past the limit");
+    assert_clean(&rt);
+}
+
+#[test]
+fn blocking_receive_waits_for_a_sender_and_times_out() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    let err = rt
+        .enter(r, |tok| {
+            tok.recv_wait(cid, Some(Duration::from_millis(20)))
+                .map(drop)
+        })
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    std::thread::scope(|scope| {
+        let rt = &rt;
+        scope.spawn(move || {
+            rt.enter(r, |tok| {
+                let item = tok.recv_wait(cid, None).unwrap();
+                assert_eq!(item.into_obj(tok).as_bytes().unwrap(), b"late");
+            })
+            .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        rt.enter(s, |tok| {
+            tok.send(cid, Outgoing::bytes(&tok.bytes(b"late")).unwrap())
+        })
+        .unwrap()
+        .unwrap();
+    });
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    // Timeout: the item is withdrawn and its export released.
+    let array = rt.enter(s, |tok| tok.bytearray(b"abc").unbind()).unwrap();
+    let err = rt
+        .enter(s, |tok| {
+            let item = Outgoing::buffer(&array.bind(tok).unwrap()).unwrap();
+            tok.send_wait(cid, item, Some(Duration::from_millis(20)))
+        })
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(rt.channel_info(cid).unwrap().count, 0);
+    assert_eq!(export_count(&rt, &array), 0);
+    // Received: the sender returns.
+    std::thread::scope(|scope| {
+        let rt = &rt;
+        scope.spawn(move || loop {
+            let got = rt
+                .enter(r, |tok| tok.recv(cid).map(|o| o.as_bytes().unwrap()))
+                .unwrap();
+            match got {
+                Ok(bytes) => break assert_eq!(bytes, b"abc"),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::ChannelEmpty),
+            }
+            std::thread::yield_now();
+        });
+        rt.enter(s, |tok| {
+            let item = Outgoing::bytes(&array.bind(tok).unwrap()).unwrap();
+            tok.send_wait(cid, item, None).unwrap();
+        })
+        .unwrap();
+    });
+    drop(array);
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_sender_blocked_on_a_force_closed_channel_gets_closed() {
+    let (rt, s, _r) = setup(Config::default());
+    let cid = rt.channel_create();
+    std::thread::scope(|scope| {
+        let rt = &rt;
+        let sender = scope.spawn(move || {
+            rt.enter(s, |tok| {
+                let item = Outgoing::buffer(&tok.bytes(b"pending")).unwrap();
+                tok.send_wait(cid, item, None)
+            })
+            .unwrap()
+        });
+        while rt.channel_info(cid).unwrap().count == 0 {
+            std::thread::yield_now();
+        }
+        rt.channel_close(cid, Close::Force).unwrap();
+        let err = sender.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ChannelClosed);
+        assert_eq!(err.message(), "channel 1 has closed");
+    });
+    assert_clean(&rt);
+}
+
+#[test]
+fn close_refuses_a_non_empty_channel_and_changes_nothing() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    let err = rt.channel_close(cid, Close::Now).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChannelNotEmpty);
+    assert_eq!(
+        err.message(),
+        "channel 1 may not be closed with 1 item(s) queued"
+    );
+    let info = rt.channel_info(cid).unwrap();
+    assert_eq!((info.status, info.count), (ChannelStatus::Open, 1));
+    rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
+    rt.channel_close(cid, Close::Now).unwrap();
+    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    let err = rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::bytes(&tok.bytes(b"y")).unwrap())
+    });
+    assert_eq!(err.unwrap().unwrap_err().kind(), ErrorKind::ChannelClosed);
+    assert_eq!(
+        rt.channel_close(cid, Close::Force).unwrap_err().kind(),
+        ErrorKind::ChannelClosed
+    );
+    assert_clean(&rt);
+}
+
+#[test]
+fn close_after_drain_stops_sends_and_closes_when_empty() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::bytes(&tok.bytes(b"1")).unwrap())
+            .unwrap();
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"2")).unwrap())
+            .unwrap();
+    })
+    .unwrap();
+    rt.channel_close(cid, Close::AfterDrain).unwrap();
+    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closing);
+    let err = rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::bytes(&tok.bytes(b"3")).unwrap())
+    });
+    assert_eq!(err.unwrap().unwrap_err().kind(), ErrorKind::ChannelClosed);
+    assert_eq!(
+        rt.channel_close(cid, Close::AfterDrain).unwrap_err().kind(),
+        ErrorKind::ChannelClosed
+    );
+    rt.enter(r, |tok| {
+        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"1");
+        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"2");
+        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelClosed);
+    })
+    .unwrap();
+    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    assert_clean(&rt);
+}
+
+#[test]
+fn force_close_releases_queued_buffers_in_their_owners() {
+    // Nothing left behind: a buffer item never received is released exactly once.
+    let (rt, s, _r) = setup(Config::default());
+    let cid = rt.channel_create();
+    let array = rt
+        .enter(s, |tok| {
+            let array = tok.bytearray(b"locked");
+            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            array.unbind()
+        })
+        .unwrap();
+    assert_eq!(export_count(&rt, &array), 2);
+    rt.channel_close(cid, Close::Force).unwrap();
+    assert_eq!(export_count(&rt, &array), 0);
+    rt.enter(s, |tok| {
+        array.bind(tok).unwrap().bytearray_extend(b"!").unwrap()
+    })
+    .unwrap();
+    drop(array);
+    assert_clean(&rt);
+}
+
+#[test]
+fn destroying_a_channel_releases_what_it_holds() {
+    let (rt, s, _r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    rt.channel_destroy(cid).unwrap();
+    assert!(rt.channel_list().is_empty());
+    assert_clean(&rt);
+}
+
+#[test]
+fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
+    let (rt, s, r) = setup(Config::default());
+    let main = rt.main();
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
+    rt.enter(main, |tok| drop(tok.recv_or(cid, tok.none()).unwrap()))
+        .unwrap();
+    assert_eq!(rt.channel_list_interpreters(cid, End::Send).unwrap(), [s]);
+    assert_eq!(
+        rt.channel_list_interpreters(cid, End::Recv).unwrap(),
+        [main, r]
+    );
+    // A double release by `r` does not close the channel for `main` (CPython's does).
+    rt.enter(r, |tok| {
+        tok.channel_release(cid, End::Recv).unwrap();
+        tok.channel_release(cid, End::Recv).unwrap();
+        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelClosed);
+    })
+    .unwrap();
+    assert_eq!(
+        rt.channel_list_interpreters(cid, End::Recv).unwrap(),
+        [main]
+    );
+    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Open);
+    // A buffer item queued when the last association goes is released at once.
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"y")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    rt.enter(main, |tok| tok.channel_release(cid, End::Both))
+        .unwrap()
+        .unwrap();
+    rt.enter(s, |tok| tok.channel_release(cid, End::Both))
+        .unwrap()
+        .unwrap();
+    let info = rt.channel_info(cid).unwrap();
+    assert_eq!((info.status, info.count), (ChannelStatus::Closed, 0));
+    let err = rt.channel_list_interpreters(cid, End::Send).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChannelClosed);
+    assert_clean(&rt);
+}
+
+#[test]
+fn items_of_a_destroyed_sender_follow_their_unbound_op() {
+    // INV-CHAN-SENDER-GONE
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create_with(UnboundOp::Error);
+    // `r` uses the receive end, so the channel outlives the sender's association.
+    rt.enter(r, |tok| {
+        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
+    })
+    .unwrap();
+    rt.enter(s, |tok| {
+        let data = tok.bytes(b"data");
+        tok.send(cid, Outgoing::buffer(&data).unwrap()).unwrap(); // channel default: Error
+        let replace = Outgoing::buffer(&data).unwrap().unbound(UnboundOp::Replace);
+        tok.send(cid, replace).unwrap();
+        let remove = Outgoing::bytes(&data).unwrap().unbound(UnboundOp::Remove);
+        tok.send(cid, remove).unwrap();
+    })
+    .unwrap();
+    let report = rt.destroy(s).unwrap();
+    assert_eq!(
+        (report.leaked_objects, report.pinned_exports),
+        (0, 0),
+        "exports released"
+    );
+    assert_eq!(
+        rt.channel_info(cid).unwrap().count,
+        2,
+        "the Remove item is gone"
+    );
+    rt.enter(r, |tok| {
+        let err = tok.recv(cid).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ItemInterpreterDestroyed);
+        assert!(err.message().contains(&format!("({s})")), "{err}");
+        let marker = tok.recv(cid).unwrap();
+        assert_eq!(marker.kind(), ObjKind::Unbound);
+        assert_eq!(marker.repr().unwrap(), "<unbound item>");
+        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty);
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_view_outlives_the_interpreter_that_owns_its_memory() {
+    // INV-OWNER-OUTLIVES for pinned exports: the owner is destroyed while a view is held;
+    // the view stays readable and its release runs late, in the destroyed owner.
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"survives")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let report = rt.destroy(s).unwrap();
+    assert_eq!((report.pinned_exports, report.leaked_objects), (1, 1));
+    rt.enter(r, |tok| {
+        assert_eq!(view.bind(tok).unwrap().as_bytes().unwrap(), b"survives");
+    })
+    .unwrap();
+    let before = rt.counters();
+    rt.enter(r, move |_| drop(view)).unwrap();
+    let delta = rt.counters().since(&before);
+    assert_eq!(
+        (delta.releases_late, delta.objects_freed),
+        (1, 3),
+        "holder, view, exporter"
+    );
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_never_received_buffer_is_released_when_its_receiver_goes() {
+    let (rt, s, r) = setup(Config::default());
+    let cid = rt.channel_create();
+    rt.enter(r, |tok| {
+        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
+    })
+    .unwrap();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+            .unwrap();
+        tok.channel_release(cid, End::Send).unwrap();
+    })
+    .unwrap();
+    assert_eq!(rt.info(s).unwrap().pinned_exports, 1);
+    rt.destroy(r).unwrap();
+    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
+    assert_clean(&rt);
+}
+
+#[test]
+fn dropping_the_runtime_releases_queued_buffers() {
+    // Runs under Miri too: an export never released would leak its exporter.
+    let (rt, s, _r) = setup(Config::default().release(ReleaseStrategy::Deferred));
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::buffer(&tok.bytearray(b"x")).unwrap())
+    })
+    .unwrap()
+    .unwrap();
+    drop(rt);
+}
