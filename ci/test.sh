@@ -17,7 +17,7 @@ cargo fmt --all -- --check
 
 step "clippy (-D warnings), normal and loom builds"
 cargo clippy --workspace --all-targets -- -D warnings
-RUSTFLAGS="--cfg loom" cargo clippy --workspace --all-targets --target-dir target/loom -- -D warnings
+RUSTFLAGS="--cfg loom" cargo clippy -p xinterp -p xinterp-loom-tests --all-targets --target-dir target/loom -- -D warnings
 
 step "tests"
 cargo test --workspace

@@ -202,22 +202,18 @@ impl Drop for PinnedExport {
     fn drop(&mut self) {
         let source = SendObjPtr(self.source);
         let owner = Arc::clone(&self.owner);
-        release_in_owner(
-            &self.rt,
-            &self.owner,
-            Box::new(move || {
-                let source = source.into_inner();
-                let exports = exports_cell(source.body()).expect("pinned sources are exporters");
-                // SAFETY: release functions run only while the thread holds the owner
-                // (INV-RELEASE-IN-OWNER), which owns `source`; the pin held one export and
-                // one strong reference, given up here exactly once.
-                unsafe { exports.with_mut(|n| *n -= 1) };
-                // SAFETY: as above.
-                unsafe { source.decref() };
-                LiveCounters::bump(&owner.counters.buffers_released);
-                owner.pinned_exports.fetch_sub(1, Ordering::Release);
-            }),
-        );
+        release_in_owner(&self.rt, &self.owner, move || {
+            let source = source.into_inner();
+            let exports = exports_cell(source.body()).expect("pinned sources are exporters");
+            // SAFETY: release functions run only while the thread holds the owner
+            // (INV-RELEASE-IN-OWNER), which owns `source`; the pin held one export and
+            // one strong reference, given up here exactly once.
+            unsafe { exports.with_mut(|n| *n -= 1) };
+            // SAFETY: as above.
+            unsafe { source.decref() };
+            LiveCounters::bump(&owner.counters.buffers_released);
+            owner.pinned_exports.fetch_sub(1, Ordering::Release);
+        });
     }
 }
 

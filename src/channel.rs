@@ -108,9 +108,6 @@ pub struct ChannelInfo {
 pub struct Outgoing {
     payload: Payload,
     unbound: Option<UnboundOp>,
-    /// Keeps the runtime alive while the item is in the user's hands (declared after the
-    /// payload, so the payload is released first).
-    _runtime: Runtime,
 }
 
 impl fmt::Debug for Outgoing {
@@ -131,7 +128,6 @@ impl Outgoing {
         Ok(Outgoing {
             payload: Payload::Bytes(data),
             unbound: None,
-            _runtime: obj.token().runtime().clone(),
         })
     }
 
@@ -144,7 +140,6 @@ impl Outgoing {
         Ok(Outgoing {
             payload: Payload::Buffer(export),
             unbound: None,
-            _runtime: obj.token().runtime().clone(),
         })
     }
 
@@ -160,8 +155,6 @@ impl Outgoing {
 /// it an object of the receiving interpreter.
 pub struct Incoming {
     payload: Payload,
-    /// As in [`Outgoing`]: the runtime outlives an item in the user's hands.
-    _runtime: Runtime,
 }
 
 impl fmt::Debug for Incoming {
@@ -698,7 +691,7 @@ impl<'r> Token<'r> {
         let receiver = self.id();
         let item = self.suspend(|| channel.recv(receiver, Some(timeout)))?;
         LiveCounters::bump(&self.counters().channel_recvs);
-        Incoming::from_item(item, self.runtime())
+        Incoming::from_item(item)
     }
 
     /// Closes channel `cid` (see [`Runtime::channel_close`]).
@@ -718,7 +711,7 @@ impl<'r> Token<'r> {
 
     fn received(&self, item: Item) -> Result<Obj<'_>> {
         LiveCounters::bump(&self.counters().channel_recvs);
-        Ok(Incoming::from_item(item, self.runtime())?.into_obj(self))
+        Ok(Incoming::from_item(item)?.into_obj(self))
     }
 
     pub(crate) fn bytes_from_box(&self, data: Box<[u8]>) -> Obj<'_> {
@@ -741,7 +734,7 @@ impl<'r> Token<'r> {
 }
 
 impl Incoming {
-    fn from_item(item: Item, rt: &Runtime) -> Result<Incoming> {
+    fn from_item(item: Item) -> Result<Incoming> {
         match item.orphaned {
             Some(UnboundOp::Error) => fail(
                 ErrorKind::ItemInterpreterDestroyed,
@@ -752,7 +745,6 @@ impl Incoming {
             ),
             _ => Ok(Incoming {
                 payload: item.payload,
-                _runtime: rt.clone(),
             }),
         }
     }

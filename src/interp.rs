@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::thread_state::Token;
 
 /// An interpreter's id. Ids are handed out in increasing order by a runtime and never reused
@@ -55,6 +55,10 @@ struct LockState {
 pub(crate) struct InterpLock {
     state: Mutex<LockState>,
     released: Condvar,
+    /// Mirrors `LockState::destroyed` (set once, under the mutex) so the release path can
+    /// read it without the mutex. A reader that misses a concurrent destroy finds out when
+    /// it tries to enter, and goes the late way.
+    destroyed: AtomicBool,
 }
 
 /// Whether taking the lock had to wait: the caller counts lock waits.
@@ -188,6 +192,7 @@ impl InterpLock {
         }
         debug_assert!(!state.held, "held without an entered thread");
         state.destroyed = true;
+        self.destroyed.store(true, Ordering::Release);
         state.held = true;
         state.entered = 1;
         Ok(())
@@ -195,7 +200,7 @@ impl InterpLock {
 
     /// Whether destruction has begun.
     pub(crate) fn is_destroyed(&self) -> bool {
-        self.state.lock().destroyed
+        self.destroyed.load(Ordering::Acquire)
     }
 
     fn entered(&self) -> usize {

@@ -42,15 +42,18 @@ impl ReleaseStrategy {
     }
 }
 
-/// A release: code that touches only objects of one owner, and so must run while the
-/// thread holds that owner (INV-RELEASE-IN-OWNER).
-pub(crate) type ReleaseFn = Box<dyn FnOnce() + Send>;
-
 /// Runs `release` in `owner`: at once if this thread holds it; in a late entry if the
 /// owner was destroyed (its objects outlive it, INV-OWNER-OUTLIVES); otherwise by the
 /// runtime's strategy. Never holds two interpreters: the current one is let go first
 /// (INV-ONE-LOCK, INV-RELEASE-SUSPEND).
-pub(crate) fn release_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: ReleaseFn) {
+///
+/// `release` touches only objects of `owner`, so it must run while the thread holds it; it
+/// is boxed only when it has to wait in the owner's inbox.
+pub(crate) fn release_in_owner(
+    rt: &Runtime,
+    owner: &Arc<InterpState>,
+    release: impl FnOnce() + Send + 'static,
+) {
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
         release();
@@ -97,7 +100,7 @@ pub(crate) fn release_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: 
 
 /// Queues `release` on the owner's own inbox, or, if the owner's final drain is already
 /// over, runs it in a late entry (INV-INBOX-SEALED).
-fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: ReleaseFn) {
+fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: impl FnOnce() + Send + 'static) {
     match owner.inbox.push_release(Box::new(move |_tok| release())) {
         Ok(()) => {
             LiveCounters::bump(&owner.counters.pending_queued);

@@ -6,7 +6,7 @@ use crate::counters::{Counters, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::{InterpId, InterpInfo, InterpState};
 use crate::release::ReleaseStrategy;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering};
+use crate::sync::{yield_now, Arc, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering};
 use crate::thread_state::{current, run_in, set_current, Token};
 
 struct Shared {
@@ -352,12 +352,22 @@ impl Runtime {
         // owners that are still alive), then finalize the interpreters.
         self.shared.channels.destroy_all();
         for state in self.shared.interps.drain() {
-            match state.lock.begin_destroy(state.id, &state.owned_handles) {
-                Ok(()) => {
-                    self.finalize(&state);
-                    state.lock.exit();
+            // No handle exists, so no thread can be inside, except one running a release
+            // for an item it dropped (an `Incoming` or `Outgoing` holds no handle): wait for
+            // it to finish. Releases run library code only, and end.
+            let ready = loop {
+                match state.lock.begin_destroy(state.id, &state.owned_handles) {
+                    Ok(()) => break true,
+                    Err(e) if e.kind() == ErrorKind::InterpreterBusy => yield_now(),
+                    Err(e) => {
+                        debug_assert!(false, "finalizing a runtime: {e}");
+                        break false;
+                    }
                 }
-                Err(e) => debug_assert!(false, "finalizing a runtime: {e}"),
+            };
+            if ready {
+                self.finalize(&state);
+                state.lock.exit();
             }
         }
     }

@@ -14,8 +14,9 @@
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread::yield_now;
     pub(crate) use loom::thread_local;
 
     pub(crate) type RawMutex<T> = loom::sync::Mutex<T>;
@@ -45,8 +46,9 @@ mod imp {
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
+    pub(crate) use std::thread::yield_now;
     pub(crate) use std::thread_local;
 
     pub(crate) type RawMutex<T> = parking_lot::Mutex<T>;
@@ -98,7 +100,9 @@ mod imp {
 /// `UnsafeCell` is loom's in model builds and std's (dressed in loom's `with` / `with_mut`)
 /// otherwise. Callers guarantee exclusion themselves (for object state: by holding the owner
 /// interpreter, INV-OWN-LOCKED); loom and Miri report a caller that does not.
-pub(crate) use imp::{thread_local, Arc, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+pub(crate) use imp::{
+    thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+};
 
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
 /// defined (INV-BUF-ATOMIC-BYTES).
@@ -150,6 +154,29 @@ impl Condvar {
 
 pub(crate) use map::ConcurrentMap;
 
+/// The hasher of [`ConcurrentMap`]: its keys are ids the runtime hands out in sequence, so a
+/// Fibonacci multiply spreads them over the shards at a fraction of SipHash's cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
+
 /// A concurrent map that never lends out a guard: reads clone the value out or run a
 /// closure, so nobody can hold a shard lock while entering an interpreter (INV-NO-GUARD-SWITCH).
 #[cfg(not(any(loom, miri)))]
@@ -157,11 +184,13 @@ mod map {
     use std::hash::Hash;
 
     #[derive(Debug)]
-    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(dashmap::DashMap<K, V>);
+    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(dashmap::DashMap<K, V, super::IdBuildHasher>);
 
     impl<K: Eq + Hash, V> ConcurrentMap<K, V> {
         pub(crate) fn new() -> Self {
-            Self(dashmap::DashMap::new())
+            Self(dashmap::DashMap::with_hasher(
+                super::IdBuildHasher::default(),
+            ))
         }
 
         pub(crate) fn insert(&self, key: K, value: V) -> Option<V> {
@@ -208,11 +237,11 @@ mod map {
     use std::hash::Hash;
 
     #[derive(Debug)]
-    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(Mutex<HashMap<K, V>>);
+    pub(crate) struct ConcurrentMap<K: Eq + Hash, V>(Mutex<HashMap<K, V, super::IdBuildHasher>>);
 
     impl<K: Eq + Hash, V> ConcurrentMap<K, V> {
         pub(crate) fn new() -> Self {
-            Self(Mutex::new(HashMap::new()))
+            Self(Mutex::new(HashMap::default()))
         }
 
         pub(crate) fn insert(&self, key: K, value: V) -> Option<V> {

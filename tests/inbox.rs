@@ -206,7 +206,14 @@ fn a_handle_escaping_the_final_drain_keeps_its_interpreter_state_alive() {
     let before = rt.counters();
     drop(handle);
     let delta = rt.counters().since(&before);
-    assert_eq!((delta.pending_queued, delta.releases_late, delta.objects_freed), (0, 1, 1));
+    assert_eq!(
+        (
+            delta.pending_queued,
+            delta.releases_late,
+            delta.objects_freed
+        ),
+        (0, 1, 1)
+    );
     drop(rt);
 }
 

@@ -2,6 +2,7 @@
 //! results into one output folder. Every comparison is a ratio of medians measured in the
 //! same run.
 
+mod channel;
 mod measure;
 mod report;
 mod switch;
@@ -33,6 +34,9 @@ struct Cli {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Name {
+    /// Send + receive + release per item by payload size: zero-copy buffers, copied
+    /// bytes, crossbeam-channel and memcpy.
+    Channel,
     /// The cost of entering an interpreter and of switching to another and back,
     /// uncontended and contended, against a plain mutex.
     Switch,
@@ -41,7 +45,7 @@ enum Name {
 fn main() {
     let cli = Cli::parse();
     let names = if cli.experiments.is_empty() {
-        vec![Name::Switch]
+        vec![Name::Switch, Name::Channel]
     } else {
         cli.experiments.clone()
     };
@@ -58,6 +62,7 @@ fn main() {
     for name in names {
         let experiment = match name {
             Name::Switch => switch::run(cli.reps as usize, scale),
+            Name::Channel => channel::run(cli.reps as usize, scale),
         };
         report::print_table(&experiment);
         experiments.push(experiment);

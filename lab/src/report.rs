@@ -114,7 +114,7 @@ pub fn print_table(e: &Experiment) {
         );
     }
     for ratio in &e.ratios {
-        println!("   ratio  {:<45} {:>8.2}x", ratio.label, ratio.value);
+        println!("   ratio  {:<50} {:>10.4}x", ratio.label, ratio.value);
     }
 }
 
