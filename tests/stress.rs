@@ -10,7 +10,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use xinterp::{ErrorKind, InterpId, OwnedObj, Runtime};
+use xinterp::{
+    ChannelId, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, ReleaseStrategy,
+    Runtime,
+};
 
 /// A small deterministic generator (xorshift64*), so a seed reproduces a run.
 struct Rng(u64);
@@ -47,6 +50,8 @@ struct World {
     parked: Mutex<Vec<OwnedObj>>,
     calls_queued: AtomicUsize,
     calls_run: Arc<AtomicUsize>,
+    /// The channel in play; force-closed and replaced now and then.
+    channel: Mutex<ChannelId>,
 }
 
 impl World {
@@ -62,7 +67,7 @@ impl World {
 fn step(world: &World, rng: &mut Rng) {
     let rt = &world.rt;
     let id = world.pick(rng);
-    match rng.below(6) {
+    match rng.below(9) {
         // Build and drop objects, possibly switching elsewhere in between, possibly parking
         // an owned handle for another thread.
         0..=2 => {
@@ -121,12 +126,79 @@ fn step(world: &World, rng: &mut Rng) {
                 world.calls_queued.fetch_add(1, Ordering::Relaxed);
             }
         }
+        // Send a zero-copy buffer or a copied bytes item.
+        6 => {
+            let cid = *world.channel.lock().unwrap();
+            let zero_copy = rng.below(2) == 0;
+            let result = rt.enter(id, |tok| {
+                let data = tok.bytearray(b"payload");
+                let item = if zero_copy {
+                    Outgoing::buffer(&data)
+                } else {
+                    Outgoing::bytes(&data)
+                };
+                tok.send(cid, item.unwrap())
+            });
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::ChannelClosed | ErrorKind::ChannelNotFound
+                    ),
+                    "{e}"
+                ),
+                Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterNotFound, "{e}"),
+            }
+        }
+        // Receive: drop the item, or park it (a received view pins its sender's buffer).
+        7 => {
+            let cid = *world.channel.lock().unwrap();
+            let park = rng.below(2) == 0;
+            let result = rt.enter(id, |tok| match tok.recv(cid) {
+                Ok(obj) => {
+                    // An item of a destroyed sender arrives as the unbound marker.
+                    if obj.kind() != ObjKind::Unbound {
+                        assert_eq!(obj.as_bytes().unwrap(), b"payload");
+                    }
+                    if park {
+                        world.parked.lock().unwrap().push(obj.unbind());
+                    }
+                }
+                Err(e) => assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::ChannelEmpty
+                            | ErrorKind::ChannelClosed
+                            | ErrorKind::ChannelNotFound
+                            | ErrorKind::ItemInterpreterDestroyed
+                    ),
+                    "{e}"
+                ),
+            });
+            if let Err(e) = result {
+                assert_eq!(e.kind(), ErrorKind::InterpreterNotFound, "{e}");
+            }
+        }
+        // Force-close the channel (releasing what it holds) and open another.
+        8 if rng.below(8) == 0 => {
+            let mut cid = world.channel.lock().unwrap();
+            // Already closed if its last association went with a destroyed interpreter.
+            if let Err(e) = rt.channel_close(*cid, Close::Force) {
+                assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+            }
+            rt.channel_destroy(*cid).unwrap();
+            *cid = rt.channel_create();
+        }
+        8 => {}
         // Destroy and re-create the churn interpreter (refused while it is busy).
         _ => {
             let mut churn = world.churn.lock().unwrap();
             match rt.destroy(*churn) {
                 Ok(report) => {
-                    assert_eq!(report.leaked_objects, 0);
+                    // Only the exporters that received views still pin are left (and freed
+                    // when those views go).
+                    assert_eq!(report.leaked_objects, report.pinned_exports, "{report:?}");
                     *churn = rt.create().unwrap();
                 }
                 Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
@@ -142,9 +214,12 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
     let threads = if cfg!(miri) { 3 } else { 4 };
     println!("stress: {threads} threads x {ops} ops, XINTERP_SEED={seed}");
 
-    let rt = Runtime::new();
+    let strategy = ReleaseStrategy::ALL[(seed % 3) as usize];
+    println!("stress: release strategy {strategy:?}");
+    let rt = Runtime::with_config(Config::default().release(strategy));
     let fixed = vec![rt.main(), rt.create().unwrap(), rt.create().unwrap()];
     let churn = Mutex::new(rt.create().unwrap());
+    let channel = Mutex::new(rt.channel_create());
     let world = World {
         rt,
         fixed,
@@ -152,6 +227,7 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
         parked: Mutex::new(Vec::new()),
         calls_queued: AtomicUsize::new(0),
         calls_run: Arc::new(AtomicUsize::new(0)),
+        channel,
     };
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -167,11 +243,24 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
 
     world.parked.lock().unwrap().clear();
     let rt = &world.rt;
+    let cid = *world.channel.lock().unwrap();
+    if let Err(e) = rt.channel_close(cid, Close::Force) {
+        assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+    }
+    // Draining one interpreter may queue releases on another (a view freed in its
+    // receiver releases its export in the sender): drain until nothing runs.
+    while rt
+        .list()
+        .into_iter()
+        .map(|id| rt.drain(id).unwrap())
+        .sum::<usize>()
+        > 0
+    {}
     for id in rt.list() {
-        rt.drain(id).unwrap();
         let info = rt.info(id).unwrap();
         assert_eq!(info.live_objects, 0, "{info:?}");
         assert_eq!((info.owned_handles, info.inbox_depth), (0, 0), "{info:?}");
+        assert_eq!(info.pinned_exports, 0, "{info:?}");
     }
     // Calls queued on a churn interpreter that was later destroyed ran in its final drain.
     assert_eq!(
