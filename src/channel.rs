@@ -640,8 +640,9 @@ impl Runtime {
 impl<'r> Token<'r> {
     /// Sends `item` without waiting.
     pub fn send(&self, cid: ChannelId, item: Outgoing) -> Result<()> {
-        let channel = self.runtime().channels_live().get(cid)?;
-        let (result, rejected) = channel.send(self.id(), item, None);
+        let channels = self.runtime().channels_live();
+        let (result, rejected) =
+            channels.with(cid, |channel| channel.send(self.id(), item, None))?;
         drop(rejected);
         if result.is_ok() {
             LiveCounters::bump(&self.counters().channel_sends);
@@ -672,8 +673,8 @@ impl<'r> Token<'r> {
 
     /// Receives the head item without waiting: `ChannelEmpty` if there is none.
     pub fn recv(&self, cid: ChannelId) -> Result<Obj<'_>> {
-        let channel = self.runtime().channels_live().get(cid)?;
-        let item = channel.recv(self.id(), None)?;
+        let channels = self.runtime().channels_live();
+        let item = channels.with(cid, |channel| channel.recv(self.id(), None))??;
         self.received(item)
     }
 
@@ -750,6 +751,13 @@ impl Incoming {
     }
 }
 
+fn not_found(cid: ChannelId) -> Error {
+    Error::new(
+        ErrorKind::ChannelNotFound,
+        format!("channel {cid} not found"),
+    )
+}
+
 /// The runtime's channels: a registry with ids that are never reused.
 pub(crate) struct Channels {
     map: crate::sync::ConcurrentMap<ChannelId, crate::sync::Arc<Channel>>,
@@ -778,21 +786,20 @@ impl Channels {
     }
 
     fn get(&self, cid: ChannelId) -> Result<crate::sync::Arc<Channel>> {
-        self.map.get_cloned(&cid).ok_or_else(|| {
-            Error::new(
-                ErrorKind::ChannelNotFound,
-                format!("channel {cid} not found"),
-            )
-        })
+        self.map.get_cloned(&cid).ok_or_else(|| not_found(cid))
+    }
+
+    /// Runs a non-blocking operation on channel `cid` without taking a reference to it.
+    /// The operation takes the channel's own lock only, drops nothing and enters no
+    /// interpreter (INV-CHAN-DROP-OUTSIDE, INV-NO-GUARD-SWITCH).
+    fn with<R>(&self, cid: ChannelId, op: impl FnOnce(&Channel) -> R) -> Result<R> {
+        self.map
+            .with(&cid, |channel| op(channel))
+            .ok_or_else(|| not_found(cid))
     }
 
     fn remove(&self, cid: ChannelId) -> Result<crate::sync::Arc<Channel>> {
-        self.map.remove(&cid).ok_or_else(|| {
-            Error::new(
-                ErrorKind::ChannelNotFound,
-                format!("channel {cid} not found"),
-            )
-        })
+        self.map.remove(&cid).ok_or_else(|| not_found(cid))
     }
 
     /// Interpreter `gone` is being destroyed (and held by this thread): every item it sent

@@ -349,6 +349,22 @@ impl InterpState {
         }
     }
 
+    /// Accounts an allocation. Only the thread holding the interpreter writes these counts
+    /// (INV-OWN-LOCKED), so a plain load and store suffices; others only read them.
+    pub(crate) fn note_allocated(&self) {
+        let live = self.live_objects.load(Ordering::Relaxed);
+        self.live_objects.store(live + 1, Ordering::Relaxed);
+        let total = self.allocated.load(Ordering::Relaxed);
+        self.allocated.store(total + 1, Ordering::Relaxed);
+    }
+
+    /// Accounts a free; see [`InterpState::note_allocated`].
+    pub(crate) fn note_freed(&self) {
+        let live = self.live_objects.load(Ordering::Relaxed);
+        debug_assert!(live > 0, "more objects freed than allocated");
+        self.live_objects.store(live - 1, Ordering::Relaxed);
+    }
+
     pub(crate) fn info(&self) -> InterpInfo {
         InterpInfo {
             id: self.id,

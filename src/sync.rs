@@ -208,6 +208,12 @@ mod map {
             self.0.get(key).map(|entry| entry.value().clone())
         }
 
+        /// Runs `f` on the value while its shard is read-locked. `f` must be short and must
+        /// not enter an interpreter or block (INV-NO-GUARD-SWITCH).
+        pub(crate) fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+            self.0.get(key).map(|entry| f(entry.value()))
+        }
+
         pub(crate) fn len(&self) -> usize {
             self.0.len()
         }
@@ -257,6 +263,10 @@ mod map {
             V: Clone,
         {
             self.0.lock().get(key).cloned()
+        }
+
+        pub(crate) fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+            self.0.lock().get(key).map(f)
         }
 
         pub(crate) fn len(&self) -> usize {

@@ -307,23 +307,22 @@ impl ObjPtr {
     /// # Safety
     /// The caller owns one strong reference and gives it up, and holds the owner.
     pub(crate) unsafe fn decref(self) {
-        // Freeing is iterative so that a long chain of containers cannot overflow the stack.
-        let mut doomed = Vec::new();
         // SAFETY: forwarded contract.
-        if unsafe { self.release_one() } {
-            doomed.push(self);
+        if !unsafe { self.release_one() } {
+            return;
         }
-        while let Some(obj) = doomed.pop() {
-            let mut children = Vec::new();
-            // SAFETY: `obj`'s count reached zero, so nobody else refers to it; it is freed
-            // exactly once, here (INV-FREE-ONCE).
-            unsafe { obj.free(&mut children) };
-            for child in children {
-                // SAFETY: the freed body held one strong reference to `child`; objects only
-                // hold objects of their own owner, which this thread holds.
-                if unsafe { child.release_one() } {
-                    doomed.push(child);
-                }
+        let mut children = Vec::new();
+        // SAFETY: the count reached zero, so nobody else refers to the object; it is freed
+        // exactly once, here (INV-FREE-ONCE).
+        unsafe { self.free(&mut children) };
+        // Containers free what only they held iteratively, so that a long chain cannot
+        // overflow the stack. (Objects without children allocate no worklist.)
+        while let Some(child) = children.pop() {
+            // SAFETY: the freed body held one strong reference to `child`; objects only
+            // hold objects of their own owner, which this thread holds.
+            if unsafe { child.release_one() } {
+                // SAFETY: as above, `child`'s count reached zero: freed once, here.
+                unsafe { child.free(&mut children) };
             }
         }
     }
@@ -359,7 +358,7 @@ impl ObjPtr {
         unsafe { body.take_children(children) };
         // SAFETY: the owner outlives its objects (INV-OWNER-OUTLIVES).
         let owner = unsafe { owner.as_ref() };
-        owner.live_objects.fetch_sub(1, Ordering::Relaxed);
+        owner.note_freed();
         LiveCounters::bump(&owner.counters.objects_freed);
     }
 }
@@ -376,8 +375,7 @@ impl<'r> Token<'r> {
             body,
         });
         let interp = self.interp();
-        interp.live_objects.fetch_add(1, Ordering::Relaxed);
-        interp.allocated.fetch_add(1, Ordering::Relaxed);
+        interp.note_allocated();
         LiveCounters::bump(&self.counters().objects_allocated);
         Obj {
             ptr: ObjPtr(NonNull::from(Box::leak(boxed))),
