@@ -61,6 +61,11 @@ pub use release::ReleaseStrategy;
 pub use runtime::{Config, DestroyReport, Runtime};
 pub use thread_state::Token;
 
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod assertions {
     use static_assertions::{assert_impl_all, assert_not_impl_any, const_assert, const_assert_eq};
     use std::mem::size_of;
