@@ -293,6 +293,10 @@ impl<'t> Obj<'t> {
     /// Exports this object's bytes (`bytes`, `bytearray`, a live `memoryview`). The export
     /// count rises until the buffer is dropped.
     pub fn get_buffer(&self) -> Result<Buffer<'t>> {
+        if self.as_proxy().is_some() {
+            // A remote view onto the origin's bytes; the buffer keeps the view alive.
+            return self.memoryview()?.get_buffer();
+        }
         self.check_view_live()?;
         let Some(exports) = exports_cell(self.body()) else {
             return fail(
@@ -340,6 +344,15 @@ impl<'t> Obj<'t> {
     /// `memoryview(x)` over a `bytes`, `bytearray` or `memoryview`. The view holds one
     /// export on the underlying exporter until released.
     pub fn memoryview(&self) -> Result<Obj<'t>> {
+        if let Some(p) = self.as_proxy() {
+            // The buffer protocol crosses the membrane: the origin pins an export of its
+            // object's bytes, and this interpreter gets a view onto them (zero copy).
+            return self.forward(
+                p,
+                &[],
+                Box::new(|t, _| Ok(crate::proxy::Value::Buffer(t.get_buffer()?.pin()))),
+            );
+        }
         match self.view() {
             Some(view) => {
                 self.check_view_live()?;

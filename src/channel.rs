@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use crate::buffer::PinnedExport;
 use crate::counters::LiveCounters;
 use crate::error::{fail, Error, ErrorKind, Result};
+use crate::export::OriginRef;
 use crate::interp::InterpId;
+use crate::message::MESSAGE_LEN;
 use crate::object::{Body, Obj};
 use crate::runtime::Runtime;
 use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};
@@ -108,6 +110,9 @@ pub struct ChannelInfo {
 pub struct Outgoing {
     payload: Payload,
     unbound: Option<UnboundOp>,
+    /// The interpreter the item was made in: its sender for the unbound-item policy, whatever
+    /// thread or token finally sends it.
+    made_in: InterpId,
 }
 
 impl fmt::Debug for Outgoing {
@@ -128,6 +133,7 @@ impl Outgoing {
         Ok(Outgoing {
             payload: Payload::Bytes(data),
             unbound: None,
+            made_in: obj.token().id(),
         })
     }
 
@@ -140,7 +146,20 @@ impl Outgoing {
         Ok(Outgoing {
             payload: Payload::Buffer(export),
             unbound: None,
+            made_in: obj.token().id(),
         })
+    }
+
+    pub(crate) fn from_object(
+        made_in: InterpId,
+        bytes: [u8; MESSAGE_LEN],
+        reference: OriginRef,
+    ) -> Outgoing {
+        Outgoing {
+            payload: Payload::Object { bytes, reference },
+            unbound: None,
+            made_in,
+        }
     }
 
     /// Sets what becomes of this item if its sender is destroyed before it is received
@@ -168,18 +187,21 @@ impl fmt::Debug for Incoming {
 impl Incoming {
     /// The object for this item in `tok`'s interpreter: a `bytes` for a bytes item, a
     /// `memoryview` onto the sender's memory for a buffer item, an `Unbound` marker for an
-    /// item whose sender was destroyed.
-    pub fn into_obj<'t>(self, tok: &'t Token<'t>) -> Obj<'t> {
-        match self.payload {
+    /// item whose sender was destroyed, and for an object pointer the object itself (back
+    /// in its origin) or a proxy. An object pointer that fails validation, or whose origin
+    /// is gone, gives an error (and its reference goes back).
+    pub fn into_obj<'t>(self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
+        Ok(match self.payload {
             Payload::Bytes(data) => tok.bytes_from_box(data),
             Payload::Buffer(export) => {
                 let holder = tok.received_buffer(export);
-                holder
-                    .memoryview()
-                    .expect("a fresh received buffer always gives a view")
+                holder.memoryview()?
+            }
+            Payload::Object { bytes, reference } => {
+                crate::proxy::receive_object(tok, &bytes, reference)?
             }
             Payload::Unbound => tok.unbound(),
-        }
+        })
     }
 }
 
@@ -190,6 +212,12 @@ type Discarded = Vec<Payload>;
 enum Payload {
     Bytes(Box<[u8]>),
     Buffer(PinnedExport),
+    /// An object pointer: the encoded bytes, and the origin reference they stand for,
+    /// owned by the message until it is received or discarded.
+    Object {
+        bytes: [u8; MESSAGE_LEN],
+        reference: OriginRef,
+    },
     /// The sender was destroyed; its data is released.
     Unbound,
 }
@@ -204,6 +232,14 @@ impl fmt::Debug for Payload {
                 e.len(),
                 e.owner_id()
             ),
+            Payload::Object { reference, .. } => {
+                write!(
+                    f,
+                    "Object(export {} of interpreter {})",
+                    reference.key().serial,
+                    reference.key().origin
+                )
+            }
             Payload::Unbound => f.write_str("Unbound"),
         }
     }
@@ -304,28 +340,32 @@ impl Channel {
         }
     }
 
-    /// Puts `item` on the queue. With `wait`, blocks (the caller has let go of its
-    /// interpreter) until a receiver takes it, the timeout passes (the item is withdrawn),
-    /// or the channel closes. Returns what must be dropped outside the lock.
+    /// Puts `item` on the queue for `user` (the interpreter using the send end) and counts
+    /// it. With `wait`, blocks (the caller has let go of its interpreter) until a receiver
+    /// takes it, the timeout passes (the item is withdrawn), or the channel closes. Returns
+    /// what must be dropped outside the lock.
     fn send(
         &self,
-        sender: InterpId,
+        user: InterpId,
         item: Outgoing,
         wait: Option<Option<Duration>>,
+        counters: &LiveCounters,
     ) -> (Result<()>, Discarded) {
         let mut state = self.state.lock();
-        let checked = self
-            .associate(&mut state, sender, End::Send)
-            .and_then(|()| match state.status {
-                ChannelStatus::Open => Ok(()),
-                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
-            });
+        let sender = item.made_in;
+        let checked =
+            self.associate(&mut state, user, End::Send)
+                .and_then(|()| match state.status {
+                    ChannelStatus::Open => Ok(()),
+                    ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
+                });
         let Outgoing {
             payload, unbound, ..
         } = item;
         if let Err(e) = checked {
             return (Err(e), vec![payload]);
         }
+        LiveCounters::bump(&counters.channel_sends);
         let id = state.next_item;
         state.next_item += 1;
         let unbound = unbound.unwrap_or(state.default_unbound);
@@ -640,14 +680,28 @@ impl Runtime {
 impl<'r> Token<'r> {
     /// Sends `item` without waiting.
     pub fn send(&self, cid: ChannelId, item: Outgoing) -> Result<()> {
+        self.refuse_if_destroyed()?;
         let channels = self.runtime().channels_live();
+        let counters = self.counters();
         let (result, rejected) =
-            channels.with(cid, |channel| channel.send(self.id(), item, None))?;
+            channels.with(cid, |channel| channel.send(self.id(), item, None, counters))?;
         drop(rejected);
-        if result.is_ok() {
-            LiveCounters::bump(&self.counters().channel_sends);
-        }
         result
+    }
+
+    /// A pending call of an interpreter's final drain may still hold its token: items it
+    /// would send now could never be settled by the unbound policy, so they are refused.
+    fn refuse_if_destroyed(&self) -> Result<()> {
+        if self.interp().lock.is_destroyed() {
+            return fail(
+                ErrorKind::InterpreterNotFound,
+                format!(
+                    "interpreter {} is being destroyed; it can send nothing",
+                    self.id()
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Sends `item` and waits, with this interpreter let go, until a receiver takes it.
@@ -659,15 +713,14 @@ impl<'r> Token<'r> {
         item: Outgoing,
         timeout: Option<Duration>,
     ) -> Result<()> {
+        self.refuse_if_destroyed()?;
         let channel = self.runtime().channels_live().get(cid)?;
-        let sender = self.id();
+        let user = self.id();
         let counters = self.counters();
         // Counted as sent once queued, whatever happens while waiting.
-        let (result, withdrawn) = self.suspend(|| channel.send(sender, item, Some(timeout)));
+        let (result, withdrawn) =
+            self.suspend(|| channel.send(user, item, Some(timeout), counters));
         drop(withdrawn);
-        if !matches!(&result, Err(e) if e.kind() == ErrorKind::ChannelNotFound) {
-            LiveCounters::bump(&counters.channel_sends);
-        }
         result
     }
 
@@ -712,7 +765,7 @@ impl<'r> Token<'r> {
 
     fn received(&self, item: Item) -> Result<Obj<'_>> {
         LiveCounters::bump(&self.counters().channel_recvs);
-        Ok(Incoming::from_item(item)?.into_obj(self))
+        Incoming::from_item(item)?.into_obj(self)
     }
 
     pub(crate) fn bytes_from_box(&self, data: Box<[u8]>) -> Obj<'_> {

@@ -75,6 +75,14 @@ counters! {
     bytes_zero_copy,
     /// Bytes copied (bytes items: once at send).
     bytes_copied,
+    /// Proxies made.
+    proxies_created,
+    /// Operations forwarded by proxies to their origin.
+    forwarded_calls,
+    /// Receives that found the proxy in the identity cache.
+    identity_hits,
+    /// Receives that made a new proxy with the identity cache on.
+    identity_misses,
 }
 
 impl LiveCounters {

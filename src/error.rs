@@ -53,6 +53,11 @@ pub enum ErrorKind {
     Timeout,
     /// The received item's sending interpreter was destroyed (`UnboundOp::Error`).
     ItemInterpreterDestroyed,
+    /// Object-pointer bytes that are forged, stale, truncated or corrupted.
+    InvalidMessage,
+    /// A proxy's (or message's) origin interpreter was destroyed under the `Invalidate`
+    /// policy: the proxy is dead.
+    InterpreterGone,
 }
 
 impl ErrorKind {
@@ -80,6 +85,8 @@ impl ErrorKind {
             Self::ChannelNotEmpty => "ChannelNotEmptyError",
             Self::Timeout => "TimeoutError",
             Self::ItemInterpreterDestroyed => "ItemInterpreterDestroyed",
+            Self::InvalidMessage => "InvalidMessage",
+            Self::InterpreterGone => "InterpreterGone",
         }
     }
 }

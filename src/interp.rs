@@ -162,7 +162,12 @@ impl InterpLock {
     /// entered, nobody can make a new owned handle, so `owned_handles` can only fall while
     /// it is read here; 0 means every handle's decref is already queued
     /// (INV-INBOX-BEFORE-HANDLE).
-    pub(crate) fn begin_destroy(&self, id: InterpId, owned_handles: &AtomicUsize) -> Result<()> {
+    pub(crate) fn begin_destroy(
+        &self,
+        id: InterpId,
+        owned_handles: &AtomicUsize,
+        policy_allows: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let mut state = self.state.lock();
         if state.destroyed {
             return fail(
@@ -190,6 +195,8 @@ impl InterpLock {
                 ),
             );
         }
+        // The owner-death policy: with no thread entered, no new export can be made.
+        policy_allows()?;
         debug_assert!(!state.held, "held without an entered thread");
         state.destroyed = true;
         self.destroyed.store(true, Ordering::Release);
@@ -333,6 +340,10 @@ pub(crate) struct InterpState {
     pub(crate) pinned_exports: AtomicUsize,
     /// The runtime's counters, reachable from any object through its owner.
     pub(crate) counters: Arc<LiveCounters>,
+    /// Its objects that other interpreters hold origin references to.
+    pub(crate) exports: crate::export::Exports,
+    /// Proxies it holds, by origin object (used when the runtime's identity cache is on).
+    pub(crate) identity: crate::proxy::IdentityCache,
 }
 
 impl InterpState {
@@ -340,6 +351,8 @@ impl InterpState {
         Self {
             id,
             counters,
+            exports: crate::export::Exports::new(),
+            identity: crate::proxy::IdentityCache::new(),
             lock: InterpLock::default(),
             inbox: Inbox::default(),
             live_objects: AtomicUsize::new(0),

@@ -42,8 +42,11 @@ mod buffer;
 mod channel;
 mod counters;
 mod error;
+mod export;
 mod interp;
+mod message;
 mod object;
+mod proxy;
 mod release;
 mod runtime;
 mod sync;
@@ -55,10 +58,12 @@ pub use channel::{
 };
 pub use counters::Counters;
 pub use error::{Error, ErrorKind, Result};
+pub use export::ExportInfo;
 pub use interp::{InterpId, InterpInfo, PendingCall};
+pub use message::{DecodeError, ObjectRef, MESSAGE_LEN};
 pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
 pub use release::ReleaseStrategy;
-pub use runtime::{Config, DestroyReport, Runtime};
+pub use runtime::{Config, DestroyReport, OwnerDeath, Runtime};
 pub use thread_state::Token;
 
 /// The README's examples, compiled and run as doc tests.

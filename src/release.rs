@@ -69,8 +69,10 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Deferred if owner.inbox.depth() < config.deferred_limit => {
             defer(rt, owner, release);
         }
-        ReleaseStrategy::Adaptive if owner.lock.is_held() => defer(rt, owner, release),
-        ReleaseStrategy::Adaptive => {
+        ReleaseStrategy::Adaptive if owner.inbox.depth() < config.deferred_limit => {
+            if owner.lock.is_held() {
+                return defer(rt, owner, release);
+            }
             let mut pending = Some(release);
             let done = suspend_current(|| {
                 try_run_in(rt, owner, &counters.releases_switched, |_tok| {
@@ -82,7 +84,8 @@ pub(crate) fn release_in_owner(
                 defer(rt, owner, release);
             }
         }
-        ReleaseStrategy::Switch | ReleaseStrategy::Deferred => {
+        // Switch, and deferred or adaptive with the owner's inbox at its bound.
+        ReleaseStrategy::Switch | ReleaseStrategy::Deferred | ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let entered = suspend_current(|| {
                 run_in(rt, owner, &counters.releases_switched, |_tok, _drained| {

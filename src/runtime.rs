@@ -6,7 +6,9 @@ use crate::counters::{Counters, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::{InterpId, InterpInfo, InterpState};
 use crate::release::ReleaseStrategy;
-use crate::sync::{yield_now, Arc, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering};
+use crate::sync::{
+    yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering,
+};
 use crate::thread_state::{current, run_in, set_current, Token};
 
 struct Shared {
@@ -22,6 +24,9 @@ struct Shared {
     /// interpreter while its `Arc` still keeps the runtime's memory alive.
     handles: AtomicUsize,
     channels: Channels,
+    /// Set by the first finalization: a handle made and dropped by a pending call during it
+    /// must not start another (it would find interpreters it is inside of).
+    finalizing: AtomicBool,
 }
 
 /// A runtime: a set of interpreters sharing one address space.
@@ -82,6 +87,25 @@ pub struct Config {
     pub release: ReleaseStrategy,
     /// The inbox depth past which a deferred release switches instead of queueing.
     pub deferred_limit: usize,
+    /// One proxy per origin object per receiving interpreter (`is` holds across receives).
+    /// Off: every receive makes a new proxy, as PEP 797 did.
+    pub identity_cache: bool,
+    /// `id()` of a proxy reports its origin object's address.
+    pub proxy_id_is_origin: bool,
+    /// What destroying an interpreter whose objects are held elsewhere does.
+    pub owner_death: OwnerDeath,
+}
+
+/// What destroying an interpreter does while other interpreters hold its objects (through
+/// proxies, or messages in flight).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OwnerDeath {
+    /// Refuse, with an error that lists each export held and by what.
+    #[default]
+    Refuse,
+    /// Destroy anyway: every export is released now, and proxies of its objects turn dead
+    /// (every operation gives `InterpreterGone`; dropping them is safe).
+    Invalidate,
 }
 
 impl Default for Config {
@@ -89,6 +113,9 @@ impl Default for Config {
         Config {
             release: ReleaseStrategy::Switch,
             deferred_limit: 1024,
+            identity_cache: true,
+            proxy_id_is_origin: false,
+            owner_death: OwnerDeath::Refuse,
         }
     }
 }
@@ -97,6 +124,24 @@ impl Config {
     /// With release strategy `release`.
     pub fn release(mut self, release: ReleaseStrategy) -> Self {
         self.release = release;
+        self
+    }
+
+    /// With the identity cache on or off.
+    pub fn identity_cache(mut self, on: bool) -> Self {
+        self.identity_cache = on;
+        self
+    }
+
+    /// With `id()` of a proxy reporting its origin object's address, or not.
+    pub fn proxy_id_is_origin(mut self, on: bool) -> Self {
+        self.proxy_id_is_origin = on;
+        self
+    }
+
+    /// With owner-death policy `policy`.
+    pub fn owner_death(mut self, policy: OwnerDeath) -> Self {
+        self.owner_death = policy;
         self
     }
 
@@ -125,6 +170,7 @@ impl Runtime {
             counters: Arc::new(LiveCounters::default()),
             handles: AtomicUsize::new(1),
             channels: Channels::new(),
+            finalizing: AtomicBool::new(false),
         };
         let main_state = InterpState::new(main, Arc::clone(&shared.counters));
         shared.interps.insert(main, Arc::new(main_state));
@@ -222,7 +268,13 @@ impl Runtime {
                     ),
                 );
             }
-            state.lock.begin_destroy(id, &state.owned_handles)?;
+            let policy = self.shared.config.owner_death;
+            state
+                .lock
+                .begin_destroy(id, &state.owned_handles, || match policy {
+                    OwnerDeath::Refuse => state.exports.refuse_if_held(id),
+                    OwnerDeath::Invalidate => Ok(()),
+                })?;
             state
         };
         // Removal and the end of the final drain happen even if a pending call panics.
@@ -277,6 +329,12 @@ impl Runtime {
         Ok(self.lookup(id)?.info())
     }
 
+    /// Interpreter `id`'s objects held by other interpreters, with the ledger of each:
+    /// origin references = proxies + in flight + releases pending (INV-LEDGER).
+    pub fn exports(&self, id: InterpId) -> Result<Vec<crate::export::ExportInfo>> {
+        Ok(self.lookup(id)?.exports.outstanding())
+    }
+
     /// A snapshot of the runtime-wide counters.
     pub fn counters(&self) -> Counters {
         self.shared.counters.snapshot()
@@ -325,6 +383,13 @@ impl Runtime {
         // Items it sent that wait in channels follow their unbound op; their exports are
         // released here, in their owner (INV-CHAN-SENDER-GONE).
         self.shared.channels.forget_interpreter(state.id);
+        // Under `Invalidate`, every export goes now and proxies elsewhere turn dead
+        // (INV-OWNER-DEATH). Under `Refuse`, only releases on their way back can be left;
+        // they run in the drain below, or late.
+        let invalidated_exports = match self.shared.config.owner_death {
+            OwnerDeath::Invalidate => state.exports.invalidate(),
+            OwnerDeath::Refuse => 0,
+        };
         // Drain until nothing is left, then seal: a release arriving later is refused and
         // runs in a late entry of its own (INV-INBOX-SEALED). Handles made by the drain
         // itself may escape; each holds the state alive (INV-OWNER-OUTLIVES).
@@ -342,12 +407,16 @@ impl Runtime {
             leaked_objects: state.live_objects.load(Ordering::Relaxed),
             escaped_handles,
             pinned_exports: state.pinned_exports.load(Ordering::Acquire),
+            invalidated_exports,
         }
     }
 
     /// Called by the last handle: nobody can be inside any interpreter (entering borrows a
     /// handle) and no `OwnedObj`, `Outgoing` or `Incoming` exists (each holds a handle).
     fn finalize_all(&self) {
+        if self.shared.finalizing.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // Items still queued can never be received now: release them (by the strategy, to
         // owners that are still alive), then finalize the interpreters.
         self.shared.channels.destroy_all();
@@ -356,7 +425,10 @@ impl Runtime {
             // for an item it dropped (an `Incoming` or `Outgoing` holds no handle): wait for
             // it to finish. Releases run library code only, and end.
             let ready = loop {
-                match state.lock.begin_destroy(state.id, &state.owned_handles) {
+                match state
+                    .lock
+                    .begin_destroy(state.id, &state.owned_handles, || Ok(()))
+                {
                     Ok(()) => break true,
                     Err(e) if e.kind() == ErrorKind::InterpreterBusy => yield_now(),
                     Err(e) => {
@@ -391,8 +463,8 @@ pub struct DestroyReport {
     /// Pending calls run by the final drain.
     pub pending_run: usize,
     /// Objects still allocated at the end: reference cycles, which this model, like
-    /// CPython without its cycle collector, cannot free, and objects that escaped handles
-    /// still hold.
+    /// CPython without its cycle collector, cannot free; objects that escaped handles still
+    /// hold; and exporters pinned by views elsewhere (freed when those views go).
     pub leaked_objects: usize,
     /// Owned handles made by pending calls during the final drain and kept beyond it. The
     /// interpreter's state outlives them; each one's decref runs in a late entry when it is
@@ -401,4 +473,6 @@ pub struct DestroyReport {
     /// Buffers of its objects still pinned by views in other interpreters. Their memory
     /// outlives the interpreter; each is released (in a late entry) when its last view goes.
     pub pinned_exports: usize,
+    /// Exports released by the `Invalidate` owner-death policy (their proxies are dead).
+    pub invalidated_exports: usize,
 }

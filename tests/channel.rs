@@ -152,7 +152,14 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
         .unwrap();
     assert_eq!(seen, b"Shared bytes");
     assert_eq!(export_count(&rt, &array), 1);
-    rt.enter(r, move |_| drop(view)).unwrap();
+    // Dropping the view in `r` releases the export in `s`: the release lets go of `r` for
+    // the moment it spends in `s` (INV-RELEASE-SUSPEND), and comes back to `r`.
+    rt.enter(r, move |tok| {
+        drop(view);
+        assert_eq!(tok.id(), r);
+        assert_eq!(tok.info().live_objects, 0);
+    })
+    .unwrap();
     assert_eq!(
         export_count(&rt, &array),
         0,
@@ -350,7 +357,7 @@ fn blocking_receive_waits_for_a_sender_and_times_out() {
         scope.spawn(move || {
             rt.enter(r, |tok| {
                 let item = tok.recv_wait(cid, None).unwrap();
-                assert_eq!(item.into_obj(tok).as_bytes().unwrap(), b"late");
+                assert_eq!(item.into_obj(tok).unwrap().as_bytes().unwrap(), b"late");
             })
             .unwrap()
         });

@@ -124,6 +124,8 @@ pub(crate) enum Body {
     /// What a channel hands out for an item whose sender was destroyed, under the
     /// `Replace` policy (CPython's `UNBOUND`).
     Unbound,
+    /// A RemoteProxy: one origin reference to an object of another interpreter.
+    Proxy(crate::proxy::ProxyBody),
 }
 
 /// A `memoryview`-like window onto an exporter's bytes. While not released it holds one
@@ -174,6 +176,8 @@ pub enum ObjKind {
     ReceivedBuffer,
     /// The marker a channel returns for an item whose sending interpreter was destroyed.
     Unbound,
+    /// A RemoteProxy for an object of another interpreter.
+    Proxy,
 }
 
 impl Body {
@@ -195,6 +199,7 @@ impl Body {
             Body::View(_) => ObjKind::View,
             Body::ReceivedBuffer { .. } => ObjKind::ReceivedBuffer,
             Body::Unbound => ObjKind::Unbound,
+            Body::Proxy(_) => ObjKind::Proxy,
         }
     }
 
@@ -229,7 +234,8 @@ impl Body {
             | Body::ByteArray { .. }
             | Body::Class(_)
             | Body::ReceivedBuffer { .. }
-            | Body::Unbound => {}
+            | Body::Unbound
+            | Body::Proxy(_) => {}
         }
     }
 }
@@ -349,15 +355,21 @@ impl ObjPtr {
     /// # Safety
     /// The count is zero and the caller holds the owner.
     unsafe fn free(self, children: &mut Vec<ObjPtr>) {
-        let owner = self.header().owner;
+        let addr = self.addr();
+        // SAFETY: the owner outlives its objects (INV-OWNER-OUTLIVES).
+        let owner = unsafe { self.header().owner.as_ref() };
         // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
         // (INV-FREE-ONCE).
         let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
         let ObjBox { header: _, body } = *boxed;
-        // SAFETY: forwarded contract: this thread holds the owner.
+        if let Body::Proxy(proxy) = &body {
+            // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
+            unsafe { crate::proxy::forget_proxy(owner, proxy, addr) };
+        }
+        // SAFETY: forwarded contract: this thread holds the owner. Dropping the body gives
+        // back what it holds elsewhere (a proxy's origin reference, a received buffer's
+        // export), which may let go of this interpreter for a moment (INV-RELEASE-SUSPEND).
         unsafe { body.take_children(children) };
-        // SAFETY: the owner outlives its objects (INV-OWNER-OUTLIVES).
-        let owner = unsafe { owner.as_ref() };
         owner.note_freed();
         LiveCounters::bump(&owner.counters.objects_freed);
     }
@@ -455,9 +467,17 @@ impl<'t> Obj<'t> {
         self.ptr == other.ptr
     }
 
-    /// The object's address, CPython's `id()`.
+    /// CPython's `id()`: the object's address; for a proxy, its origin object's address
+    /// when the runtime's `proxy_id_is_origin` option is on (safe in one address space only
+    /// because the proxy pins that object, and consistent with `is` only with the identity
+    /// cache on).
     pub fn id(&self) -> usize {
-        self.ptr.addr()
+        match self.body() {
+            Body::Proxy(p) if self.tok.runtime().config().proxy_id_is_origin => {
+                p.origin_ref.key().addr as usize
+            }
+            _ => self.ptr.addr(),
+        }
     }
 
     /// The current reference count (for tests and experiments).

@@ -10,6 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::{Attrs, Body, ClassDef, Dict, HashKey, Obj, ObjKind, ObjPtr, OwnerCell};
 use crate::error::{fail, Error, ErrorKind, Result};
+use crate::proxy::Value;
 use crate::sync::DataByte;
 use crate::thread_state::Token;
 
@@ -205,6 +206,7 @@ impl<'t> Obj<'t> {
             Body::View(_) => "memoryview".into(),
             Body::ReceivedBuffer { .. } => "xinterp.ReceivedBuffer".into(),
             Body::Unbound => "xinterp.Unbound".into(),
+            Body::Proxy(_) => "xinterp.RemoteProxy".into(),
         }
     }
 
@@ -267,6 +269,14 @@ impl<'t> Obj<'t> {
 
     /// A copy of the bytes of a `bytes`, `bytearray` or `memoryview`.
     pub fn as_bytes(&self) -> Result<Vec<u8>> {
+        if let Some(p) = self.as_proxy() {
+            let copy = self.forward(
+                p,
+                &[],
+                Box::new(|t, _| Ok(Value::Bytes(t.as_bytes()?.into()))),
+            )?;
+            return copy.as_bytes();
+        }
         match self.body() {
             Body::Bytes { data, .. } => Ok(data.to_vec()),
             Body::ByteArray { .. } | Body::View(_) => Ok(self.get_buffer()?.to_vec()),
@@ -279,6 +289,11 @@ impl<'t> Obj<'t> {
 
     /// Truthiness, as `bool(x)`.
     pub fn is_true(&self) -> Result<bool> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(p, &[], Box::new(|t, _| Ok(Value::Bool(t.is_true()?))))?
+                .as_bool();
+        }
         if let Some(result) = self.call_special("__bool__", &[]) {
             return result?.as_bool();
         }
@@ -298,7 +313,10 @@ impl<'t> Obj<'t> {
                 Some(n) => n?.as_int()? != 0,
                 None => true,
             },
-            Body::Class(_) | Body::BoundMethod { .. } | Body::ReceivedBuffer { .. } => true,
+            Body::Class(_)
+            | Body::BoundMethod { .. }
+            | Body::ReceivedBuffer { .. }
+            | Body::Proxy(_) => true,
             Body::Unbound => false,
         })
     }
@@ -307,6 +325,11 @@ impl<'t> Obj<'t> {
 
     /// `repr(x)`.
     pub fn repr(&self) -> Result<String> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(p, &[], Box::new(|t, _| Ok(Value::Str(t.repr()?.into()))))?
+                .as_str();
+        }
         if let Some(result) = self.call_special("__repr__", &[]) {
             return result?.as_str();
         }
@@ -358,11 +381,17 @@ impl<'t> Obj<'t> {
                 export.owner_id()
             ),
             Body::Unbound => "<unbound item>".into(),
+            Body::Proxy(_) => unreachable!("forwarded above"),
         })
     }
 
     /// `str(x)`.
     pub fn str(&self) -> Result<String> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(p, &[], Box::new(|t, _| Ok(Value::Str(t.str()?.into()))))?
+                .as_str();
+        }
         if let Some(result) = self.call_special("__str__", &[]) {
             return result?.as_str();
         }
@@ -378,6 +407,21 @@ impl<'t> Obj<'t> {
     /// objects by content; containers item by item; instances through `__eq__` (this one's,
     /// else the other's), else by identity.
     pub fn eq(&self, other: &Obj<'t>) -> Result<bool> {
+        // A proxy compares in its origin, where `other` arrives through the membrane (a proxy
+        // of the same object unwraps there to the object itself). Hash is forwarded alike,
+        // so the two stay consistent.
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(
+                    p,
+                    std::slice::from_ref(other),
+                    Box::new(|t, a| Ok(Value::Bool(t.eq(&a[0])?))),
+                )?
+                .as_bool();
+        }
+        if other.as_proxy().is_some() {
+            return other.eq(self);
+        }
         if let Some(result) = self.call_special("__eq__", std::slice::from_ref(other)) {
             return result?.is_true();
         }
@@ -424,6 +468,11 @@ impl<'t> Obj<'t> {
     /// `hash(x)`, consistent with [`Obj::eq`]: equal builtins hash equal; instances use
     /// `__hash__`, or identity when the class defines neither `__hash__` nor `__eq__`.
     pub fn hash(&self) -> Result<i64> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(p, &[], Box::new(|t, _| Ok(Value::Int(t.hash()?))))?
+                .as_int();
+        }
         if let Some(result) = self.call_special("__hash__", &[]) {
             return result?.as_int();
         }
@@ -455,8 +504,10 @@ impl<'t> Obj<'t> {
                 }
                 HashKey::Identity(self.id())
             }
-            Body::Class(_) | Body::BoundMethod { .. } | Body::Unbound => {
-                HashKey::Identity(self.id())
+            // A proxy keys a dict by identity, like an instance; with the identity cache on,
+            // one origin object has one proxy here.
+            Body::Class(_) | Body::BoundMethod { .. } | Body::Unbound | Body::Proxy(_) => {
+                HashKey::Identity(self.ptr().addr())
             }
             Body::ByteArray { .. }
             | Body::List(_)
@@ -472,6 +523,10 @@ impl<'t> Obj<'t> {
 
     /// `len(x)`.
     pub fn len(&self) -> Result<usize> {
+        if let Some(p) = self.as_proxy() {
+            let n = self.forward(p, &[], Box::new(|t, _| Ok(Value::Int(t.len()? as i64))))?;
+            return Ok(n.as_int()? as usize);
+        }
         if let Some(result) = self.call_special("__len__", &[]) {
             let n = result?.as_int()?;
             return usize::try_from(n)
@@ -545,6 +600,18 @@ impl<'t> Obj<'t> {
     /// keys, a string's characters, a bytes-like object's byte values, or what an instance's
     /// `__iter__` returns (which must itself be iterable).
     pub fn iterate(&self) -> Result<Vec<Obj<'t>>> {
+        if let Some(p) = self.as_proxy() {
+            let items = self.forward(
+                p,
+                &[],
+                Box::new(|t, _| {
+                    Ok(Value::Tuple(
+                        t.iterate()?.iter().map(Value::from_obj).collect(),
+                    ))
+                }),
+            )?;
+            return items.iterate();
+        }
         if let Some(result) = self.call_special("__iter__", &[]) {
             return result?.iterate();
         }
@@ -567,6 +634,13 @@ impl<'t> Obj<'t> {
 
     /// `x[key]`.
     pub fn getitem(&self, key: &Obj<'t>) -> Result<Obj<'t>> {
+        if let Some(p) = self.as_proxy() {
+            return self.forward(
+                p,
+                std::slice::from_ref(key),
+                Box::new(|t, a| Ok(Value::from_obj(&t.getitem(&a[0])?))),
+            );
+        }
         if let Some(result) = self.call_special("__getitem__", std::slice::from_ref(key)) {
             return result;
         }
@@ -609,6 +683,16 @@ impl<'t> Obj<'t> {
 
     /// `x[key] = value`.
     pub fn setitem(&self, key: &Obj<'t>, value: &Obj<'t>) -> Result<()> {
+        if let Some(p) = self.as_proxy() {
+            let args = [key.clone(), value.clone()];
+            return self
+                .forward(
+                    p,
+                    &args,
+                    Box::new(|t, a| t.setitem(&a[0], &a[1]).map(|()| Value::None)),
+                )
+                .map(drop);
+        }
         if let Some(result) = self.call_special("__setitem__", &[key.clone(), value.clone()]) {
             return result.map(drop);
         }
@@ -650,6 +734,15 @@ impl<'t> Obj<'t> {
 
     /// `del x[key]` for lists and dicts.
     pub fn delitem(&self, key: &Obj<'t>) -> Result<()> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(
+                    p,
+                    std::slice::from_ref(key),
+                    Box::new(|t, a| t.delitem(&a[0]).map(|()| Value::None)),
+                )
+                .map(drop);
+        }
         match self.body() {
             Body::List(items) => {
                 // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
@@ -681,6 +774,13 @@ impl<'t> Obj<'t> {
     /// `x[start:end]` for str, bytes, bytearray, tuple, list (copies) and memoryview (a new
     /// view onto the same bytes).
     pub fn slice(&self, start: i64, end: i64) -> Result<Obj<'t>> {
+        if let Some(p) = self.as_proxy() {
+            return self.forward(
+                p,
+                &[],
+                Box::new(move |t, _| Ok(Value::from_obj(&t.slice(start, end)?))),
+            );
+        }
         let tok = self.tok;
         match self.body() {
             Body::Str(s) => {
@@ -716,6 +816,13 @@ impl<'t> Obj<'t> {
     /// `getattr(x, name)`: an instance's attribute, else its class's method bound to it;
     /// a class's `__name__`.
     pub fn getattr(&self, name: &str) -> Result<Obj<'t>> {
+        if let Some(p) = self.as_proxy() {
+            return self.forward(
+                p,
+                &[],
+                Box::new(move |t, _| Ok(Value::from_obj(&t.getattr(name)?))),
+            );
+        }
         match self.body() {
             Body::Instance { attrs, class } => {
                 // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
@@ -745,6 +852,15 @@ impl<'t> Obj<'t> {
 
     /// `setattr(x, name, value)`, for instances.
     pub fn setattr(&self, name: &str, value: &Obj<'t>) -> Result<()> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(
+                    p,
+                    std::slice::from_ref(value),
+                    Box::new(move |t, a| t.setattr(name, &a[0]).map(|()| Value::None)),
+                )
+                .map(drop);
+        }
         let Body::Instance { attrs, .. } = self.body() else {
             return fail(
                 ErrorKind::AttributeError,
@@ -763,6 +879,15 @@ impl<'t> Obj<'t> {
 
     /// `delattr(x, name)`, for instances.
     pub fn delattr(&self, name: &str) -> Result<()> {
+        if let Some(p) = self.as_proxy() {
+            return self
+                .forward(
+                    p,
+                    &[],
+                    Box::new(move |t, _| t.delattr(name).map(|()| Value::None)),
+                )
+                .map(drop);
+        }
         let removed = match self.body() {
             // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
             Body::Instance { attrs, .. } => unsafe { attrs.with_mut(|a| a.remove(name)) },
@@ -792,6 +917,9 @@ impl<'t> Obj<'t> {
     /// `x(*args)`: a class makes an instance (running `__init__`), a bound method runs, an
     /// instance runs its `__call__`.
     pub fn call(&self, args: &[Obj<'t>]) -> Result<Obj<'t>> {
+        if let Some(p) = self.as_proxy() {
+            return self.forward(p, args, Box::new(|t, a| Ok(Value::from_obj(&t.call(a)?))));
+        }
         match self.body() {
             Body::Class(def) => {
                 let instance = self.tok.alloc(Body::Instance {
@@ -832,6 +960,13 @@ impl<'t> Obj<'t> {
                 ))
             }
         };
+        if let Some(p) = self.as_proxy() {
+            return self.forward(
+                p,
+                args,
+                Box::new(move |t, a| Ok(Value::from_obj(&t.call_method(name, a)?))),
+            );
+        }
         match (self.body(), name) {
             (Body::Instance { .. }, _) => self.getattr(name)?.call(args),
             (Body::List(items), "append") => {

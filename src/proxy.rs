@@ -1,0 +1,343 @@
+//! RemoteProxy and the membrane. A proxy is an ordinary object of its receiving
+//! interpreter (its own local refcount) that holds exactly one origin reference to an object
+//! of another interpreter. Cloning and dropping it locally never enters the origin; its
+//! creation and its deallocation change the one origin reference, and forwarded operations
+//! enter the origin for their duration (INV-PROXY-ONE-REF). See `design/proxy.md`.
+//!
+//! The membrane: values crossing between interpreters are copied when they are shareable
+//! immutables (None, bool, int, float, str, bytes, tuples of these) and travel as origin
+//! references otherwise; a reference arriving in its own origin unwraps to the object
+//! itself, and a proxy forwarded elsewhere sends its origin reference, never a proxy of a
+//! proxy (INV-MEMBRANE).
+
+use std::collections::HashMap;
+
+use crate::buffer::PinnedExport;
+use crate::counters::LiveCounters;
+use crate::error::{fail, Error, ErrorKind, Result};
+use crate::export::{OriginRef, Role};
+use crate::interp::InterpId;
+use crate::message::{ObjectRef, MESSAGE_LEN};
+use crate::object::{Body, Obj, OwnerCell};
+use crate::sync::Arc;
+use crate::thread_state::{run_in, suspend_current, Token};
+
+/// A proxy's body: its one origin reference.
+pub(crate) struct ProxyBody {
+    pub(crate) origin_ref: OriginRef,
+}
+
+/// The identity cache of one receiving interpreter: (origin, serial, generation) to the
+/// proxy for it. It holds no reference: a proxy removes its own entry when it is freed, and
+/// both happen while the interpreter is held (INV-IDENTITY-ONE).
+pub(crate) struct IdentityCache(OwnerCell<HashMap<(u64, u64, u64), crate::object::ObjPtr>>);
+
+// SAFETY: only the thread holding the interpreter that owns the cache touches it
+// (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
+unsafe impl Send for IdentityCache {}
+// SAFETY: as above.
+unsafe impl Sync for IdentityCache {}
+
+impl std::fmt::Debug for IdentityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityCache")
+    }
+}
+
+impl IdentityCache {
+    pub(crate) fn new() -> Self {
+        IdentityCache(OwnerCell::new(HashMap::new()))
+    }
+}
+
+fn cache_key(key: &ObjectRef) -> (u64, u64, u64) {
+    (key.origin, key.serial, key.generation)
+}
+
+/// A value crossing the membrane, bound to no interpreter.
+pub(crate) enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Box<str>),
+    Bytes(Box<[u8]>),
+    Tuple(Vec<Value>),
+    /// An object that stays where it is: one origin reference to it.
+    Ref(OriginRef),
+    /// A buffer exported for a view elsewhere.
+    Buffer(PinnedExport),
+}
+
+impl Value {
+    /// The immutable copy of `obj`, if it is a shareable immutable.
+    fn copy_of(obj: &Obj<'_>) -> Option<Value> {
+        Some(match obj.body() {
+            Body::None => Value::None,
+            Body::Bool(b) => Value::Bool(*b),
+            Body::Int(i) => Value::Int(*i),
+            Body::Float(f) => Value::Float(*f),
+            Body::Str(s) => Value::Str(s.clone()),
+            Body::Bytes { data, .. } => Value::Bytes(data.clone()),
+            Body::Tuple(_) => Value::Tuple(
+                obj.iterate()
+                    .ok()?
+                    .iter()
+                    .map(Value::copy_of)
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            _ => return None,
+        })
+    }
+
+    /// `obj` for the other side: a copy if it is a shareable immutable; else an origin
+    /// reference (a proxy's own origin's, so no chain forms).
+    pub(crate) fn from_obj(obj: &Obj<'_>) -> Value {
+        if let Some(copy) = Value::copy_of(obj) {
+            return copy;
+        }
+        Value::Ref(origin_ref_of(obj, Role::InFlight))
+    }
+
+    /// The value as an object of `tok`'s interpreter: a copy, the object itself back home,
+    /// a view onto a remote buffer, or a proxy.
+    pub(crate) fn into_obj<'t>(self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
+        Ok(match self {
+            Value::None => tok.none(),
+            Value::Bool(b) => tok.bool(b),
+            Value::Int(i) => tok.int(i),
+            Value::Float(f) => tok.float(f),
+            Value::Str(s) => tok.str(&s),
+            Value::Bytes(b) => tok.bytes_from_box(b),
+            Value::Tuple(items) => {
+                let items = items
+                    .into_iter()
+                    .map(|v| v.into_obj(tok))
+                    .collect::<Result<Vec<_>>>()?;
+                tok.tuple(&items)
+            }
+            Value::Ref(r) => materialize(tok, r)?,
+            Value::Buffer(export) => tok.received_buffer(export).memoryview()?,
+        })
+    }
+}
+
+/// A new origin reference to `obj` (in `obj`'s interpreter): a duplicate of a proxy's own,
+/// or an export of the object.
+fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
+    match obj.body() {
+        Body::Proxy(proxy) => proxy.origin_ref.duplicate(role),
+        _ => {
+            let tok = obj.token();
+            let key = tok.interp().exports.export(obj, role);
+            OriginRef::adopt(
+                key,
+                role,
+                Arc::clone(tok.interp()),
+                tok.runtime().uncounted(),
+            )
+        }
+    }
+}
+
+/// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
+/// origin (unwrap at home), else the proxy for it.
+pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
+    if std::ptr::eq(&**r.origin(), &**tok.interp()) {
+        let ptr = r.target()?;
+        let obj = Obj::from_borrowed_ptr(tok, ptr);
+        // This thread holds the origin: the reference goes back at once.
+        drop(r);
+        return Ok(obj);
+    }
+    Ok(proxy_for(tok, r))
+}
+
+/// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
+/// (the surplus reference goes back to the origin), else a new one that adopts `r`.
+fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
+    let counters = tok.counters();
+    if !tok.runtime().config().identity_cache {
+        return new_proxy(tok, r);
+    }
+    let key = cache_key(r.key());
+    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
+    // only reads the map.
+    let cached = unsafe {
+        tok.interp()
+            .identity
+            .0
+            .with(|cache| cache.get(&key).copied())
+    };
+    match cached {
+        Some(ptr) => {
+            LiveCounters::bump(&counters.identity_hits);
+            let proxy = Obj::from_borrowed_ptr(tok, ptr);
+            // One proxy per origin object here: this reference is surplus (INV-IDENTITY-ONE).
+            drop(r);
+            proxy
+        }
+        None => {
+            LiveCounters::bump(&counters.identity_misses);
+            let proxy = new_proxy(tok, r);
+            let ptr = proxy.ptr();
+            // SAFETY: as above; the closure only inserts a pointer.
+            unsafe {
+                tok.interp()
+                    .identity
+                    .0
+                    .with_mut(|cache| cache.insert(key, ptr))
+            };
+            proxy
+        }
+    }
+}
+
+fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
+    LiveCounters::bump(&tok.counters().proxies_created);
+    tok.alloc(Body::Proxy(ProxyBody {
+        origin_ref: r.into_role(Role::Proxy),
+    }))
+}
+
+/// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
+/// the cache maps its key to it. Its origin reference goes back when its body is dropped.
+///
+/// # Safety
+/// The calling thread holds the interpreter that owned the proxy.
+pub(crate) unsafe fn forget_proxy(
+    owner: &crate::interp::InterpState,
+    proxy: &ProxyBody,
+    addr: usize,
+) {
+    let key = cache_key(proxy.origin_ref.key());
+    // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
+    unsafe {
+        owner.identity.0.with_mut(|cache| {
+            if cache.get(&key).is_some_and(|p| p.addr() == addr) {
+                cache.remove(&key);
+            }
+        })
+    };
+}
+
+fn gone(origin: InterpId) -> Error {
+    Error::new(
+        ErrorKind::InterpreterGone,
+        format!("the proxy's interpreter {origin} has been destroyed"),
+    )
+}
+
+/// A forwarded operation: runs in the origin on the target, with the arguments, and says
+/// what to bring back.
+pub(crate) type Forwarded<'a> =
+    dyn for<'o> FnOnce(&Obj<'o>, &[Obj<'o>]) -> Result<Value> + Send + 'a;
+
+impl<'t> Obj<'t> {
+    /// For a proxy, the interpreter that owns the object it stands for.
+    pub fn proxy_origin(&self) -> Option<InterpId> {
+        self.as_proxy().map(|p| p.origin_ref.origin().id)
+    }
+
+    pub(crate) fn as_proxy(&self) -> Option<&ProxyBody> {
+        match self.body() {
+            Body::Proxy(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
+    /// the result crosses it out, and the call holds its own origin reference to the target
+    /// for its duration (INV-PROXY-CALL-PINS). This interpreter is let go meanwhile
+    /// (INV-ONE-LOCK).
+    pub(crate) fn forward(
+        &self,
+        proxy: &ProxyBody,
+        args: &[Obj<'t>],
+        op: Box<Forwarded<'_>>,
+    ) -> Result<Obj<'t>> {
+        let tok = self.token();
+        let origin = Arc::clone(proxy.origin_ref.origin());
+        if origin.lock.is_destroyed() {
+            return Err(gone(origin.id));
+        }
+        let pinned = proxy.origin_ref.duplicate(Role::InFlight);
+        let sent: Vec<Value> = args.iter().map(Value::from_obj).collect();
+        let rt = proxy.origin_ref.runtime().uncounted();
+        let counters = tok.counters();
+        LiveCounters::bump(&counters.forwarded_calls);
+        let outcome = suspend_current(|| {
+            run_in(&rt, &origin, &counters.switches, move |otok, _drained| {
+                let target = Obj::from_borrowed_ptr(otok, pinned.target()?);
+                let args = sent
+                    .into_iter()
+                    .map(|v| v.into_obj(otok))
+                    .collect::<Result<Vec<_>>>()?;
+                let result = op(&target, &args);
+                drop((target, args, pinned));
+                result
+            })
+        });
+        match outcome {
+            Ok(result) => result?.into_obj(tok),
+            Err(_) => Err(gone(origin.id)),
+        }
+    }
+}
+
+/// Object pointers over the MemChannel.
+impl crate::channel::Outgoing {
+    /// An object-pointer item: the object stays in this interpreter, pinned by one origin
+    /// reference that the message owns until it is received (and becomes the receiver's
+    /// proxy, or the object itself back home) or discarded (and goes back). What travels is
+    /// the [`MESSAGE_LEN`]-byte encoding, validated by the receiver against this
+    /// interpreter's export table before anything is used (INV-MSG-VALIDATE).
+    pub fn object(obj: &Obj<'_>) -> crate::channel::Outgoing {
+        let reference = origin_ref_of(obj, Role::InFlight);
+        crate::channel::Outgoing::from_object(obj.token().id(), reference.key().encode(), reference)
+    }
+}
+
+/// Checks message bytes and takes over the reference that travelled with them.
+pub(crate) fn receive_object<'t>(
+    tok: &'t Token<'t>,
+    bytes: &[u8; MESSAGE_LEN],
+    reference: OriginRef,
+) -> Result<Obj<'t>> {
+    let key = ObjectRef::decode(bytes)?;
+    if key != *reference.key() {
+        return fail(
+            ErrorKind::InvalidMessage,
+            "object pointer bytes do not match the reference they travel with",
+        );
+    }
+    // The export must still be in the table, exactly (INV-MSG-VALIDATE).
+    reference.target().map_err(|e| {
+        if reference.origin().lock.is_destroyed() {
+            gone(reference.origin().id)
+        } else {
+            e
+        }
+    })?;
+    materialize(tok, reference)
+}
+
+impl Token<'_> {
+    /// Resolves object-pointer bytes from anywhere (a message copied out of a channel, a
+    /// file, a fuzzer): the bytes are decoded and checked against the origin's export table,
+    /// and only an exact, live export gives an object: a new proxy reference (or the object
+    /// itself in its origin). Forged, stale, truncated or corrupted bytes give an
+    /// `InvalidMessage` error and nothing is dereferenced (INV-MSG-VALIDATE).
+    pub fn resolve_object(&self, bytes: &[u8]) -> Result<Obj<'_>> {
+        let key = ObjectRef::decode(bytes)?;
+        let origin = self
+            .runtime()
+            .lookup(InterpId::new(key.origin))
+            .map_err(|e| Error::new(ErrorKind::InvalidMessage, e.message()))?;
+        origin
+            .exports
+            .validate_and_duplicate(&key, Role::InFlight)?;
+        let reference = OriginRef::adopt(key, Role::InFlight, origin, self.runtime().uncounted());
+        materialize(self, reference)
+    }
+}

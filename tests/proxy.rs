@@ -1,0 +1,495 @@
+//! RemoteProxy: object pointers over the MemChannel, forwarding, the membrane, identity
+//! caches, owner death, message validation, and the ledger of origin references.
+
+use xinterp::{
+    ClassDef, Close, Config, Error, ErrorKind, InterpId, Obj, ObjKind, ObjectRef, Outgoing,
+    OwnerDeath, Result, Runtime, MESSAGE_LEN,
+};
+
+fn counter_init<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    this.setattr("n", &this.token().int(0))?;
+    Ok(this.token().none())
+}
+
+fn counter_bump<'t>(this: &Obj<'t>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    let by = args.first().map_or(Ok(1), Obj::as_int)?;
+    let n = this.getattr("n")?.as_int()? + by;
+    this.setattr("n", &this.token().int(n))?;
+    Ok(this.token().int(n))
+}
+
+fn counter_fail<'t>(_this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    Err(Error::new(ErrorKind::ValueError, "counter refused"))
+}
+
+/// Appends `self.n` to the list it is given (a proxy, when the list lives elsewhere).
+fn counter_report<'t>(this: &Obj<'t>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    args[0].call_method("append", &[this.getattr("n")?])?;
+    Ok(this.token().none())
+}
+
+fn counter_items<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    let tok = this.token();
+    Ok(tok.list(&[tok.int(1), tok.str("two"), tok.list(&[])]))
+}
+
+/// The origin references held on this interpreter's exports that are in flight now.
+fn counter_in_flight<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    let tok = this.token();
+    let exports = tok.runtime().exports(tok.id())?;
+    Ok(tok.int(exports.iter().map(|e| e.in_flight as i64).sum()))
+}
+
+fn counter_class() -> ClassDef {
+    ClassDef::new("Counter")
+        .method("in_flight", counter_in_flight)
+        .method("__init__", counter_init)
+        .method("bump", counter_bump)
+        .method("fail", counter_fail)
+        .method("report", counter_report)
+        .method("items", counter_items)
+}
+
+/// A runtime with sender `s` and receiver `r`, and a channel between them.
+fn setup(config: Config) -> (Runtime, InterpId, InterpId, xinterp::ChannelId) {
+    let rt = Runtime::with_config(config);
+    let s = rt.create().unwrap();
+    let r = rt.create().unwrap();
+    let cid = rt.channel_create();
+    (rt, s, r, cid)
+}
+
+/// Sends a new Counter from `s`; returns an owned handle to it in `s`.
+fn send_counter(rt: &Runtime, s: InterpId, cid: xinterp::ChannelId) -> xinterp::OwnedObj {
+    rt.enter(s, |tok| {
+        let counter = tok.class(counter_class()).call(&[]).unwrap();
+        tok.send(cid, Outgoing::object(&counter)).unwrap();
+        counter.unbind()
+    })
+    .unwrap()
+}
+
+fn assert_clean(rt: &Runtime) {
+    while rt
+        .list()
+        .into_iter()
+        .map(|id| rt.drain(id).unwrap())
+        .sum::<usize>()
+        > 0
+    {}
+    for id in rt.list() {
+        assert!(rt.exports(id).unwrap().is_empty(), "{:?}", rt.exports(id));
+        let info = rt.info(id).unwrap();
+        assert_eq!(info.live_objects, 0, "{info:?}");
+    }
+}
+
+#[test]
+fn a_received_object_is_a_proxy_that_forwards() {
+    // INV-PROXY-ONE-REF
+    let (rt, s, r, cid) = setup(Config::default());
+    let counter = send_counter(&rt, s, cid);
+    let exports = rt.exports(s).unwrap();
+    assert_eq!(
+        (exports.len(), exports[0].in_flight, exports[0].refs),
+        (1, 1, 1)
+    );
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        assert_eq!(proxy.kind(), ObjKind::Proxy);
+        assert_eq!(proxy.type_name(), "xinterp.RemoteProxy");
+        assert_eq!(proxy.proxy_origin(), Some(s));
+        assert_eq!(
+            proxy
+                .call_method("bump", &[tok.int(5)])
+                .unwrap()
+                .as_int()
+                .unwrap(),
+            5
+        );
+        assert_eq!(proxy.getattr("n").unwrap().as_int().unwrap(), 5);
+        proxy.setattr("n", &tok.int(40)).unwrap();
+        let bump = proxy.getattr("bump").unwrap();
+        assert_eq!(
+            bump.kind(),
+            ObjKind::Proxy,
+            "a bound method stays in its origin"
+        );
+        assert_eq!(bump.call(&[tok.int(2)]).unwrap().as_int().unwrap(), 42);
+        assert!(proxy.repr().unwrap().starts_with("<Counter object at 0x"));
+        assert_eq!(proxy.str().unwrap(), proxy.repr().unwrap());
+    })
+    .unwrap();
+    let n = rt.enter(s, |tok| {
+        counter
+            .bind(tok)
+            .unwrap()
+            .getattr("n")
+            .unwrap()
+            .as_int()
+            .unwrap()
+    });
+    assert_eq!(n.unwrap(), 42, "the changes happened in the origin");
+    drop(counter);
+    assert_clean(&rt);
+}
+
+#[test]
+fn cloning_and_dropping_a_proxy_never_switches() {
+    // INV-PROXY-ONE-REF: only the first and the last local reference touch the origin.
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        let before = tok.runtime().counters();
+        let clones: Vec<Obj<'_>> = (0..1000).map(|_| proxy.clone()).collect();
+        assert_eq!(proxy.refcount(), 1001);
+        drop(clones);
+        let delta = tok.runtime().counters().since(&before);
+        assert_eq!(
+            (
+                delta.switches,
+                delta.releases_switched,
+                delta.forwarded_calls
+            ),
+            (0, 0, 0)
+        );
+    })
+    .unwrap();
+    // The last reference went: one release, in the origin.
+    assert_eq!(rt.counters().releases_switched, 1);
+    assert_clean(&rt);
+}
+
+#[test]
+fn the_membrane_copies_immutables_and_proxies_the_rest() {
+    // INV-MEMBRANE
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        let items = proxy.call_method("items", &[]).unwrap();
+        assert_eq!(items.kind(), ObjKind::Proxy, "a list stays in its origin");
+        let all = items.iterate().unwrap();
+        assert_eq!(all[0].kind(), ObjKind::Int);
+        assert_eq!(all[1].as_str().unwrap(), "two");
+        assert_eq!(all[2].kind(), ObjKind::Proxy);
+        assert_eq!(items.len().unwrap(), 3);
+        assert_eq!(
+            items.getitem(&tok.int(-2)).unwrap().as_str().unwrap(),
+            "two"
+        );
+        items
+            .setitem(&tok.int(0), &tok.tuple(&[tok.int(7), tok.none()]))
+            .unwrap();
+        assert_eq!(
+            items.getitem(&tok.int(0)).unwrap().kind(),
+            ObjKind::Tuple,
+            "copied back"
+        );
+        // A local list crosses as a proxy: the origin appends to it through that proxy,
+        // which forwards back here.
+        let local = tok.list(&[]);
+        proxy
+            .call_method("report", std::slice::from_ref(&local))
+            .unwrap();
+        assert_eq!(local.repr().unwrap(), "[0]");
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_forwarded_call_pins_its_target() {
+    // INV-PROXY-CALL-PINS: during a forwarded call the origin sees one more reference, in
+    // flight, besides the proxy's own; afterwards it is gone.
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        assert_eq!(
+            proxy
+                .call_method("in_flight", &[])
+                .unwrap()
+                .as_int()
+                .unwrap(),
+            1
+        );
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn errors_cross_typed() {
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        let err = proxy.call_method("fail", &[]).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.message()),
+            (ErrorKind::ValueError, "counter refused")
+        );
+        let err = proxy.getattr("missing").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AttributeError);
+        assert_eq!(err.message(), "'Counter' object has no attribute 'missing'");
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_proxy_sent_home_unwraps_to_the_original() {
+    // INV-MEMBRANE: A -> B -> A gives A its own object back.
+    let (rt, s, r, cid) = setup(Config::default());
+    let back = rt.channel_create();
+    let counter = send_counter(&rt, s, cid);
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        tok.send(back, Outgoing::object(&proxy)).unwrap();
+    })
+    .unwrap();
+    rt.enter(s, |tok| {
+        let home = tok.recv(back).unwrap();
+        assert!(
+            home.is(&counter.bind(tok).unwrap()),
+            "the original, not a proxy"
+        );
+    })
+    .unwrap();
+    drop(counter);
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_proxy_forwarded_to_a_third_interpreter_names_the_origin() {
+    // INV-MEMBRANE: A -> B -> C gives C a proxy of A's object, not of B's proxy.
+    let (rt, s, r, cid) = setup(Config::default());
+    let third = rt.create().unwrap();
+    let onward = rt.channel_create();
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        tok.send(onward, Outgoing::object(&proxy)).unwrap();
+    })
+    .unwrap();
+    rt.enter(third, |tok| {
+        let proxy = tok.recv(onward).unwrap();
+        assert_eq!(proxy.proxy_origin(), Some(s));
+        assert_eq!(proxy.call_method("bump", &[]).unwrap().as_int().unwrap(), 1);
+    })
+    .unwrap();
+    assert!(rt.exports(r).unwrap().is_empty(), "B exported nothing");
+    assert_clean(&rt);
+}
+
+#[test]
+fn the_identity_cache_gives_one_proxy_per_object() {
+    // INV-IDENTITY-ONE
+    for cache in [true, false] {
+        let (rt, s, r, cid) = setup(Config::default().identity_cache(cache));
+        let counter = rt
+            .enter(s, |tok| {
+                let counter = tok.class(counter_class()).call(&[]).unwrap();
+                tok.send(cid, Outgoing::object(&counter)).unwrap();
+                tok.send(cid, Outgoing::object(&counter)).unwrap();
+                counter.unbind()
+            })
+            .unwrap();
+        rt.enter(r, |tok| {
+            let (a, b) = (tok.recv(cid).unwrap(), tok.recv(cid).unwrap());
+            assert_eq!(a.is(&b), cache, "cache {cache}");
+            assert!(
+                a.eq(&b).unwrap(),
+                "equal either way (compared in the origin)"
+            );
+            assert_eq!(a.hash().unwrap(), b.hash().unwrap());
+        })
+        .unwrap();
+        let c = rt.counters();
+        if cache {
+            assert_eq!(
+                (c.identity_misses, c.identity_hits, c.proxies_created),
+                (1, 1, 1)
+            );
+        } else {
+            assert_eq!(
+                (c.identity_misses, c.identity_hits, c.proxies_created),
+                (0, 0, 2)
+            );
+        }
+        drop(counter);
+        assert_clean(&rt);
+    }
+}
+
+#[test]
+fn a_freed_proxy_is_never_resurrected_by_the_cache() {
+    let (rt, s, r, cid) = setup(Config::default());
+    let counter = send_counter(&rt, s, cid);
+    let first_id = rt.enter(r, |tok| tok.recv(cid).unwrap().id()).unwrap();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::object(&counter.bind(tok).unwrap()))
+            .unwrap()
+    })
+    .unwrap();
+    rt.enter(r, |tok| {
+        let again = tok.recv(cid).unwrap();
+        assert_eq!(again.kind(), ObjKind::Proxy);
+        assert_eq!(again.getattr("n").unwrap().as_int().unwrap(), 0);
+        let _ = first_id; // the first proxy was freed; a new one stands in (maybe same address)
+    })
+    .unwrap();
+    assert_eq!(rt.counters().identity_misses, 2);
+    drop(counter);
+    assert_clean(&rt);
+}
+
+#[test]
+fn id_can_report_the_origin() {
+    let (rt, s, r, cid) = setup(Config::default().proxy_id_is_origin(true));
+    let counter = send_counter(&rt, s, cid);
+    let origin_id = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap();
+    let proxy_id = rt.enter(r, |tok| tok.recv(cid).unwrap().id()).unwrap();
+    assert_eq!(proxy_id, origin_id);
+    drop(counter);
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_proxy_of_a_bytearray_exports_a_remote_view() {
+    let (rt, s, r, cid) = setup(Config::default());
+    let (array, at) = rt
+        .enter(s, |tok| {
+            let array = tok.bytearray(b"remote");
+            tok.send(cid, Outgoing::object(&array)).unwrap();
+            let at = array.get_buffer().unwrap().as_ptr() as usize;
+            (array.unbind(), at)
+        })
+        .unwrap();
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        let view = proxy.memoryview().unwrap();
+        let buffer = view.get_buffer().unwrap();
+        assert_eq!(buffer.as_ptr() as usize, at, "zero copy through the proxy");
+        buffer.set(0, b'R').unwrap();
+        assert_eq!(proxy.as_bytes().unwrap(), b"Remote");
+    })
+    .unwrap();
+    drop(array);
+    assert_clean(&rt);
+}
+
+#[test]
+fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
+    // INV-OWNER-DEATH
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    let err = rt.destroy(s).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
+    assert!(
+        err.message()
+            .contains("export 0 (a Counter): 0 proxy(ies), 1 in flight"),
+        "{err}"
+    );
+    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let err = rt.destroy(s).unwrap_err();
+    assert!(err.message().contains("1 proxy(ies), 0 in flight"), "{err}");
+    rt.enter(r, move |_| drop(proxy)).unwrap();
+    rt.destroy(s).unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn invalidate_turns_proxies_dead() {
+    // INV-OWNER-DEATH
+    let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
+    drop(send_counter(&rt, s, cid));
+    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let report = rt.destroy(s).unwrap();
+    assert_eq!((report.invalidated_exports, report.leaked_objects), (1, 0));
+    rt.enter(r, |tok| {
+        let proxy = proxy.bind(tok).unwrap();
+        let err = proxy.call_method("bump", &[]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InterpreterGone);
+        assert_eq!(proxy.repr().unwrap_err().kind(), ErrorKind::InterpreterGone);
+    })
+    .unwrap();
+    let before = rt.counters();
+    rt.enter(r, move |_| drop(proxy)).unwrap();
+    assert_eq!(
+        rt.counters().since(&before).releases_late,
+        0,
+        "nothing left to release"
+    );
+    assert_clean(&rt);
+}
+
+#[test]
+fn message_bytes_are_validated_before_use() {
+    // INV-MSG-VALIDATE
+    let (rt, s, r, cid) = setup(Config::default());
+    let counter = send_counter(&rt, s, cid);
+    let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
+    let serial = rt.exports(s).unwrap()[0].serial;
+    let live = ObjectRef {
+        origin: s.get(),
+        serial,
+        generation: serial,
+        addr,
+    };
+    rt.enter(r, |tok| {
+        let held = tok.recv(cid).unwrap();
+        // The bytes of a live export resolve: through the identity cache, to the same proxy.
+        let again = tok.resolve_object(&live.encode()).unwrap();
+        assert!(again.is(&held));
+        // Forged: no such export.
+        let forged = ObjectRef { serial: 99, ..live };
+        let err = tok.resolve_object(&forged.encode()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidMessage);
+        assert!(err.message().starts_with("no live export 99"), "{err}");
+        // Another generation, an unknown interpreter, truncated, corrupted.
+        let stale = ObjectRef {
+            generation: serial + 7,
+            ..live
+        };
+        let err = tok.resolve_object(&stale.encode()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidMessage);
+        let nowhere = ObjectRef { origin: 77, ..live };
+        let err = tok.resolve_object(&nowhere.encode()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidMessage);
+        let bytes = live.encode();
+        let err = tok.resolve_object(&bytes[..MESSAGE_LEN - 1]).unwrap_err();
+        assert_eq!(err.message(), "an object pointer is 48 bytes, got 47");
+        let mut corrupted = bytes;
+        corrupted[20] ^= 4;
+        let err = tok.resolve_object(&corrupted).unwrap_err();
+        assert_eq!(err.message(), "object pointer is corrupted (checksum)");
+    })
+    .unwrap();
+    // Once every reference is gone the entry is gone, and the same bytes are stale.
+    while rt
+        .list()
+        .into_iter()
+        .map(|id| rt.drain(id).unwrap())
+        .sum::<usize>()
+        > 0
+    {}
+    assert!(rt.exports(s).unwrap().is_empty());
+    let err = rt
+        .enter(r, |tok| tok.resolve_object(&live.encode()).map(drop))
+        .unwrap();
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::InvalidMessage);
+    drop(counter);
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_force_closed_channel_gives_a_message_reference_back() {
+    let (rt, s, _r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    assert_eq!(rt.exports(s).unwrap()[0].in_flight, 1);
+    rt.channel_close(cid, Close::Force).unwrap();
+    assert_clean(&rt);
+}
