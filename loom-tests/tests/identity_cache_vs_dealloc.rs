@@ -1,0 +1,55 @@
+//! The identity cache under a race: one thread drops the receiver's proxy for an object
+//! while another receives the same object again. Both run in the receiving interpreter, so
+//! its lock orders them (a release may let go of it for a moment, INV-RELEASE-SUSPEND):
+//! the receive either finds the live proxy (a hit, giving its surplus reference back) or
+//! makes a new one after the old one is gone (a miss). Never a freed
+//! proxy resurrected, never two live proxies for one object (INV-IDENTITY-ONE), and the
+//! ledger balances at the end (INV-LEDGER).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{ObjKind, Outgoing, Runtime};
+
+#[test]
+fn identity_cache_lookup_racing_proxy_dealloc() {
+    xinterp_loom_tests::model("identity_cache_lookup_racing_proxy_dealloc", || {
+        let rt = Runtime::new();
+        let s = rt.create().unwrap();
+        let r = rt.create().unwrap();
+        let cid = rt.channel_create();
+        let target = rt
+            .enter(s, |tok| {
+                let target = tok.list(&[]);
+                tok.send(cid, Outgoing::object(&target)).unwrap();
+                tok.send(cid, Outgoing::object(&target)).unwrap();
+                target.unbind()
+            })
+            .unwrap();
+        let first = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+
+        let dropper_rt = rt.clone();
+        let dropper = thread::spawn(move || dropper_rt.enter(r, move |_| drop(first)).unwrap());
+        rt.enter(r, |tok| {
+            let again = tok.recv(cid).unwrap();
+            assert_eq!(again.kind(), ObjKind::Proxy);
+        })
+        .unwrap();
+        dropper.join().unwrap();
+
+        // Whether the second receive hit or missed, each proxy made was a miss, and no
+        // reference was lost or doubled.
+        let c = rt.counters();
+        assert_eq!(c.identity_misses + c.identity_hits, 2);
+        assert_eq!(c.proxies_created, c.identity_misses);
+        drop(target);
+        for id in [s, r] {
+            rt.drain(id).unwrap();
+        }
+        assert!(
+            rt.exports(s).unwrap().is_empty(),
+            "ledger: every reference given back"
+        );
+        assert_eq!(rt.info(s).unwrap().live_objects, 0);
+        assert_eq!(rt.info(r).unwrap().live_objects, 0);
+    });
+}

@@ -1,0 +1,53 @@
+//! An object-pointer message is in flight when its channel is force-closed while another
+//! thread receives. The message owns its origin reference: it becomes the receiver's proxy,
+//! or the close gives it back; exactly one of the two, exactly once (INV-LEDGER,
+//! INV-EXPORT-COUNTED, INV-CHAN-DROP-OUTSIDE).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+
+#[test]
+fn a_message_in_flight_when_its_channel_is_force_closed() {
+    xinterp_loom_tests::model(
+        "a_message_in_flight_when_its_channel_is_force_closed",
+        || {
+            let rt = Runtime::new();
+            let s = rt.create().unwrap();
+            let r = rt.create().unwrap();
+            let cid = rt.channel_create();
+            let target = rt
+                .enter(s, |tok| {
+                    let target = tok.list(&[]);
+                    tok.send(cid, Outgoing::object(&target)).unwrap();
+                    target.unbind()
+                })
+                .unwrap();
+
+            let receiver_rt = rt.clone();
+            let receiver = thread::spawn(move || {
+                receiver_rt
+                    .enter(r, |tok| match tok.recv(cid) {
+                        Ok(proxy) => proxy.len().map(|n| n == 0).unwrap(),
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+                            false
+                        }
+                    })
+                    .unwrap()
+            });
+            rt.channel_close(cid, Close::Force).unwrap();
+            let _received = receiver.join().unwrap();
+
+            drop(target);
+            rt.drain(s).unwrap();
+            assert!(
+                rt.exports(s).unwrap().is_empty(),
+                "the reference went back exactly once"
+            );
+            assert_eq!(rt.info(s).unwrap().live_objects, 0);
+            let c = rt.counters();
+            assert_eq!(c.objects_allocated, c.objects_freed);
+        },
+    );
+}

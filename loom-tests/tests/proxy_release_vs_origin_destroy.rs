@@ -1,0 +1,64 @@
+//! A proxy is dropped on one thread while its origin is destroyed (under `Invalidate`) on
+//! another, under each release strategy. Either the release runs first and the destroy
+//! finds nothing held, or the destroy invalidates the export and the release finds nothing
+//! to do; no freed memory is touched and nothing is released twice (INV-OWNER-DEATH,
+//! INV-RELEASE-IN-OWNER, INV-LEDGER).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Config, ErrorKind, Outgoing, OwnerDeath, ReleaseStrategy, Runtime};
+
+fn proxy_release_racing_origin_destroy(strategy: ReleaseStrategy) {
+    let config = Config::default()
+        .release(strategy)
+        .owner_death(OwnerDeath::Invalidate);
+    let rt = Runtime::with_config(config);
+    let s = rt.create().unwrap();
+    let r = rt.create().unwrap();
+    let cid = rt.channel_create();
+    rt.enter(s, |tok| {
+        tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
+    })
+    .unwrap();
+    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+
+    let releaser_rt = rt.clone();
+    let releaser = thread::spawn(move || releaser_rt.enter(r, move |_| drop(proxy)).unwrap());
+    let report = loop {
+        match rt.destroy(s) {
+            Ok(report) => break report,
+            // A release may be inside `s` right now.
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
+        }
+        loom::thread::yield_now();
+    };
+    releaser.join().unwrap();
+
+    assert!(report.invalidated_exports <= 1);
+    assert_eq!(report.leaked_objects, 0);
+    let c = rt.counters();
+    assert_eq!(c.objects_allocated, c.objects_freed, "freed exactly once");
+    rt.drain(r).unwrap();
+    assert_eq!(rt.info(r).unwrap().live_objects, 0);
+}
+
+#[test]
+fn switch_proxy_release_racing_origin_destroy() {
+    xinterp_loom_tests::model("switch_proxy_release_racing_origin_destroy", || {
+        proxy_release_racing_origin_destroy(ReleaseStrategy::Switch)
+    });
+}
+
+#[test]
+fn deferred_proxy_release_racing_origin_destroy() {
+    xinterp_loom_tests::model("deferred_proxy_release_racing_origin_destroy", || {
+        proxy_release_racing_origin_destroy(ReleaseStrategy::Deferred)
+    });
+}
+
+#[test]
+fn adaptive_proxy_release_racing_origin_destroy() {
+    xinterp_loom_tests::model("adaptive_proxy_release_racing_origin_destroy", || {
+        proxy_release_racing_origin_destroy(ReleaseStrategy::Adaptive)
+    });
+}
