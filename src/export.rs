@@ -226,21 +226,21 @@ impl Exports {
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
     /// about to run).
     /// False if there is nothing to give back (the table was invalidated).
-    fn start_release(&self, key: &ObjectRef, role: Role) -> bool {
+    fn start_release(&self, key: &ObjectRef, role: Role, count: usize) -> bool {
         let mut table = self.table.lock();
         if table.invalidated {
             return false;
         }
         let entry = entry_mut(&mut table, key);
-        bump(entry, role, -1);
-        entry.pending += 1;
+        bump(entry, role, -(count as isize));
+        entry.pending += count;
         entry.check_ledger(InterpId::new(key.origin));
         true
     }
 
     /// Gives one origin reference back. Runs in the origin (INV-RELEASE-IN-OWNER): the last
     /// one removes the entry and releases its strong reference.
-    fn finish_release(&self, key: &ObjectRef) {
+    fn finish_release(&self, key: &ObjectRef, count: usize) {
         let freed = {
             let mut table = self.table.lock();
             if table.invalidated {
@@ -248,8 +248,8 @@ impl Exports {
             }
             let addr = key.addr as usize;
             let entry = entry_mut(&mut table, key);
-            entry.pending -= 1;
-            entry.refs -= 1;
+            entry.pending -= count;
+            entry.refs -= count;
             entry.check_ledger(InterpId::new(key.origin));
             if entry.refs == 0 {
                 table.by_addr.remove(&addr).map(|e| e.object)
@@ -358,6 +358,10 @@ fn bump(entry: &mut Entry, role: Role, by: isize) {
 pub(crate) struct OriginRef {
     key: ObjectRef,
     role: Role,
+    /// How many origin references this value holds: one, or more once a proxy has absorbed
+    /// the surplus references of identity-cache hits. They go back in one release that
+    /// carries the count (INV-IDENTITY-ONE).
+    count: usize,
     origin: Arc<InterpState>,
     rt: Runtime,
 }
@@ -368,6 +372,7 @@ impl OriginRef {
         OriginRef {
             key,
             role,
+            count: 1,
             origin,
             rt,
         }
@@ -396,10 +401,23 @@ impl OriginRef {
         )
     }
 
+    /// Gives up this value's references without releasing them, for a holder that takes
+    /// them over (a proxy absorbing an identity-cache hit), and says how many there were.
+    pub(crate) fn hand_over(mut self) -> usize {
+        std::mem::replace(&mut self.count, 0)
+    }
+
+    /// Adds `count` references previously handed over to a holder of this value.
+    pub(crate) fn take_back(&mut self, count: usize) {
+        self.count += count;
+    }
+
     /// The same reference, now held in another role.
     pub(crate) fn into_role(mut self, role: Role) -> OriginRef {
         if role != self.role {
-            self.origin.exports.change_role(&self.key, self.role, role);
+            for _ in 0..self.count {
+                self.origin.exports.change_role(&self.key, self.role, role);
+            }
         }
         self.role = role;
         self
@@ -414,13 +432,14 @@ impl OriginRef {
 
 impl Drop for OriginRef {
     fn drop(&mut self) {
-        if !self.origin.exports.start_release(&self.key, self.role) {
+        let count = self.count;
+        if count == 0 || !self.origin.exports.start_release(&self.key, self.role, count) {
             return;
         }
         let key = self.key;
         let origin = Arc::clone(&self.origin);
         release_in_owner(&self.rt, &self.origin, move || {
-            origin.exports.finish_release(&key);
+            origin.exports.finish_release(&key, count);
         });
     }
 }

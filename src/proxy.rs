@@ -22,9 +22,20 @@ use crate::object::{Body, Obj, OwnerCell};
 use crate::sync::Arc;
 use crate::thread_state::{run_in, suspend_current, Token};
 
-/// A proxy's body: its one origin reference.
+/// A proxy's body: its one origin reference, plus the surplus references of identity-cache
+/// hits it absorbed (given back with its own, in one release carrying the count).
 pub(crate) struct ProxyBody {
     pub(crate) origin_ref: OriginRef,
+    absorbed: OwnerCell<usize>,
+}
+
+impl ProxyBody {
+    /// Folds the absorbed references into the origin reference, as the proxy is freed, so
+    /// that they all go back together.
+    pub(crate) fn settle(&mut self) {
+        let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
+        self.origin_ref.take_back(absorbed);
+    }
 }
 
 /// The identity cache of one receiving interpreter: (origin, serial, generation) to the
@@ -173,8 +184,16 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
         Some(ptr) => {
             LiveCounters::bump(&counters.identity_hits);
             let proxy = Obj::from_borrowed_ptr(tok, ptr);
-            // One proxy per origin object here: this reference is surplus (INV-IDENTITY-ONE).
-            drop(r);
+            // One proxy per origin object here: this reference is surplus. The proxy keeps it
+            // and gives it back with its own when it goes, so a hit never enters the origin
+            // (INV-IDENTITY-ONE).
+            let Body::Proxy(body) = proxy.body() else {
+                unreachable!("the identity cache maps to proxies")
+            };
+            let surplus = r.into_role(Role::Proxy).hand_over();
+            // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the
+            // closure only adds.
+            unsafe { body.absorbed.with_mut(|n| *n += surplus) };
             proxy
         }
         None => {
@@ -197,6 +216,7 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
     LiveCounters::bump(&tok.counters().proxies_created);
     tok.alloc(Body::Proxy(ProxyBody {
         origin_ref: r.into_role(Role::Proxy),
+        absorbed: OwnerCell::new(0),
     }))
 }
 
