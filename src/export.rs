@@ -433,7 +433,12 @@ impl OriginRef {
 impl Drop for OriginRef {
     fn drop(&mut self) {
         let count = self.count;
-        if count == 0 || !self.origin.exports.start_release(&self.key, self.role, count) {
+        if count == 0
+            || !self
+                .origin
+                .exports
+                .start_release(&self.key, self.role, count)
+        {
             return;
         }
         let key = self.key;

@@ -26,6 +26,10 @@ use crate::thread_state::{run_in, suspend_current, Token};
 /// hits it absorbed (given back with its own, in one release carrying the count).
 pub(crate) struct ProxyBody {
     pub(crate) origin_ref: OriginRef,
+    /// The object, as the export table gave it when the proxy was made (never taken from
+    /// bytes). Valid while `origin_ref` is held (INV-EXPORT-COUNTED); dereferenced only in
+    /// the origin.
+    target: crate::object::ObjPtr,
     absorbed: OwnerCell<usize>,
 }
 
@@ -161,12 +165,12 @@ pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t
         drop(r);
         return Ok(obj);
     }
-    Ok(proxy_for(tok, r))
+    proxy_for(tok, r)
 }
 
 /// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
-/// (the surplus reference goes back to the origin), else a new one that adopts `r`.
-fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
+/// (the proxy absorbs the surplus reference), else a new one that adopts `r`.
+fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     let counters = tok.counters();
     if !tok.runtime().config().identity_cache {
         return new_proxy(tok, r);
@@ -180,44 +184,43 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
             .0
             .with(|cache| cache.get(&key).copied())
     };
-    match cached {
-        Some(ptr) => {
-            LiveCounters::bump(&counters.identity_hits);
-            let proxy = Obj::from_borrowed_ptr(tok, ptr);
-            // One proxy per origin object here: this reference is surplus. The proxy keeps it
-            // and gives it back with its own when it goes, so a hit never enters the origin
-            // (INV-IDENTITY-ONE).
-            let Body::Proxy(body) = proxy.body() else {
-                unreachable!("the identity cache maps to proxies")
-            };
-            let surplus = r.into_role(Role::Proxy).hand_over();
-            // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the
-            // closure only adds.
-            unsafe { body.absorbed.with_mut(|n| *n += surplus) };
-            proxy
-        }
-        None => {
-            LiveCounters::bump(&counters.identity_misses);
-            let proxy = new_proxy(tok, r);
-            let ptr = proxy.ptr();
-            // SAFETY: as above; the closure only inserts a pointer.
-            unsafe {
-                tok.interp()
-                    .identity
-                    .0
-                    .with_mut(|cache| cache.insert(key, ptr))
-            };
-            proxy
-        }
-    }
+    let Some(ptr) = cached else {
+        LiveCounters::bump(&counters.identity_misses);
+        let proxy = new_proxy(tok, r)?;
+        let ptr = proxy.ptr();
+        // SAFETY: as above; the closure only inserts a pointer.
+        unsafe {
+            tok.interp()
+                .identity
+                .0
+                .with_mut(|cache| cache.insert(key, ptr))
+        };
+        return Ok(proxy);
+    };
+    LiveCounters::bump(&counters.identity_hits);
+    let proxy = Obj::from_borrowed_ptr(tok, ptr);
+    // One proxy per origin object here: this reference is surplus. The proxy keeps it and
+    // gives it back with its own when it goes, so a hit never enters the origin
+    // (INV-IDENTITY-ONE).
+    let Body::Proxy(body) = proxy.body() else {
+        unreachable!("the identity cache maps to proxies")
+    };
+    let surplus = r.into_role(Role::Proxy).hand_over();
+    // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
+    // only adds.
+    unsafe { body.absorbed.with_mut(|n| *n += surplus) };
+    Ok(proxy)
 }
 
-fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Obj<'t> {
+fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
+    // The target comes from the origin's table, checked once, here (INV-MSG-VALIDATE).
+    let target = r.target()?;
     LiveCounters::bump(&tok.counters().proxies_created);
-    tok.alloc(Body::Proxy(ProxyBody {
+    Ok(tok.alloc(Body::Proxy(ProxyBody {
         origin_ref: r.into_role(Role::Proxy),
+        target,
         absorbed: OwnerCell::new(0),
-    }))
+    })))
 }
 
 /// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
@@ -246,6 +249,16 @@ fn gone(origin: InterpId) -> Error {
         ErrorKind::InterpreterGone,
         format!("the proxy's interpreter {origin} has been destroyed"),
     )
+}
+
+/// A proxy's target on its way into the origin, where alone it is dereferenced.
+struct TargetPtr(crate::object::ObjPtr);
+
+impl TargetPtr {
+    /// Taken by value so a closure captures the whole wrapper.
+    fn into_inner(self) -> crate::object::ObjPtr {
+        self.0
+    }
 }
 
 /// A forwarded operation: runs in the origin on the target, with the arguments, and says
@@ -277,25 +290,26 @@ impl<'t> Obj<'t> {
         op: Box<Forwarded<'_>>,
     ) -> Result<Obj<'t>> {
         let tok = self.token();
-        let origin = Arc::clone(proxy.origin_ref.origin());
+        let origin = proxy.origin_ref.origin();
         if origin.lock.is_destroyed() {
             return Err(gone(origin.id));
         }
-        let pinned = proxy.origin_ref.duplicate(Role::InFlight);
         let sent: Vec<Value> = args.iter().map(Value::from_obj).collect();
-        let rt = proxy.origin_ref.runtime().uncounted();
+        let target = TargetPtr(proxy.target);
+        let rt = proxy.origin_ref.runtime();
         let counters = tok.counters();
         LiveCounters::bump(&counters.forwarded_calls);
         let outcome = suspend_current(|| {
-            run_in(&rt, &origin, &counters.switches, move |otok, _drained| {
-                let target = Obj::from_borrowed_ptr(otok, pinned.target()?);
+            run_in(rt, origin, &counters.switches, move |otok, _drained| {
+                // The call's own reference to its target, taken in the origin: the origin is
+                // not destroyed (run_in checked), so the export the caller's proxy holds is
+                // still there.
+                let target = Obj::from_borrowed_ptr(otok, target.into_inner());
                 let args = sent
                     .into_iter()
                     .map(|v| v.into_obj(otok))
                     .collect::<Result<Vec<_>>>()?;
-                let result = op(&target, &args);
-                drop((target, args, pinned));
-                result
+                op(&target, &args)
             })
         });
         match outcome {

@@ -4,6 +4,7 @@
 
 mod channel;
 mod measure;
+mod proxy;
 mod report;
 mod switch;
 
@@ -37,6 +38,9 @@ enum Name {
     /// Send + receive + release per item by payload size: zero-copy buffers, copied
     /// bytes, crossbeam-channel and memcpy.
     Channel,
+    /// Proxy clone and drop, forwarded calls and identity-cache hits and misses, with the
+    /// switches counted.
+    Proxy,
     /// The cost of entering an interpreter and of switching to another and back,
     /// uncontended and contended, against a plain mutex.
     Switch,
@@ -45,7 +49,7 @@ enum Name {
 fn main() {
     let cli = Cli::parse();
     let names = if cli.experiments.is_empty() {
-        vec![Name::Switch, Name::Channel]
+        vec![Name::Switch, Name::Channel, Name::Proxy]
     } else {
         cli.experiments.clone()
     };
@@ -63,6 +67,7 @@ fn main() {
         let experiment = match name {
             Name::Switch => switch::run(cli.reps as usize, scale),
             Name::Channel => channel::run(cli.reps as usize, scale),
+            Name::Proxy => proxy::run(cli.reps as usize, scale),
         };
         report::print_table(&experiment);
         experiments.push(experiment);

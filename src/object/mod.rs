@@ -361,7 +361,10 @@ impl ObjPtr {
         // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
         // (INV-FREE-ONCE).
         let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
-        let ObjBox { header: _, mut body } = *boxed;
+        let ObjBox {
+            header: _,
+            mut body,
+        } = *boxed;
         if let Body::Proxy(proxy) = &mut body {
             // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
             unsafe { crate::proxy::forget_proxy(owner, proxy, addr) };
