@@ -34,6 +34,10 @@ RUSTFLAGS="--cfg loom -C debug-assertions=off" LOOM_MAX_PREEMPTIONS=2 \
 step "miri (strict provenance): library, integration and doc tests"
 MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p xinterp
 
+step "miri on a big-endian target: the object-pointer encoding"
+MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test \
+    --target mips64-unknown-linux-gnuabi64 -p xinterp --lib message
+
 step "cargo-careful: all library tests, the stress test at full size"
 XINTERP_STRESS_OPS=200000 cargo +nightly careful test -p xinterp
 

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use xinterp::{
-    ChannelId, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, ReleaseStrategy,
-    Runtime,
+    ChannelId, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, OwnerDeath,
+    ReleaseStrategy, Runtime,
 };
 
 /// A small deterministic generator (xorshift64*), so a seed reproduces a run.
@@ -126,18 +126,18 @@ fn step(world: &World, rng: &mut Rng) {
                 world.calls_queued.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Send a zero-copy buffer or a copied bytes item.
+        // Send a zero-copy buffer, a copied bytes item or an object pointer.
         6 => {
             let cid = *world.channel.lock().unwrap();
-            let zero_copy = rng.below(2) == 0;
+            let kind = rng.below(3);
             let result = rt.enter(id, |tok| {
                 let data = tok.bytearray(b"payload");
-                let item = if zero_copy {
-                    Outgoing::buffer(&data)
-                } else {
-                    Outgoing::bytes(&data)
+                let item = match kind {
+                    0 => Outgoing::buffer(&data).unwrap(),
+                    1 => Outgoing::bytes(&data).unwrap(),
+                    _ => Outgoing::object(&data),
                 };
-                tok.send(cid, item.unwrap())
+                tok.send(cid, item)
             });
             match result {
                 Ok(Ok(())) => {}
@@ -157,9 +157,14 @@ fn step(world: &World, rng: &mut Rng) {
             let park = rng.below(2) == 0;
             let result = rt.enter(id, |tok| match tok.recv(cid) {
                 Ok(obj) => {
-                    // An item of a destroyed sender arrives as the unbound marker.
-                    if obj.kind() != ObjKind::Unbound {
-                        assert_eq!(obj.as_bytes().unwrap(), b"payload");
+                    // An item of a destroyed sender arrives as the unbound marker; a proxy
+                    // forwards to its origin (or is dead, under `Invalidate`).
+                    match obj.as_bytes() {
+                        Ok(bytes) => assert_eq!(bytes, b"payload"),
+                        Err(e) if obj.kind() == ObjKind::Unbound => {
+                            assert_eq!(e.kind(), ErrorKind::TypeError)
+                        }
+                        Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterGone, "{e}"),
                     }
                     if park {
                         world.parked.lock().unwrap().push(obj.unbind());
@@ -172,6 +177,7 @@ fn step(world: &World, rng: &mut Rng) {
                             | ErrorKind::ChannelClosed
                             | ErrorKind::ChannelNotFound
                             | ErrorKind::ItemInterpreterDestroyed
+                            | ErrorKind::InterpreterGone
                     ),
                     "{e}"
                 ),
@@ -197,7 +203,7 @@ fn step(world: &World, rng: &mut Rng) {
             match rt.destroy(*churn) {
                 Ok(report) => {
                     // Only the exporters that received views still pin are left (and freed
-                    // when those views go).
+                    // when those views go); proxies' exports were refused or invalidated.
                     assert_eq!(report.leaked_objects, report.pinned_exports, "{report:?}");
                     *churn = rt.create().unwrap();
                 }
@@ -215,8 +221,18 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
     println!("stress: {threads} threads x {ops} ops, XINTERP_SEED={seed}");
 
     let strategy = ReleaseStrategy::ALL[(seed % 3) as usize];
-    println!("stress: release strategy {strategy:?}");
-    let rt = Runtime::with_config(Config::default().release(strategy));
+    let owner_death = if seed % 2 == 0 {
+        OwnerDeath::Refuse
+    } else {
+        OwnerDeath::Invalidate
+    };
+    let identity_cache = seed % 5 != 0;
+    println!("stress: {strategy:?}, {owner_death:?}, identity cache {identity_cache}");
+    let config = Config::default()
+        .release(strategy)
+        .owner_death(owner_death)
+        .identity_cache(identity_cache);
+    let rt = Runtime::with_config(config);
     let fixed = vec![rt.main(), rt.create().unwrap(), rt.create().unwrap()];
     let churn = Mutex::new(rt.create().unwrap());
     let channel = Mutex::new(rt.channel_create());
@@ -261,6 +277,11 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
         assert_eq!(info.live_objects, 0, "{info:?}");
         assert_eq!((info.owned_handles, info.inbox_depth), (0, 0), "{info:?}");
         assert_eq!(info.pinned_exports, 0, "{info:?}");
+        assert!(
+            rt.exports(id).unwrap().is_empty(),
+            "ledger: {:?}",
+            rt.exports(id)
+        );
     }
     // Calls queued on a churn interpreter that was later destroyed ran in its final drain.
     assert_eq!(
