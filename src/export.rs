@@ -12,7 +12,7 @@
 //! each origin reference is a proxy's, a message's or call's in flight, or a release queued
 //! on its way back. Checked at every transition in debug builds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
@@ -40,6 +40,8 @@ struct Entry {
     proxies: usize,
     in_flight: usize,
     pending: usize,
+    /// Who holds the proxies' references: receiving interpreter -> references.
+    holders: BTreeMap<InterpId, usize>,
 }
 
 // SAFETY: an entry's object pointer is dereferenced (its refcount given back) only by a
@@ -98,8 +100,10 @@ pub struct ExportInfo {
     pub refs: usize,
     /// Held by proxies.
     pub proxies: usize,
-    /// Held by messages and calls in flight.
+    /// Held by messages and values in flight.
     pub in_flight: usize,
+    /// The interpreters whose proxies hold references, with how many each.
+    pub holders: Vec<(InterpId, usize)>,
     /// Releases on their way back.
     pub pending: usize,
 }
@@ -132,6 +136,7 @@ impl Exports {
                     proxies: 0,
                     in_flight: 0,
                     pending: 0,
+                    holders: BTreeMap::new(),
                 },
             );
         }
@@ -211,28 +216,45 @@ impl Exports {
         entry.check_ledger(InterpId::new(key.origin));
     }
 
-    /// Moves a reference from one role to another (a message becoming a proxy).
-    pub(crate) fn change_role(&self, key: &ObjectRef, from: Role, to: Role) {
+    /// Moves `count` references in flight to a proxy of interpreter `holder`.
+    pub(crate) fn to_proxy(&self, key: &ObjectRef, count: usize, holder: InterpId) {
         let mut table = self.table.lock();
         if table.invalidated {
             return;
         }
         let entry = entry_mut(&mut table, key);
-        bump(entry, from, -1);
-        bump(entry, to, 1);
+        bump(entry, Role::InFlight, -(count as isize));
+        bump(entry, Role::Proxy, count as isize);
+        *entry.holders.entry(holder).or_default() += count;
         entry.check_ledger(InterpId::new(key.origin));
     }
 
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
     /// about to run).
     /// False if there is nothing to give back (the table was invalidated).
-    fn start_release(&self, key: &ObjectRef, role: Role, count: usize) -> bool {
+    fn start_release(
+        &self,
+        key: &ObjectRef,
+        role: Role,
+        count: usize,
+        holder: Option<InterpId>,
+    ) -> bool {
         let mut table = self.table.lock();
         if table.invalidated {
             return false;
         }
         let entry = entry_mut(&mut table, key);
         bump(entry, role, -(count as isize));
+        if let Some(holder) = holder {
+            let held = entry
+                .holders
+                .get_mut(&holder)
+                .expect("a proxy's holder is recorded");
+            *held -= count;
+            if *held == 0 {
+                entry.holders.remove(&holder);
+            }
+        }
         entry.pending += count;
         entry.check_ledger(InterpId::new(key.origin));
         true
@@ -280,9 +302,18 @@ impl Exports {
         let list: Vec<String> = held
             .iter()
             .map(|e| {
+                let holders: Vec<String> = e
+                    .holders
+                    .iter()
+                    .map(|(id, n)| format!("interpreter {id} ({n})"))
+                    .collect();
                 format!(
-                    "export {} (a {}): {} proxy(ies), {} in flight",
-                    e.serial, e.type_name, e.proxies, e.in_flight
+                    "export {} (a {}): {} proxy reference(s) held by [{}], {} in flight",
+                    e.serial,
+                    e.type_name,
+                    e.proxies,
+                    holders.join(", "),
+                    e.in_flight
                 )
             })
             .collect();
@@ -310,6 +341,7 @@ impl Exports {
                 proxies: e.proxies,
                 in_flight: e.in_flight,
                 pending: e.pending,
+                holders: e.holders.iter().map(|(k, v)| (*k, *v)).collect(),
             })
             .collect();
         out.sort_by_key(|e| e.serial);
@@ -358,6 +390,8 @@ fn bump(entry: &mut Entry, role: Role, by: isize) {
 pub(crate) struct OriginRef {
     key: ObjectRef,
     role: Role,
+    /// For a proxy's references: the interpreter holding the proxy.
+    holder: Option<InterpId>,
     /// How many origin references this value holds: one, or more once a proxy has absorbed
     /// the surplus references of identity-cache hits. They go back in one release that
     /// carries the count (INV-IDENTITY-ONE).
@@ -372,6 +406,7 @@ impl OriginRef {
         OriginRef {
             key,
             role,
+            holder: None,
             count: 1,
             origin,
             rt,
@@ -412,14 +447,12 @@ impl OriginRef {
         self.count += count;
     }
 
-    /// The same reference, now held in another role.
-    pub(crate) fn into_role(mut self, role: Role) -> OriginRef {
-        if role != self.role {
-            for _ in 0..self.count {
-                self.origin.exports.change_role(&self.key, self.role, role);
-            }
-        }
-        self.role = role;
+    /// The same references, now held by a proxy in interpreter `holder`.
+    pub(crate) fn into_proxy(mut self, holder: InterpId) -> OriginRef {
+        debug_assert_eq!(self.role, Role::InFlight);
+        self.origin.exports.to_proxy(&self.key, self.count, holder);
+        self.role = Role::Proxy;
+        self.holder = Some(holder);
         self
     }
 
@@ -437,7 +470,7 @@ impl Drop for OriginRef {
             || !self
                 .origin
                 .exports
-                .start_release(&self.key, self.role, count)
+                .start_release(&self.key, self.role, count, self.holder)
         {
             return;
         }

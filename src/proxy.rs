@@ -205,7 +205,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     let Body::Proxy(body) = proxy.body() else {
         unreachable!("the identity cache maps to proxies")
     };
-    let surplus = r.into_role(Role::Proxy).hand_over();
+    let surplus = r.into_proxy(tok.id()).hand_over();
     // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only adds.
     unsafe { body.absorbed.with_mut(|n| *n += surplus) };
@@ -217,7 +217,7 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     let target = r.target()?;
     LiveCounters::bump(&tok.counters().proxies_created);
     Ok(tok.alloc(Body::Proxy(ProxyBody {
-        origin_ref: r.into_role(Role::Proxy),
+        origin_ref: r.into_proxy(tok.id()),
         target,
         absorbed: OwnerCell::new(0),
     })))

@@ -387,14 +387,13 @@ fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
     drop(send_counter(&rt, s, cid));
     let err = rt.destroy(s).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
-    assert!(
-        err.message()
-            .contains("export 0 (a Counter): 0 proxy(ies), 1 in flight"),
-        "{err}"
-    );
+    let expected = "export 0 (a Counter): 0 proxy reference(s) held by [], 1 in flight";
+    assert!(err.message().contains(expected), "{err}");
     let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
     let err = rt.destroy(s).unwrap_err();
-    assert!(err.message().contains("1 proxy(ies), 0 in flight"), "{err}");
+    let expected = format!("1 proxy reference(s) held by [interpreter {r} (1)], 0 in flight");
+    assert!(err.message().contains(&expected), "{err}");
+    assert_eq!(rt.exports(s).unwrap()[0].holders, vec![(r, 1)]);
     rt.enter(r, move |_| drop(proxy)).unwrap();
     rt.destroy(s).unwrap();
     assert_clean(&rt);
