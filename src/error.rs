@@ -58,6 +58,8 @@ pub enum ErrorKind {
     /// A proxy's (or message's) origin interpreter was destroyed under the `Invalidate`
     /// policy: the proxy is dead.
     InterpreterGone,
+    /// Code forwarded to another interpreter panicked there; the panic did not cross.
+    Panic,
 }
 
 impl ErrorKind {
@@ -87,6 +89,7 @@ impl ErrorKind {
             Self::ItemInterpreterDestroyed => "ItemInterpreterDestroyed",
             Self::InvalidMessage => "InvalidMessage",
             Self::InterpreterGone => "InterpreterGone",
+            Self::Panic => "Panic",
         }
     }
 }

@@ -244,6 +244,18 @@ pub(crate) unsafe fn forget_proxy(
     };
 }
 
+fn panicked(origin: InterpId, panic: &(dyn std::any::Any + Send)) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string());
+    Error::new(
+        ErrorKind::Panic,
+        format!("panicked in interpreter {origin}: {what}"),
+    )
+}
+
 fn gone(origin: InterpId) -> Error {
     Error::new(
         ErrorKind::InterpreterGone,
@@ -309,7 +321,10 @@ impl<'t> Obj<'t> {
                     .into_iter()
                     .map(|v| v.into_obj(otok))
                     .collect::<Result<Vec<_>>>()?;
-                op(&target, &args)
+                // A panic in the origin's code stays there: everything it held unwinds in the
+                // origin, and the caller gets a typed error (INV-PROXY-PANIC).
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&target, &args)))
+                    .unwrap_or_else(|panic| Err(panicked(origin.id, &*panic)))
             })
         });
         match outcome {

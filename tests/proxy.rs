@@ -38,8 +38,13 @@ fn counter_refs<'t>(this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
     Ok(this.token().int(this.refcount() as i64))
 }
 
+fn counter_panic<'t>(_this: &Obj<'t>, _args: &[Obj<'t>]) -> Result<Obj<'t>> {
+    panic!("a user method lost its mind");
+}
+
 fn counter_class() -> ClassDef {
     ClassDef::new("Counter")
+        .method("panic", counter_panic)
         .method("refs", counter_refs)
         .method("__init__", counter_init)
         .method("bump", counter_bump)
@@ -489,5 +494,33 @@ fn a_force_closed_channel_gives_a_message_reference_back() {
     drop(send_counter(&rt, s, cid));
     assert_eq!(rt.exports(s).unwrap()[0].in_flight, 1);
     rt.channel_close(cid, Close::Force).unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn a_panic_in_a_forwarded_call_comes_back_as_a_typed_error() {
+    // INV-PROXY-PANIC: no lock stays held, no thread stays in the wrong interpreter, and the
+    // origin's objects are accounted as before.
+    let (rt, s, r, cid) = setup(Config::default());
+    drop(send_counter(&rt, s, cid));
+    rt.enter(r, |tok| {
+        let proxy = tok.recv(cid).unwrap();
+        let err = proxy.call_method("panic", &[]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Panic);
+        assert_eq!(
+            err.message(),
+            format!("panicked in interpreter {s}: a user method lost its mind")
+        );
+        assert_eq!(tok.id(), r, "back in the caller's interpreter");
+        // The proxy still works.
+        assert_eq!(proxy.call_method("bump", &[]).unwrap().as_int().unwrap(), 1);
+    })
+    .unwrap();
+    for id in [s, r] {
+        assert_eq!(rt.info(id).unwrap().threads_entered, 0);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| rt.enter(s, |_| ()).unwrap());
+    });
     assert_clean(&rt);
 }
