@@ -31,8 +31,16 @@ RUSTFLAGS="--cfg loom -C debug-assertions=off" LOOM_MAX_PREEMPTIONS=2 \
     cargo test --release --target-dir target/loom-nodebug -p xinterp-loom-tests \
     --test wrong_interpreter_touch
 
-step "miri (strict provenance): library, integration and doc tests"
+step "miri (strict provenance, stacked borrows): library, integration and doc tests"
 MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p xinterp
+
+step "miri (tree borrows): library and integration tests"
+MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-tree-borrows" cargo +nightly miri test -p xinterp \
+    --lib --tests
+
+step "miri (several schedules): the concurrent tests under seeds 0..4"
+MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..4" cargo +nightly miri test -p xinterp \
+    --test switching --test inbox --test channel --test proxy
 
 step "miri on a big-endian target: the object-pointer encoding"
 MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test \

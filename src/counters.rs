@@ -42,7 +42,8 @@ macro_rules! counters {
 counters! {
     /// Entries into an interpreter from outside any interpreter (`Runtime::enter`).
     enters,
-    /// Round trips into another interpreter and back (`Token::switch`).
+    /// Round trips into another interpreter and back: `Token::switch`, and forwarded proxy
+    /// operations.
     switches,
     /// Times a thread found an interpreter's lock held and had to wait for it.
     lock_waits,
@@ -83,6 +84,10 @@ counters! {
     identity_hits,
     /// Receives that made a new proxy with the identity cache on.
     identity_misses,
+    /// Origin references taken on exported objects (the model's remote increfs).
+    origin_refs_taken,
+    /// Origin references given back, in the origin (the model's remote decrefs).
+    origin_refs_released,
 }
 
 impl LiveCounters {

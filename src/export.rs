@@ -9,11 +9,12 @@
 //! (INV-EXPORT-COUNTED).
 //!
 //! The ledger (INV-LEDGER): for every entry, `refs == proxies + in_flight + pending`, where
-//! each origin reference is a proxy's, a message's or call's in flight, or a release queued
+//! each origin reference is a proxy's, a message's or a value's crossing the membrane in flight, or a release queued
 //! on its way back. Checked at every transition in debug builds.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
@@ -119,6 +120,7 @@ impl Exports {
     /// `obj`'s interpreter (its token proves it).
     pub(crate) fn export(&self, obj: &Obj<'_>, role: Role) -> ObjectRef {
         let origin = obj.token().id();
+        LiveCounters::bump(&obj.token().counters().origin_refs_taken);
         let mut table = self.table.lock();
         let addr = obj.ptr().addr();
         if !table.by_addr.contains_key(&addr) {
@@ -428,6 +430,7 @@ impl OriginRef {
     /// A second reference to the same object, in `role`.
     pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
         self.origin.exports.duplicate(&self.key, role);
+        LiveCounters::bump(&self.origin.counters.origin_refs_taken);
         OriginRef::adopt(
             self.key,
             role,
@@ -478,6 +481,7 @@ impl Drop for OriginRef {
         let origin = Arc::clone(&self.origin);
         release_in_owner(&self.rt, &self.origin, move || {
             origin.exports.finish_release(&key, count);
+            LiveCounters::bump_by(&origin.counters.origin_refs_released, count as u64);
         });
     }
 }

@@ -292,9 +292,10 @@ impl<'t> Obj<'t> {
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
-    /// the result crosses it out, and the call holds its own origin reference to the target
-    /// for its duration (INV-PROXY-CALL-PINS). This interpreter is let go meanwhile
-    /// (INV-ONE-LOCK).
+    /// the result crosses it out. The call holds its own strong reference to the target in
+    /// the origin for its whole duration, and its caller holds the proxy, whose origin
+    /// references keep the export alive until then (INV-PROXY-CALL-PINS). This interpreter
+    /// is let go meanwhile (INV-ONE-LOCK).
     pub(crate) fn forward(
         &self,
         proxy: &ProxyBody,
@@ -386,6 +387,7 @@ impl Token<'_> {
         origin
             .exports
             .validate_and_duplicate(&key, Role::InFlight)?;
+        LiveCounters::bump(&origin.counters.origin_refs_taken);
         let reference = OriginRef::adopt(key, Role::InFlight, origin, self.runtime().uncounted());
         materialize(self, reference)
     }

@@ -412,7 +412,8 @@ impl Runtime {
     }
 
     /// Called by the last handle: nobody can be inside any interpreter (entering borrows a
-    /// handle) and no `OwnedObj`, `Outgoing` or `Incoming` exists (each holds a handle).
+    /// handle) and no `OwnedObj` exists (each holds a handle). An `Outgoing` or `Incoming`
+    /// holds none: a release it runs while being dropped is waited for below.
     fn finalize_all(&self) {
         if self.shared.finalizing.swap(true, Ordering::AcqRel) {
             return;

@@ -160,7 +160,9 @@ fn cloning_and_dropping_a_proxy_never_switches() {
     })
     .unwrap();
     // The last reference went: one release, in the origin.
-    assert_eq!(rt.counters().releases_switched, 1);
+    let c = rt.counters();
+    assert_eq!(c.releases_switched, 1);
+    assert_eq!((c.origin_refs_taken, c.origin_refs_released), (1, 1));
     assert_clean(&rt);
 }
 

@@ -1,7 +1,7 @@
 //! The identity cache under a race: one thread drops the receiver's proxy for an object
 //! while another receives the same object again. Both run in the receiving interpreter, so
 //! its lock orders them (a release may let go of it for a moment, INV-RELEASE-SUSPEND):
-//! the receive either finds the live proxy (a hit, giving its surplus reference back) or
+//! the receive either finds the live proxy (a hit: the proxy absorbs the surplus reference) or
 //! makes a new one after the old one is gone (a miss). Never a freed
 //! proxy resurrected, never two live proxies for one object (INV-IDENTITY-ONE), and the
 //! ledger balances at the end (INV-LEDGER).
