@@ -20,7 +20,7 @@ use crate::interp::InterpId;
 use crate::message::{ObjectRef, MESSAGE_LEN};
 use crate::object::{Body, Obj, OwnerCell};
 use crate::sync::Arc;
-use crate::thread_state::{run_in, suspend_current, Token};
+use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
 /// A proxy's body: its one origin reference, plus the surplus references of identity-cache
 /// hits it absorbed (given back with its own, in one release carrying the count).
@@ -313,20 +313,26 @@ impl<'t> Obj<'t> {
         let counters = tok.counters();
         LiveCounters::bump(&counters.forwarded_calls);
         let outcome = suspend_current(|| {
-            run_in(rt, origin, &counters.switches, move |otok, _drained| {
-                // The call's own reference to its target, taken in the origin: the origin is
-                // not destroyed (run_in checked), so the export the caller's proxy holds is
-                // still there.
-                let target = Obj::from_borrowed_ptr(otok, target.into_inner());
-                let args = sent
-                    .into_iter()
-                    .map(|v| v.into_obj(otok))
-                    .collect::<Result<Vec<_>>>()?;
-                // A panic in the origin's code stays there: everything it held unwinds in the
-                // origin, and the caller gets a typed error (INV-PROXY-PANIC).
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&target, &args)))
-                    .unwrap_or_else(|panic| Err(panicked(origin.id, &*panic)))
-            })
+            run_in(
+                rt,
+                origin,
+                &counters.switches,
+                Drain::Inbox,
+                move |otok, _drained| {
+                    // The call's own reference to its target, taken in the origin: the origin is
+                    // not destroyed (run_in checked), so the export the caller's proxy holds is
+                    // still there.
+                    let target = Obj::from_borrowed_ptr(otok, target.into_inner());
+                    let args = sent
+                        .into_iter()
+                        .map(|v| v.into_obj(otok))
+                        .collect::<Result<Vec<_>>>()?;
+                    // A panic in the origin's code stays there: everything it held unwinds in the
+                    // origin, and the caller gets a typed error (INV-PROXY-PANIC).
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&target, &args)))
+                        .unwrap_or_else(|panic| Err(panicked(origin.id, &*panic)))
+                },
+            )
         });
         match outcome {
             Ok(result) => result?.into_obj(tok),

@@ -11,7 +11,9 @@ use crate::counters::LiveCounters;
 use crate::interp::{InterpState, PendingCall, Waited};
 use crate::runtime::Runtime;
 use crate::sync::Arc;
-use crate::thread_state::{current, run_in, set_current, suspend_current, try_run_in, Token};
+use crate::thread_state::{
+    current, run_in, set_current, suspend_current, try_run_in, Drain, Token,
+};
 
 /// How a release reaches an owner that the releasing thread does not hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -88,9 +90,13 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Switch | ReleaseStrategy::Deferred | ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let entered = suspend_current(|| {
-                run_in(rt, owner, &counters.releases_switched, |_tok, _drained| {
-                    (pending.take().expect("runs once"))()
-                })
+                run_in(
+                    rt,
+                    owner,
+                    &counters.releases_switched,
+                    Drain::No,
+                    |_tok, _drained| (pending.take().expect("runs once"))(),
+                )
             });
             if let Some(release) = pending {
                 // Destroyed between the check above and the entry.

@@ -9,7 +9,7 @@ use crate::release::ReleaseStrategy;
 use crate::sync::{
     yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering,
 };
-use crate::thread_state::{current, run_in, set_current, Token};
+use crate::thread_state::{current, run_in, set_current, Drain, Token};
 
 struct Shared {
     config: Config,
@@ -244,6 +244,7 @@ impl Runtime {
             self,
             &state,
             &self.shared.counters.enters,
+            Drain::Inbox,
             |tok, _drained| f(tok),
         )
     }
@@ -320,6 +321,7 @@ impl Runtime {
             self,
             &state,
             &self.shared.counters.enters,
+            Drain::Inbox,
             |_tok, drained| drained,
         )
     }

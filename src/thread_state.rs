@@ -124,7 +124,7 @@ impl<'r> Token<'r> {
         let rt = self.rt;
         let state = rt.lookup(target)?;
         let switches = &rt.counters_live().switches;
-        self.suspend(|| run_in(rt, &state, switches, |tok, _drained| f(tok)))
+        self.suspend(|| run_in(rt, &state, switches, Drain::Inbox, |tok, _drained| f(tok)))
     }
 
     /// Lets go of this interpreter while `f` runs (for blocking work), then takes it back:
@@ -181,13 +181,27 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether an entry runs the interpreter's pending calls first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// An ordinary entry: run them.
+    Inbox,
+    /// An entry that only runs a release (INV-RELEASE-BOUNDED).
+    No,
+}
+
 /// Enters `interp` from a thread that holds no interpreter, counts the entry in `counter`,
-/// drains its inbox, runs `f` (with the number of calls drained) and leaves, also when `f`
-/// panics.
+/// drains its inbox (an ordinary entry) or not (an entry that only runs a release), runs `f`
+/// (with the number of calls drained) and leaves, also when `f` panics.
+///
+/// A release never drains: draining runs other releases, which may enter other interpreters
+/// and release there in turn, so a long backlog would nest one entry per queued release and
+/// exhaust the stack (INV-RELEASE-BOUNDED).
 pub(crate) fn run_in<R>(
     rt: &Runtime,
     interp: &Arc<InterpState>,
     counter: &AtomicU64,
+    drain: Drain,
     f: impl FnOnce(&mut Token<'_>, usize) -> R,
 ) -> Result<R> {
     struct Exit<'a>(&'a InterpState);
@@ -210,12 +224,15 @@ pub(crate) fn run_in<R>(
     let _exit = Exit(interp);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
-    let drained = tok.drain_inbox();
+    let drained = match drain {
+        Drain::Inbox => tok.drain_inbox(),
+        Drain::No => 0,
+    };
     Ok(f(&mut tok, drained))
 }
 
-/// Like [`run_in`], but only if `interp`'s lock is free right now: `None` (nothing run)
-/// otherwise. For the adaptive release strategy.
+/// Like [`run_in`] for a release (no drain), but only if `interp`'s lock is free right now:
+/// `None` (nothing run) otherwise. For the adaptive release strategy.
 pub(crate) fn try_run_in<R>(
     rt: &Runtime,
     interp: &Arc<InterpState>,
@@ -239,6 +256,5 @@ pub(crate) fn try_run_in<R>(
     let _exit = Exit(interp);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
-    tok.drain_inbox();
     Some(f(&mut tok))
 }

@@ -4,7 +4,9 @@
 //! live-object count is back to zero, every queued call ran, and every export was given back.
 //!
 //! Size: `XINTERP_STRESS_OPS` operations per thread (default 2,000; Miri uses 30), seed:
-//! `XINTERP_SEED` (printed, so a failing run can be repeated). The ordinary suite runs the
+//! `XINTERP_SEED` (printed, so a failing run can be repeated). A watchdog turns a deadlock
+//! into a failure after `XINTERP_WATCHDOG_SECS` (default 60) without progress, naming what
+//! each thread was doing and the state of every interpreter. The ordinary suite runs the
 //! default size; CI runs it under cargo-careful at `XINTERP_STRESS_OPS=200000`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +42,46 @@ fn env_or(name: &str, default: u64) -> u64 {
     }
 }
 
+/// What each worker is doing, for the watchdog's report.
+struct Activity {
+    doing: Vec<Mutex<String>>,
+    progress: AtomicUsize,
+}
+
+impl Activity {
+    fn set(&self, worker: usize, what: String) {
+        *self.doing[worker].lock().unwrap() = what;
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Turns a deadlock into a failure: if no worker makes progress for `limit`, prints what
+/// every worker was doing and every interpreter's state, and aborts the test process (the
+/// deadlocked threads could never be joined).
+fn watchdog(rt: &Runtime, activity: &Activity, done: &std::sync::atomic::AtomicBool, limit: u64) {
+    let mut last = usize::MAX;
+    let mut still = 0;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = activity.progress.load(Ordering::Relaxed);
+        if now != last {
+            (last, still) = (now, 0);
+            continue;
+        }
+        still += 100;
+        if still >= limit * 1000 {
+            eprintln!("stress watchdog: no progress for {limit} s; the workers were:");
+            for (i, doing) in activity.doing.iter().enumerate() {
+                eprintln!("  thread {i}: {}", doing.lock().unwrap());
+            }
+            for id in rt.list() {
+                eprintln!("  {:?}", rt.info(id));
+            }
+            std::process::abort();
+        }
+    }
+}
+
 /// The interpreters in play: a fixed set that is never destroyed, and a "churn" slot that
 /// threads destroy and re-create.
 struct World {
@@ -64,10 +106,12 @@ impl World {
     }
 }
 
-fn step(world: &World, rng: &mut Rng) {
+fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize) {
     let rt = &world.rt;
     let id = world.pick(rng);
-    match rng.below(9) {
+    let op = rng.below(9);
+    activity.set(worker, format!("op {op} using interpreter {id}"));
+    match op {
         // Build and drop objects, possibly switching elsewhere in between, possibly parking
         // an owned handle for another thread.
         0..=2 => {
@@ -159,6 +203,11 @@ fn step(world: &World, rng: &mut Rng) {
                 Ok(obj) => {
                     // An item of a destroyed sender arrives as the unbound marker; a proxy
                     // forwards to its origin (or is dead, under `Invalidate`).
+                    if obj.kind() == ObjKind::Proxy {
+                        // Local clones of a proxy never enter its origin.
+                        let clones: Vec<_> = (0..3).map(|_| obj.clone()).collect();
+                        drop(clones);
+                    }
                     match obj.as_bytes() {
                         Ok(bytes) => assert_eq!(bytes, b"payload"),
                         Err(e) if obj.kind() == ObjKind::Unbound => {
@@ -217,21 +266,27 @@ fn step(world: &World, rng: &mut Rng) {
 fn random_operations_leave_every_interpreter_at_its_baseline() {
     let ops = env_or("XINTERP_STRESS_OPS", if cfg!(miri) { 30 } else { 2_000 }) as usize;
     let seed = env_or("XINTERP_SEED", 0x5eed_1234_abcd);
-    let threads = if cfg!(miri) { 3 } else { 4 };
-    println!("stress: {threads} threads x {ops} ops, XINTERP_SEED={seed}");
+    // Every release strategy, with the identity cache on and off, under both owner-death
+    // policies in turn.
+    for (i, strategy) in ReleaseStrategy::ALL.into_iter().enumerate() {
+        for identity_cache in [true, false] {
+            let owner_death = if (i + usize::from(identity_cache)) % 2 == 0 {
+                OwnerDeath::Refuse
+            } else {
+                OwnerDeath::Invalidate
+            };
+            let config = Config::default()
+                .release(strategy)
+                .owner_death(owner_death)
+                .identity_cache(identity_cache);
+            run_world(config, ops, seed);
+        }
+    }
+}
 
-    let strategy = ReleaseStrategy::ALL[(seed % 3) as usize];
-    let owner_death = if seed % 2 == 0 {
-        OwnerDeath::Refuse
-    } else {
-        OwnerDeath::Invalidate
-    };
-    let identity_cache = seed % 5 != 0;
-    println!("stress: {strategy:?}, {owner_death:?}, identity cache {identity_cache}");
-    let config = Config::default()
-        .release(strategy)
-        .owner_death(owner_death)
-        .identity_cache(identity_cache);
+fn run_world(config: Config, ops: usize, seed: u64) {
+    let threads = if cfg!(miri) { 3 } else { 4 };
+    println!("stress: {threads} threads x {ops} ops, XINTERP_SEED={seed}, {config:?}");
     let rt = Runtime::with_config(config);
     let fixed = vec![rt.main(), rt.create().unwrap(), rt.create().unwrap()];
     let churn = Mutex::new(rt.create().unwrap());
@@ -245,16 +300,33 @@ fn random_operations_leave_every_interpreter_at_its_baseline() {
         calls_run: Arc::new(AtomicUsize::new(0)),
         channel,
     };
+    let activity = Activity {
+        doing: (0..threads)
+            .map(|_| Mutex::new("starting".into()))
+            .collect(),
+        progress: AtomicUsize::new(0),
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let limit = env_or("XINTERP_WATCHDOG_SECS", 60);
     std::thread::scope(|s| {
-        for t in 0..threads {
-            let world = &world;
-            s.spawn(move || {
-                let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                for _ in 0..ops {
-                    step(world, &mut rng);
-                }
-            });
+        let (world_ref, activity_ref, done_ref) = (&world, &activity, &done);
+        let dog = s.spawn(move || watchdog(&world_ref.rt, activity_ref, done_ref, limit));
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    for _ in 0..ops {
+                        step(world_ref, &mut rng, activity_ref, t);
+                    }
+                    activity_ref.set(t, "finished".into());
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
         }
+        done.store(true, Ordering::Relaxed);
+        dog.join().unwrap();
     });
 
     world.parked.lock().unwrap().clear();

@@ -1,0 +1,39 @@
+//! Property test: random sequences of channel operations (the model the `channel_ops` fuzz
+//! target runs) leave every interpreter clean. Replays the fuzzer's saved corpus too.
+
+#[path = "../fuzz/fuzz_targets/channel_ops_model.rs"]
+mod channel_ops_model;
+
+#[test]
+fn random_channel_operation_sequences_leave_everything_clean() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (runs, max_len) = if cfg!(miri) { (3, 24) } else { (300, 200) };
+    for _ in 0..runs {
+        let len = (next() % max_len) as usize;
+        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        channel_ops_model::run(&data);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads the corpus from disk, which Miri's isolation forbids"
+)]
+fn the_fuzz_corpus_replays_clean() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/channel_ops");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .collect();
+    assert!(!entries.is_empty(), "the saved corpus is empty");
+    for entry in entries {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        channel_ops_model::run(&data);
+    }
+}
