@@ -37,3 +37,23 @@ fn the_fuzz_corpus_replays_clean() {
         channel_ops_model::run(&data);
     }
 }
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads the corpus from disk, which Miri's isolation forbids"
+)]
+fn the_decoder_fuzz_corpus_replays_clean() {
+    // INV-MSG-VALIDATE: every saved input decodes to an error or re-encodes to itself.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .collect();
+    assert!(!entries.is_empty(), "the saved corpus is empty");
+    for entry in entries {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        if let Ok(decoded) = xinterp::ObjectRef::decode(&data) {
+            assert_eq!(&decoded.encode()[..], &data[..]);
+        }
+    }
+}
