@@ -12,7 +12,7 @@ use crate::interp::{InterpState, PendingCall, Waited};
 use crate::runtime::Runtime;
 use crate::sync::Arc;
 use crate::thread_state::{
-    current, run_in, set_current, suspend_current, try_run_in, Drain, Token,
+    current, run_in, set_current, suspend_current, try_run_in, Drain, ExitOnDrop, Token,
 };
 
 /// How a release reaches an owner that the releasing thread does not hold.
@@ -123,20 +123,12 @@ fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: impl FnOnce() + Send +
 /// can enter it; only other late entries contend), runs the call and lets go. Never holds
 /// two interpreters: the current one is let go first.
 pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
-    struct Leave<'a>(&'a InterpState);
-    impl Drop for Leave<'_> {
-        fn drop(&mut self) {
-            set_current(ptr::null());
-            self.0.lock.exit();
-        }
-    }
-
     suspend_current(|| {
         let Waited(waited) = owner.lock.enter_late();
         if waited {
             LiveCounters::bump(&rt.counters_live().lock_waits);
         }
-        let _leave = Leave(owner);
+        let _leave = ExitOnDrop(owner);
         set_current(Arc::as_ptr(owner));
         call(&mut Token::new(rt, owner));
     });

@@ -181,6 +181,17 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Leaves an entered interpreter when dropped, also during a panic: this thread holds
+/// nothing afterwards, and the lock is let go with the entry unregistered.
+pub(crate) struct ExitOnDrop<'a>(pub(crate) &'a InterpState);
+
+impl Drop for ExitOnDrop<'_> {
+    fn drop(&mut self) {
+        set_current(ptr::null());
+        self.0.lock.exit();
+    }
+}
+
 /// Whether an entry runs the interpreter's pending calls first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Drain {
@@ -204,14 +215,6 @@ pub(crate) fn run_in<R>(
     drain: Drain,
     f: impl FnOnce(&mut Token<'_>, usize) -> R,
 ) -> Result<R> {
-    struct Exit<'a>(&'a InterpState);
-    impl Drop for Exit<'_> {
-        fn drop(&mut self) {
-            set_current(ptr::null());
-            self.0.lock.exit();
-        }
-    }
-
     debug_assert!(
         current().is_null(),
         "run_in from a thread that holds an interpreter"
@@ -221,7 +224,7 @@ pub(crate) fn run_in<R>(
     if waited {
         LiveCounters::bump(&rt.counters_live().lock_waits);
     }
-    let _exit = Exit(interp);
+    let _exit = ExitOnDrop(interp);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
     let drained = match drain {
@@ -239,21 +242,13 @@ pub(crate) fn try_run_in<R>(
     counter: &AtomicU64,
     f: impl FnOnce(&mut Token<'_>) -> R,
 ) -> Option<R> {
-    struct Exit<'a>(&'a InterpState);
-    impl Drop for Exit<'_> {
-        fn drop(&mut self) {
-            set_current(ptr::null());
-            self.0.lock.exit();
-        }
-    }
-
     debug_assert!(
         current().is_null(),
         "try_run_in from a thread that holds an interpreter"
     );
     interp.lock.try_enter()?;
     LiveCounters::bump(counter);
-    let _exit = Exit(interp);
+    let _exit = ExitOnDrop(interp);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
     Some(f(&mut tok))

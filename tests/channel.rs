@@ -2,6 +2,9 @@
 //! and timeouts, close / release, senders destroyed, and the accounting: every export given
 //! back, exactly once, in its owner.
 
+mod common;
+use common::assert_clean;
+
 use std::time::Duration;
 
 use xinterp::{
@@ -22,25 +25,6 @@ fn export_count(rt: &Runtime, obj: &OwnedObj) -> usize {
         obj.bind(tok).unwrap().export_count().unwrap()
     })
     .unwrap()
-}
-
-/// Every interpreter back to zero objects, every export given back. Draining one
-/// interpreter may queue releases on another, so drain until nothing runs, then look.
-fn assert_clean(rt: &Runtime) {
-    while rt
-        .list()
-        .into_iter()
-        .map(|id| rt.drain(id).unwrap())
-        .sum::<usize>()
-        > 0
-    {}
-    for id in rt.list() {
-        let info = rt.info(id).unwrap();
-        assert_eq!(info.live_objects, 0, "{info:?}");
-        assert_eq!(info.pinned_exports, 0, "{info:?}");
-    }
-    let c = rt.counters();
-    assert_eq!(c.buffers_exported, c.buffers_released, "{c:?}");
 }
 
 #[test]

@@ -1,27 +1,12 @@
 //! Fault injection: an interpreter destroyed while other threads send to it, receive from it
 //! and hold proxies of its objects; each case ends with the accounting and ledger checks.
 
+mod common;
+use common::assert_clean;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use xinterp::{Close, Config, ErrorKind, ObjKind, Outgoing, OwnerDeath, Runtime};
-
-fn assert_clean(rt: &Runtime) {
-    while rt
-        .list()
-        .into_iter()
-        .map(|id| rt.drain(id).unwrap())
-        .sum::<usize>()
-        > 0
-    {}
-    for id in rt.list() {
-        let info = rt.info(id).unwrap();
-        assert_eq!((info.live_objects, info.pinned_exports), (0, 0), "{info:?}");
-        assert!(rt.exports(id).unwrap().is_empty(), "{:?}", rt.exports(id));
-    }
-    let c = rt.counters();
-    assert_eq!(c.objects_allocated, c.objects_freed, "{c:?}");
-    assert_eq!(c.buffers_exported, c.buffers_released, "{c:?}");
-}
 
 #[test]
 fn an_interpreter_destroyed_while_others_use_it() {

@@ -1,6 +1,9 @@
 //! RemoteProxy: object pointers over the MemChannel, forwarding, the membrane, identity
 //! caches, owner death, message validation, and the ledger of origin references.
 
+mod common;
+use common::assert_clean;
+
 use xinterp::{
     ClassDef, Close, Config, Error, ErrorKind, InterpId, Obj, ObjKind, ObjectRef, Outgoing,
     OwnerDeath, Result, Runtime, MESSAGE_LEN,
@@ -70,21 +73,6 @@ fn send_counter(rt: &Runtime, s: InterpId, cid: xinterp::ChannelId) -> xinterp::
         counter.unbind()
     })
     .unwrap()
-}
-
-fn assert_clean(rt: &Runtime) {
-    while rt
-        .list()
-        .into_iter()
-        .map(|id| rt.drain(id).unwrap())
-        .sum::<usize>()
-        > 0
-    {}
-    for id in rt.list() {
-        assert!(rt.exports(id).unwrap().is_empty(), "{:?}", rt.exports(id));
-        let info = rt.info(id).unwrap();
-        assert_eq!(info.live_objects, 0, "{info:?}");
-    }
 }
 
 #[test]

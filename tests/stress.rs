@@ -9,6 +9,8 @@
 //! each thread was doing and the state of every interpreter. The ordinary suite runs the
 //! default size; CI runs it under cargo-careful at `XINTERP_STRESS_OPS=200000`.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -337,13 +339,7 @@ fn run_world(config: Config, ops: usize, seed: u64) {
     }
     // Draining one interpreter may queue releases on another (a view freed in its
     // receiver releases its export in the sender): drain until nothing runs.
-    while rt
-        .list()
-        .into_iter()
-        .map(|id| rt.drain(id).unwrap())
-        .sum::<usize>()
-        > 0
-    {}
+    common::drain_all(rt);
     for id in rt.list() {
         let info = rt.info(id).unwrap();
         assert_eq!(info.live_objects, 0, "{info:?}");
