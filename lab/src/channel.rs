@@ -150,7 +150,7 @@ fn memcpy(size: usize, reps: usize, ops: u64) -> Sample {
     })
 }
 
-pub fn run(reps: usize, scale: f64) -> Experiment {
+pub fn run(reps: usize, scale: f64, out: &std::path::Path) -> Experiment {
     let rt = Runtime::with_config(Config::default().release(ReleaseStrategy::Switch));
     let s = rt.create().expect("creating s");
     let r = rt.create().expect("creating r");
@@ -228,6 +228,43 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         Ratio::of(&rows, last, first, "zero-copy 16 MiB / zero-copy 64 B"),
     );
 
+    // CPython's own channels, from the same run.
+    let mut notes = Vec::new();
+    match crate::cpython::run(out, reps.min(5), &SIZES) {
+        Ok(peer) => {
+            notes.push(format!(
+                "CPython peer: {} ({}): _interpchannels send_buffer or send, recv in a \
+                 subinterpreter, 64 items per exec",
+                peer.version,
+                peer.python.display()
+            ));
+            for (i, size) in SIZES.into_iter().enumerate() {
+                let size_label = label_size(size);
+                let ours_zero = zero_copy_rows[i];
+                let ours_copied = ours_zero + 1;
+                for (kind, ours, what) in [
+                    ("buffer", ours_zero, "send_buffer + recv"),
+                    ("bytes", ours_copied, "send + recv (bytes)"),
+                ] {
+                    if let Some(sample) = peer.sample(size, kind) {
+                        rows.push(Row::new(
+                            &format!("{size_label}: CPython {} {what}", peer.version),
+                            sample.clone(),
+                        ));
+                        let theirs = rows.len() - 1;
+                        ratios.push(Ratio::of(
+                            &rows,
+                            theirs,
+                            ours,
+                            &format!("{size_label}: CPython {kind} / xinterp {kind}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Err(why) => notes.push(format!("CPython peer: not available: {why}")),
+    }
+
     Experiment {
         name: "channel".into(),
         question: "Is handing over a view (not its data) cheap, at every size?".into(),
@@ -252,5 +289,6 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         ],
         rows,
         ratios,
+        notes,
     }
 }

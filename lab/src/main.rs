@@ -3,6 +3,7 @@
 //! same run.
 
 mod channel;
+mod cpython;
 mod measure;
 mod proxy;
 mod report;
@@ -66,7 +67,7 @@ fn main() {
     for name in names {
         let experiment = match name {
             Name::Switch => switch::run(cli.reps as usize, scale),
-            Name::Channel => channel::run(cli.reps as usize, scale),
+            Name::Channel => channel::run(cli.reps as usize, scale, &out),
             Name::Proxy => proxy::run(cli.reps as usize, scale),
         };
         report::print_table(&experiment);

@@ -177,5 +177,6 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         ],
         rows,
         ratios,
+        notes: Vec::new(),
     }
 }

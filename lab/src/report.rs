@@ -43,6 +43,8 @@ pub struct Experiment {
     pub params: Vec<(String, String)>,
     pub rows: Vec<Row>,
     pub ratios: Vec<Ratio>,
+    /// What the reader must know about this run (a peer that was not available, say).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,7 +116,10 @@ pub fn print_table(e: &Experiment) {
         );
     }
     for ratio in &e.ratios {
-        println!("   ratio  {:<50} {:>10.4}x", ratio.label, ratio.value);
+        println!("   ratio  {:<55} {:>10.4}x", ratio.label, ratio.value);
+    }
+    for note in &e.notes {
+        println!("   note   {note}");
     }
 }
 

@@ -74,5 +74,6 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         params: vec![("ops per repetition".into(), ops.to_string())],
         rows,
         ratios,
+        notes: Vec::new(),
     }
 }

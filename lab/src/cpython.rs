@@ -1,0 +1,109 @@
+//! The CPython peer: CPython 3.13+'s own `_interpchannels`, run as a subprocess from the
+//! same lab run. Found on PATH or under the pyenv versions folder; when none is found (or it
+//! fails), the lab says so and reports no number for it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::measure::Sample;
+
+/// The measuring script, embedded so the lab is self-contained.
+const SCRIPT: &str = include_str!("../peers/cpython_channels.py");
+
+#[derive(Deserialize)]
+struct Output {
+    python: String,
+    results: Vec<Result>,
+}
+
+#[derive(Deserialize)]
+struct Result {
+    size: usize,
+    kind: String,
+    ns: Vec<f64>,
+}
+
+/// What the peer measured: per (size, "buffer" | "bytes"), ns per item.
+pub struct Peer {
+    pub version: String,
+    pub python: PathBuf,
+    samples: Vec<(usize, String, Sample)>,
+}
+
+impl Peer {
+    pub fn sample(&self, size: usize, kind: &str) -> Option<&Sample> {
+        self.samples
+            .iter()
+            .find(|(s, k, _)| *s == size && k == kind)
+            .map(|(_, _, sample)| sample)
+    }
+}
+
+/// Interpreters to try, best first: versioned names on PATH, then the pyenv versions folder
+/// (newest first), then plain `python3`.
+fn candidates() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = ["python3.15", "python3.14", "python3.13"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
+    if let Some(root) = root {
+        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
+            let mut versions: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path().join("bin/python3"))
+                .filter(|p| p.exists())
+                .collect();
+            versions.sort();
+            versions.reverse();
+            found.extend(versions);
+        }
+    }
+    found.push(PathBuf::from("python3"));
+    found
+}
+
+/// Runs the peer with `reps` repetitions at `sizes`, or says why it could not.
+pub fn run(out_dir: &Path, reps: usize, sizes: &[usize]) -> std::result::Result<Peer, String> {
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    let script = out_dir.join("cpython_channels.py");
+    std::fs::write(&script, SCRIPT).map_err(|e| e.to_string())?;
+    let mut tried = Vec::new();
+    for python in candidates() {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script).arg(reps.to_string());
+        cmd.args(sizes.iter().map(|s| s.to_string()));
+        let Ok(output) = cmd.output() else {
+            continue; // not installed
+        };
+        if !output.status.success() {
+            tried.push(python.display().to_string());
+            continue; // older than 3.13: no _interpchannels
+        }
+        let parsed: Output = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("{}: unreadable output: {e}", python.display()))?;
+        let samples = parsed
+            .results
+            .into_iter()
+            .filter(|r| !r.ns.is_empty())
+            .map(|r| (r.size, r.kind, Sample::from_reps(r.ns)))
+            .collect();
+        return Ok(Peer {
+            version: parsed.python,
+            python,
+            samples,
+        });
+    }
+    Err(format!(
+        "no CPython 3.13 or newer found on PATH or under the pyenv versions folder (tried: {})",
+        if tried.is_empty() {
+            "none ran".to_string()
+        } else {
+            tried.join(", ")
+        }
+    ))
+}
