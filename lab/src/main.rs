@@ -6,6 +6,7 @@ mod channel;
 mod cpython;
 mod measure;
 mod proxy;
+mod render;
 mod report;
 mod switch;
 

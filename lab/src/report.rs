@@ -129,5 +129,7 @@ pub fn write(dir: &Path, results: &Results) -> io::Result<Vec<PathBuf>> {
     let json = dir.join("results.json");
     let text = serde_json::to_string_pretty(results).map_err(io::Error::other)?;
     fs::write(&json, text + "\n")?;
-    Ok(vec![json])
+    let mut written = vec![json];
+    written.extend(crate::render::write_all(dir, results)?);
+    Ok(written)
 }
