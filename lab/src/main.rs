@@ -6,6 +6,7 @@ mod channel;
 mod cpython;
 mod measure;
 mod proxy;
+mod release;
 mod render;
 mod report;
 mod switch;
@@ -33,6 +34,18 @@ struct Cli {
     /// Output folder (default: lab-results/run-<unix seconds>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// release: receiving interpreters holding views of the owner's buffer.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    receivers: u32,
+    /// release: threads dropping the views.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
+    /// release: share of the time the owner is held by another thread (0 to 0.95).
+    #[arg(long, default_value_t = 0.5)]
+    busy_share: f64,
+    /// release: views each receiver holds (shrunk by --quick).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    views: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,6 +56,8 @@ enum Name {
     /// Proxy clone and drop, forwarded calls and identity-cache hits and misses, with the
     /// switches counted.
     Proxy,
+    /// Switch vs Deferred vs Adaptive releases to a busy owner from many receivers.
+    Release,
     /// The cost of entering an interpreter and of switching to another and back,
     /// uncontended and contended, against a plain mutex.
     Switch,
@@ -51,7 +66,7 @@ enum Name {
 fn main() {
     let cli = Cli::parse();
     let names = if cli.experiments.is_empty() {
-        vec![Name::Switch, Name::Channel, Name::Proxy]
+        vec![Name::Switch, Name::Channel, Name::Proxy, Name::Release]
     } else {
         cli.experiments.clone()
     };
@@ -63,6 +78,19 @@ fn main() {
         PathBuf::from(format!("lab-results/run-{secs}"))
     });
     let scale = if cli.quick { 0.02 } else { 1.0 };
+    if !(0.0..=0.95).contains(&cli.busy_share) {
+        eprintln!(
+            "error: --busy-share must be between 0 and 0.95, got {}",
+            cli.busy_share
+        );
+        std::process::exit(2);
+    }
+    let release_params = release::Params {
+        receivers: cli.receivers as usize,
+        threads: cli.threads as usize,
+        busy_share: cli.busy_share,
+        views_per_receiver: cli.views as usize,
+    };
 
     let mut experiments: Vec<Experiment> = Vec::new();
     for name in names {
@@ -70,6 +98,7 @@ fn main() {
             Name::Switch => switch::run(cli.reps as usize, scale),
             Name::Channel => channel::run(cli.reps as usize, scale, &out),
             Name::Proxy => proxy::run(cli.reps as usize, scale),
+            Name::Release => release::run(cli.reps as usize, scale, release_params),
         };
         report::print_table(&experiment);
         experiments.push(experiment);

@@ -223,7 +223,10 @@ fn questions(results: &Results) -> Vec<(String, String)> {
         ),
         (
             "5. Must release be propagated by switching, or can it be deferred, and what does each cost under contention?".into(),
-            answer(vec![]),
+            answer(vec![
+                ("deferred / switch, time per release", ratio("release", "deferred / switch, time per release")),
+                ("adaptive / switch, time per release", ratio("release", "adaptive / switch, time per release")),
+            ]),
         ),
         (
             "6. A thread pool entering any interpreter against one dedicated thread per interpreter?".into(),
