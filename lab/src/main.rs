@@ -5,6 +5,7 @@
 mod channel;
 mod cpython;
 mod measure;
+mod pool;
 mod proxy;
 mod release;
 mod render;
@@ -56,6 +57,8 @@ enum Name {
     /// Proxy clone and drop, forwarded calls and identity-cache hits and misses, with the
     /// switches counted.
     Proxy,
+    /// A thread pool entering any interpreter vs one dedicated thread per interpreter.
+    Pool,
     /// Switch vs Deferred vs Adaptive releases to a busy owner from many receivers.
     Release,
     /// The cost of entering an interpreter and of switching to another and back,
@@ -66,7 +69,13 @@ enum Name {
 fn main() {
     let cli = Cli::parse();
     let names = if cli.experiments.is_empty() {
-        vec![Name::Switch, Name::Channel, Name::Proxy, Name::Release]
+        vec![
+            Name::Switch,
+            Name::Channel,
+            Name::Proxy,
+            Name::Release,
+            Name::Pool,
+        ]
     } else {
         cli.experiments.clone()
     };
@@ -93,16 +102,26 @@ fn main() {
     };
 
     let mut experiments: Vec<Experiment> = Vec::new();
+    let progress = indicatif::ProgressBar::new(names.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} experiments: {msg} ({elapsed})",
+        )
+        .expect("a valid template"),
+    );
     for name in names {
+        progress.set_message(format!("{name:?}").to_lowercase());
         let experiment = match name {
             Name::Switch => switch::run(cli.reps as usize, scale),
             Name::Channel => channel::run(cli.reps as usize, scale, &out),
             Name::Proxy => proxy::run(cli.reps as usize, scale),
             Name::Release => release::run(cli.reps as usize, scale, release_params),
+            Name::Pool => pool::run(cli.reps as usize, scale),
         };
-        report::print_table(&experiment);
+        progress.suspend(|| report::print_table(&experiment));
         experiments.push(experiment);
+        progress.inc(1);
     }
+    progress.finish_and_clear();
 
     let results = Results {
         machine: Machine::describe(),

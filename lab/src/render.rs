@@ -230,7 +230,7 @@ fn questions(results: &Results) -> Vec<(String, String)> {
         ),
         (
             "6. A thread pool entering any interpreter against one dedicated thread per interpreter?".into(),
-            answer(vec![]),
+            answer(vec![("pool / dedicated, time per job", ratio("pool", "pool / dedicated, time per job"))]),
         ),
     ]
 }

@@ -35,7 +35,7 @@ fn the_quick_suite_writes_every_promised_file() {
         .iter()
         .map(|e| field(e, "name").as_str().unwrap())
         .collect();
-    assert_eq!(names, ["switch", "channel", "proxy", "release"]);
+    assert_eq!(names, ["switch", "channel", "proxy", "release", "pool"]);
 
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
