@@ -344,13 +344,20 @@ pub(crate) struct InterpState {
     pub(crate) exports: crate::export::Exports,
     /// Proxies it holds, by origin object (used when the runtime's identity cache is on).
     pub(crate) identity: crate::proxy::IdentityCache,
+    /// Where to record who holds it, when the runtime traces.
+    pub(crate) trace: Option<Arc<crate::trace::TraceSink>>,
 }
 
 impl InterpState {
-    pub(crate) fn new(id: InterpId, counters: Arc<LiveCounters>) -> Self {
+    pub(crate) fn new(
+        id: InterpId,
+        counters: Arc<LiveCounters>,
+        trace: Option<Arc<crate::trace::TraceSink>>,
+    ) -> Self {
         Self {
             id,
             counters,
+            trace,
             exports: crate::export::Exports::new(),
             identity: crate::proxy::IdentityCache::new(),
             lock: InterpLock::default(),
@@ -359,6 +366,13 @@ impl InterpState {
             allocated: AtomicU64::new(0),
             owned_handles: AtomicUsize::new(0),
             pinned_exports: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records, when tracing, that this thread took (`begin`) or let go of the interpreter.
+    pub(crate) fn trace(&self, begin: bool) {
+        if let Some(sink) = &self.trace {
+            sink.record(self.id, begin);
         }
     }
 

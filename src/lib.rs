@@ -51,6 +51,7 @@ mod release;
 mod runtime;
 mod sync;
 mod thread_state;
+mod trace;
 
 pub use buffer::Buffer;
 pub use channel::{
@@ -65,6 +66,7 @@ pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
 pub use release::ReleaseStrategy;
 pub use runtime::{Config, DestroyReport, OwnerDeath, Runtime};
 pub use thread_state::Token;
+pub use trace::TraceEvent;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

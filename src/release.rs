@@ -129,6 +129,7 @@ pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: Pending
             LiveCounters::bump(&rt.counters_live().lock_waits);
         }
         let _leave = ExitOnDrop(owner);
+        owner.trace(true);
         set_current(Arc::as_ptr(owner));
         call(&mut Token::new(rt, owner));
     });

@@ -24,6 +24,8 @@ struct Shared {
     /// interpreter while its `Arc` still keeps the runtime's memory alive.
     handles: AtomicUsize,
     channels: Channels,
+    /// The timeline of who held which interpreter, when `Config::trace` is on.
+    trace: Option<Arc<crate::trace::TraceSink>>,
     /// Set by the first finalization: a handle made and dropped by a pending call during it
     /// must not start another (it would find interpreters it is inside of).
     finalizing: AtomicBool,
@@ -94,6 +96,8 @@ pub struct Config {
     pub proxy_id_is_origin: bool,
     /// What destroying an interpreter whose objects are held elsewhere does.
     pub owner_death: OwnerDeath,
+    /// Record a timeline of which thread held which interpreter ([`Runtime::take_trace`]).
+    pub trace: bool,
 }
 
 /// What destroying an interpreter does while other interpreters hold its objects (through
@@ -116,6 +120,7 @@ impl Default for Config {
             identity_cache: true,
             proxy_id_is_origin: false,
             owner_death: OwnerDeath::Refuse,
+            trace: false,
         }
     }
 }
@@ -136,6 +141,12 @@ impl Config {
     /// With `id()` of a proxy reporting its origin object's address, or not.
     pub fn proxy_id_is_origin(mut self, on: bool) -> Self {
         self.proxy_id_is_origin = on;
+        self
+    }
+
+    /// With the timeline of interpreter holding recorded, or not.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = on;
         self
     }
 
@@ -170,9 +181,12 @@ impl Runtime {
             counters: Arc::new(LiveCounters::default()),
             handles: AtomicUsize::new(1),
             channels: Channels::new(),
+            trace: config
+                .trace
+                .then(|| Arc::new(crate::trace::TraceSink::new())),
             finalizing: AtomicBool::new(false),
         };
-        let main_state = InterpState::new(main, Arc::clone(&shared.counters));
+        let main_state = InterpState::new(main, Arc::clone(&shared.counters), shared.trace.clone());
         shared.interps.insert(main, Arc::new(main_state));
         Self {
             shared: Arc::new(shared),
@@ -214,7 +228,11 @@ impl Runtime {
             );
         }
         let id = InterpId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let state = InterpState::new(id, Arc::clone(&self.shared.counters));
+        let state = InterpState::new(
+            id,
+            Arc::clone(&self.shared.counters),
+            self.shared.trace.clone(),
+        );
         self.shared.interps.insert(id, Arc::new(state));
         Ok(id)
     }
@@ -335,6 +353,15 @@ impl Runtime {
     /// origin references = proxies + in flight + releases pending (INV-LEDGER).
     pub fn exports(&self, id: InterpId) -> Result<Vec<crate::export::ExportInfo>> {
         Ok(self.lookup(id)?.exports.outstanding())
+    }
+
+    /// The timeline recorded so far (taken: the next call returns only later events). Empty
+    /// unless the runtime was made with `Config::trace`.
+    pub fn take_trace(&self) -> Vec<crate::trace::TraceEvent> {
+        self.shared
+            .trace
+            .as_ref()
+            .map_or_else(Vec::new, |sink| sink.take())
     }
 
     /// A snapshot of the runtime-wide counters.

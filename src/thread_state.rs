@@ -166,6 +166,7 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
             if waited {
                 LiveCounters::bump(&state.counters.lock_waits);
             }
+            state.trace(true);
             set_current(self.0);
         }
     }
@@ -176,7 +177,9 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     }
     // SAFETY: a non-null CURRENT points at the state this thread holds, kept alive by the
     // entry that set it (INV-ONE-LOCK).
-    unsafe { &*held }.lock.suspend();
+    let state = unsafe { &*held };
+    state.trace(false);
+    state.lock.suspend();
     let _resume = Resume(held);
     f()
 }
@@ -187,6 +190,7 @@ pub(crate) struct ExitOnDrop<'a>(pub(crate) &'a InterpState);
 
 impl Drop for ExitOnDrop<'_> {
     fn drop(&mut self) {
+        self.0.trace(false);
         set_current(ptr::null());
         self.0.lock.exit();
     }
@@ -225,6 +229,7 @@ pub(crate) fn run_in<R>(
         LiveCounters::bump(&rt.counters_live().lock_waits);
     }
     let _exit = ExitOnDrop(interp);
+    interp.trace(true);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
     let drained = match drain {
@@ -249,6 +254,7 @@ pub(crate) fn try_run_in<R>(
     interp.lock.try_enter()?;
     LiveCounters::bump(counter);
     let _exit = ExitOnDrop(interp);
+    interp.trace(true);
     set_current(Arc::as_ptr(interp));
     let mut tok = Token::new(rt, interp);
     Some(f(&mut tok))

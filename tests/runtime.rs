@@ -260,3 +260,31 @@ fn a_refused_destroy_never_fails_a_concurrent_entry() {
     drop(handle);
     rt.destroy(sub).unwrap();
 }
+
+#[test]
+fn a_traced_runtime_records_who_held_which_interpreter() {
+    let rt = Runtime::with_config(xinterp::Config::default().trace(true));
+    let sub = rt.create().unwrap();
+    let main = rt.main();
+    rt.enter(main, |tok| tok.switch(sub, |_| ()).unwrap())
+        .unwrap();
+    let events: Vec<(InterpId, bool)> = rt
+        .take_trace()
+        .iter()
+        .map(|e| (e.interp, e.begin))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (main, true),
+            (main, false),
+            (sub, true),
+            (sub, false),
+            (main, true),
+            (main, false)
+        ]
+    );
+    let again = rt.take_trace();
+    assert!(again.is_empty(), "taken");
+    assert!(Runtime::new().take_trace().is_empty(), "off by default");
+}

@@ -11,6 +11,7 @@ mod release;
 mod render;
 mod report;
 mod switch;
+mod trace;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +36,10 @@ struct Cli {
     /// Output folder (default: lab-results/run-<unix seconds>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write a Chrome trace-event JSON timeline (open in Perfetto) of which thread held
+    /// which interpreter, during a short run of the pool workload.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     /// release: receiving interpreters holding views of the owner's buffer.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     receivers: u32,
@@ -129,6 +134,18 @@ fn main() {
         quick: cli.quick,
         experiments,
     };
+    if let Some(path) = &cli.trace {
+        match trace::write(path) {
+            Ok(n) => println!("\ntrace: {n} events written to {}", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "error: could not write the trace to {}: {e}",
+                    path.display()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
     match report::write(&out, &results) {
         Ok(files) => {
             println!("\nresults written to {}:", out.display());

@@ -31,7 +31,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 type Job = (usize, Instant);
 
 /// Pool: any thread runs any job, entering its interpreter for it.
-fn pool(rt: &Runtime, interps: &[InterpId], threads: usize, jobs: usize) -> (f64, Vec<u64>) {
+pub fn pool(rt: &Runtime, interps: &[InterpId], threads: usize, jobs: usize) -> (f64, Vec<u64>) {
     let (tx, rx) = crossbeam_channel::unbounded::<Job>();
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -62,7 +62,7 @@ fn pool(rt: &Runtime, interps: &[InterpId], threads: usize, jobs: usize) -> (f64
 }
 
 /// Dedicated: one thread per interpreter, inside it for good, fed by its own channel.
-fn dedicated(rt: &Runtime, interps: &[InterpId], jobs: usize) -> (f64, Vec<u64>) {
+pub fn dedicated(rt: &Runtime, interps: &[InterpId], jobs: usize) -> (f64, Vec<u64>) {
     let started = Instant::now();
     let mut latencies = Vec::new();
     std::thread::scope(|s| {

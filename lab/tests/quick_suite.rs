@@ -20,6 +20,8 @@ fn the_quick_suite_writes_every_promised_file() {
     let status = Command::new(env!("CARGO_BIN_EXE_xinterp-lab"))
         .args(["--quick", "--reps", "1", "--out"])
         .arg(&out)
+        .arg("--trace")
+        .arg(out.join("trace.json"))
         .status()
         .expect("the lab runs");
     assert!(status.success());
@@ -72,6 +74,13 @@ fn the_quick_suite_writes_every_promised_file() {
     }
     assert_eq!(csv.lines().count(), 1 + rows_total);
     assert!(csv.starts_with("experiment,label,median_ns,min_ns,max_ns\n"));
+    // The timeline: Chrome trace events, begins and ends paired per thread.
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
+    let events = field(&trace, "traceEvents").as_array().unwrap();
+    assert!(!events.is_empty());
+    let begins = events.iter().filter(|e| field(e, "ph") == "B").count();
+    assert_eq!(begins * 2, events.len());
     // The report opens with the questions, each answered by a figure or marked unmeasured.
     assert!(html.contains("1. Is handing over a view"));
     assert!(html.contains("6. A thread pool"));

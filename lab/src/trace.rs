@@ -1,0 +1,39 @@
+//! `--trace FILE`: a short run of the pool workload (both ways) on a runtime that records
+//! which thread held which interpreter, written as Chrome trace-event JSON (open it in
+//! Perfetto or chrome://tracing: one track per thread, one slice per holding).
+
+use std::path::Path;
+
+use serde_json::json;
+use xinterp::{Config, InterpId, Runtime};
+
+pub fn write(path: &Path) -> std::io::Result<usize> {
+    let rt = Runtime::with_config(Config::default().trace(true));
+    let interps: Vec<InterpId> = (0..4).map(|_| rt.create().expect("creating")).collect();
+    crate::pool::pool(&rt, &interps, 2, 2_000);
+    crate::pool::dedicated(&rt, &interps, 2_000);
+    let events: Vec<_> = rt
+        .take_trace()
+        .iter()
+        .map(|e| {
+            json!({
+                "name": format!("interpreter {}", e.interp),
+                "cat": "interpreter",
+                "ph": if e.begin { "B" } else { "E" },
+                "ts": e.at_us,
+                "pid": 1,
+                "tid": e.thread,
+            })
+        })
+        .collect();
+    let count = events.len();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let doc = json!({ "traceEvents": events, "displayTimeUnit": "ns" });
+    std::fs::write(
+        path,
+        serde_json::to_string(&doc).map_err(std::io::Error::other)?,
+    )?;
+    Ok(count)
+}
