@@ -153,6 +153,42 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
     drop((proxy, counter));
     rt.channel_destroy(cid).expect("destroying the channel");
 
+    // The same object received again and again with the identity cache off: a new proxy
+    // each time (PEP 797's behaviour), kept alive like the hits above.
+    let rt_off = Runtime::with_config(Config::default().identity_cache(false));
+    let (s2, r2) = (rt_off.create().expect("s"), rt_off.create().expect("r"));
+    let cid2 = rt_off.channel_create();
+    let target = rt_off
+        .enter(s2, |tok| tok.list(&[]).unbind())
+        .expect("entering s");
+    let before = rt_off.counters();
+    let off = per_op(reps, call_ops, |n| {
+        let mut left = n;
+        while left > 0 {
+            let now = left.min(batch);
+            left -= now;
+            rt_off
+                .enter(s2, |tok| {
+                    let t = target.bind(tok).expect("owned by s");
+                    for _ in 0..now {
+                        tok.send(cid2, Outgoing::object(&t)).expect("sending");
+                    }
+                })
+                .expect("entering s");
+            rt_off
+                .enter(r2, |tok| {
+                    let received: Vec<_> =
+                        (0..now).map(|_| tok.recv(cid2).expect("queued")).collect();
+                    black_box(&received);
+                })
+                .expect("entering r");
+        }
+    });
+    rows.push(
+        Row::new("send + receive, identity cache off (same object)", off).counted(&rt_off, &before),
+    );
+    drop(target);
+
     let direct_plus_switch = rows[2].time.median_ns + rows[3].time.median_ns;
     let ratios = vec![
         Ratio::of(&rows, 1, 0, "proxy clone+drop / local clone+drop"),
@@ -161,6 +197,12 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
             value: rows[4].time.median_ns / direct_plus_switch,
         },
         Ratio::of(&rows, 5, 6, "identity hit / identity miss"),
+        Ratio::of(
+            &rows,
+            5,
+            7,
+            "identity cache on (hit) / cache off, same object",
+        ),
     ];
     Experiment {
         name: "proxy".into(),

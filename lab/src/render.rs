@@ -219,7 +219,13 @@ fn questions(results: &Results) -> Vec<(String, String)> {
         ),
         (
             "4. What does identity preservation cost, and what does it save?".into(),
-            answer(vec![("identity-cache hit / miss", ratio("proxy", "identity hit / identity miss"))]),
+            answer(vec![
+                ("identity-cache hit / miss", ratio("proxy", "identity hit / identity miss")),
+                (
+                    "cache on (hit) / cache off, same object",
+                    ratio("proxy", "identity cache on (hit) / cache off, same object"),
+                ),
+            ]),
         ),
         (
             "5. Must release be propagated by switching, or can it be deferred, and what does each cost under contention?".into(),
