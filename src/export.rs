@@ -123,6 +123,17 @@ impl Exports {
         LiveCounters::bump(&obj.token().counters().origin_refs_taken);
         let mut table = self.table.lock();
         let addr = obj.ptr().addr();
+        if table.invalidated {
+            // A pending call of the final drain exports after `invalidate`: nothing is
+            // recorded and nothing pinned, so nothing can leak; the reference names no
+            // entry, and every use of it fails validation (INV-OWNER-DEATH).
+            return ObjectRef {
+                origin: origin.get(),
+                serial: u64::MAX,
+                generation: u64::MAX,
+                addr: addr as u64,
+            };
+        }
         if !table.by_addr.contains_key(&addr) {
             let serial = table.next_serial;
             table.next_serial += 1;

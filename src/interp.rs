@@ -218,6 +218,14 @@ impl InterpLock {
 /// A call queued for an interpreter; it runs with a token for that interpreter.
 pub type PendingCall = Box<dyn for<'r> FnOnce(&mut Token<'r>) + Send>;
 
+/// Why an inbox refused a release.
+pub(crate) enum Refused {
+    /// The interpreter's final drain is over: run it in a late entry.
+    Sealed(PendingCall),
+    /// The inbox holds as many calls as the bound allows: switch instead.
+    Full(PendingCall),
+}
+
 struct Queued {
     since: Instant,
     call: PendingCall,
@@ -265,9 +273,25 @@ impl Inbox {
     /// over; after that it is handed back, and the caller runs it in a late entry
     /// (INV-INBOX-SEALED).
     pub(crate) fn push_release(&self, call: PendingCall) -> std::result::Result<(), PendingCall> {
+        self.push_release_within(call, usize::MAX)
+            .map_err(|refused| match refused {
+                Refused::Sealed(call) | Refused::Full(call) => call,
+            })
+    }
+
+    /// As [`Inbox::push_release`], but also refused when `limit` calls already wait: the
+    /// bound of deferred releases, checked under the same lock as the push.
+    pub(crate) fn push_release_within(
+        &self,
+        call: PendingCall,
+        limit: usize,
+    ) -> std::result::Result<(), Refused> {
         let mut state = self.state.lock();
         if state.sealed {
-            return Err(call);
+            return Err(Refused::Sealed(call));
+        }
+        if state.calls.len() >= limit {
+            return Err(Refused::Full(call));
         }
         self.enqueue(&mut state, call);
         Ok(())

@@ -390,6 +390,11 @@ impl Token<'_> {
             .runtime()
             .lookup(InterpId::new(key.origin))
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, e.message()))?;
+        // An interpreter whose destroy has begun hands out no new references, whatever its
+        // policy (INV-OWNER-DEATH).
+        if origin.lock.is_destroyed() {
+            return Err(gone(origin.id));
+        }
         origin
             .exports
             .validate_and_duplicate(&key, Role::InFlight)?;

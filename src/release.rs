@@ -8,7 +8,7 @@
 use std::ptr;
 
 use crate::counters::LiveCounters;
-use crate::interp::{InterpState, PendingCall, Waited};
+use crate::interp::{InterpState, PendingCall, Refused, Waited};
 use crate::runtime::Runtime;
 use crate::sync::Arc;
 use crate::thread_state::{
@@ -68,13 +68,12 @@ pub(crate) fn release_in_owner(
     }
     let config = rt.config();
     match config.release {
-        ReleaseStrategy::Deferred if owner.inbox.depth() < config.deferred_limit => {
-            defer(rt, owner, release);
+        ReleaseStrategy::Switch => switch_into(rt, owner, move |_tok| release()),
+        ReleaseStrategy::Deferred => defer(rt, owner, release, config.deferred_limit),
+        ReleaseStrategy::Adaptive if owner.lock.is_held() => {
+            defer(rt, owner, release, config.deferred_limit)
         }
-        ReleaseStrategy::Adaptive if owner.inbox.depth() < config.deferred_limit => {
-            if owner.lock.is_held() {
-                return defer(rt, owner, release);
-            }
+        ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let done = suspend_current(|| {
                 try_run_in(rt, owner, &counters.releases_switched, |_tok| {
@@ -83,39 +82,56 @@ pub(crate) fn release_in_owner(
             });
             if let Some(release) = pending {
                 debug_assert!(done.is_none());
-                defer(rt, owner, release);
-            }
-        }
-        // Switch, and deferred or adaptive with the owner's inbox at its bound.
-        ReleaseStrategy::Switch | ReleaseStrategy::Deferred | ReleaseStrategy::Adaptive => {
-            let mut pending = Some(release);
-            let entered = suspend_current(|| {
-                run_in(
-                    rt,
-                    owner,
-                    &counters.releases_switched,
-                    Drain::No,
-                    |_tok, _drained| (pending.take().expect("runs once"))(),
-                )
-            });
-            if let Some(release) = pending {
-                // Destroyed between the check above and the entry.
-                debug_assert!(entered.is_err());
-                release_late(rt, owner, Box::new(move |_tok| release()));
+                defer(rt, owner, release, config.deferred_limit);
             }
         }
     }
 }
 
-/// Queues `release` on the owner's own inbox, or, if the owner's final drain is already
-/// over, runs it in a late entry (INV-INBOX-SEALED).
-fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: impl FnOnce() + Send + 'static) {
-    match owner.inbox.push_release(Box::new(move |_tok| release())) {
+/// Enters the owner just to run `call` (no drain, INV-RELEASE-BOUNDED), or runs it late if
+/// the owner was destroyed meanwhile.
+fn switch_into(
+    rt: &Runtime,
+    owner: &Arc<InterpState>,
+    call: impl for<'t> FnOnce(&mut Token<'t>) + Send + 'static,
+) {
+    let mut pending = Some(call);
+    let entered = suspend_current(|| {
+        run_in(
+            rt,
+            owner,
+            &rt.counters_live().releases_switched,
+            Drain::No,
+            |tok, _drained| (pending.take().expect("runs once"))(tok),
+        )
+    });
+    if let Some(call) = pending {
+        // Destroyed between the caller's check and the entry.
+        debug_assert!(entered.is_err());
+        release_late(rt, owner, Box::new(call));
+    }
+}
+
+/// Queues `release` on the owner's own inbox while it holds fewer than `limit` calls; at the
+/// bound the release switches instead, and after the owner's final drain it runs late
+/// (INV-INBOX-SEALED). The bound is checked and the call queued under one lock, so racing
+/// releasers cannot overshoot it.
+fn defer(
+    rt: &Runtime,
+    owner: &Arc<InterpState>,
+    release: impl FnOnce() + Send + 'static,
+    limit: usize,
+) {
+    match owner
+        .inbox
+        .push_release_within(Box::new(move |_tok| release()), limit)
+    {
         Ok(()) => {
             LiveCounters::bump(&owner.counters.pending_queued);
             LiveCounters::bump(&owner.counters.releases_deferred);
         }
-        Err(call) => release_late(rt, owner, call),
+        Err(Refused::Full(call)) => switch_into(rt, owner, call),
+        Err(Refused::Sealed(call)) => release_late(rt, owner, call),
     }
 }
 

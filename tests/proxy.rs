@@ -514,3 +514,43 @@ fn a_panic_in_a_forwarded_call_comes_back_as_a_typed_error() {
     });
     assert_clean(&rt);
 }
+
+#[test]
+fn a_destroyed_interpreter_hands_out_no_new_references() {
+    // INV-OWNER-DEATH: a pending call of the final drain can still reach the interpreter's
+    // objects; bytes resolved then give InterpreterGone, and an object it exports after the
+    // exports were invalidated pins nothing (nothing leaks).
+    let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
+    let counter = send_counter(&rt, s, cid);
+    let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
+    let serial = rt.exports(s).unwrap()[0].serial;
+    let bytes = ObjectRef {
+        origin: s.get(),
+        serial,
+        generation: serial,
+        addr,
+    }
+    .encode();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.call_soon(s, move |tok| {
+        let resolved = tok.switch(r, |rtok| rtok.resolve_object(&bytes).map(drop));
+        tx.send(resolved.unwrap().map_err(|e| e.kind())).unwrap();
+        // An export after invalidation (the list is freed with the interpreter's handles).
+        let list = tok.list(&[]);
+        drop(Outgoing::object(&list));
+    })
+    .unwrap();
+    drop(counter);
+    let report = rt.destroy(s).unwrap();
+    assert_eq!(report.leaked_objects, 0);
+    // The pending call ran in the final drain and switched to `r`: resolving bytes of `s`
+    // there gives no reference.
+    assert_eq!(rx.recv().unwrap(), Err(ErrorKind::InterpreterGone));
+    rt.enter(r, |tok| {
+        let err = tok.resolve_object(&bytes).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidMessage, "{err}");
+        drop(tok.recv(cid));
+    })
+    .unwrap();
+    assert_clean(&rt);
+}
