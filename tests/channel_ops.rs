@@ -21,19 +21,26 @@ fn random_channel_operation_sequences_leave_everything_clean() {
     }
 }
 
+/// Every input the fuzzer saved for `target` (the corpus must not be empty).
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    assert!(!inputs.is_empty(), "the saved {target} corpus is empty");
+    inputs
+}
+
 #[test]
 #[cfg_attr(
     miri,
     ignore = "reads the corpus from disk, which Miri's isolation forbids"
 )]
 fn the_fuzz_corpus_replays_clean() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/channel_ops");
-    let entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .collect();
-    assert!(!entries.is_empty(), "the saved corpus is empty");
-    for entry in entries {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
+    for data in corpus("channel_ops") {
         channel_ops_model::run(&data);
     }
 }
@@ -45,13 +52,7 @@ fn the_fuzz_corpus_replays_clean() {
 )]
 fn the_decoder_fuzz_corpus_replays_clean() {
     // INV-MSG-VALIDATE: every saved input decodes to an error or re-encodes to itself.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
-    let entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .collect();
-    assert!(!entries.is_empty(), "the saved corpus is empty");
-    for entry in entries {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
+    for data in corpus("decode") {
         if let Ok(decoded) = xinterp::ObjectRef::decode(&data) {
             assert_eq!(&decoded.encode()[..], &data[..]);
         }

@@ -462,13 +462,7 @@ fn message_bytes_are_validated_before_use() {
     })
     .unwrap();
     // Once every reference is gone the entry is gone, and the same bytes are stale.
-    while rt
-        .list()
-        .into_iter()
-        .map(|id| rt.drain(id).unwrap())
-        .sum::<usize>()
-        > 0
-    {}
+    common::drain_all(&rt);
     assert!(rt.exports(s).unwrap().is_empty());
     let err = rt
         .enter(r, |tok| tok.resolve_object(&live.encode()).map(drop))
