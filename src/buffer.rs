@@ -204,7 +204,9 @@ impl Drop for PinnedExport {
         let owner = Arc::clone(&self.owner);
         release_in_owner(&self.rt, &self.owner, move || {
             let source = source.into_inner();
-            let exports = exports_cell(source.body()).expect("pinned sources are exporters");
+            // SAFETY: the pin holds a strong reference to `source` until just below.
+            let exports =
+                exports_cell(unsafe { source.body() }).expect("pinned sources are exporters");
             // SAFETY: release functions run only while the thread holds the owner
             // (INV-RELEASE-IN-OWNER), which owns `source`; the pin held one export and
             // one strong reference, given up here exactly once.
@@ -245,9 +247,10 @@ fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
 /// length.
 ///
 /// # Safety
-/// The calling thread holds `root`'s owner.
+/// `root` is alive and the calling thread holds its owner.
 unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
-    match root.body() {
+    // SAFETY: forwarded contract: alive.
+    match unsafe { root.body() } {
         Body::ReceivedBuffer { export, .. } => export.view_of(),
         Body::Bytes { data, .. } => (
             Bytes::Frozen(NonNull::from(&data[..]).cast::<u8>()),
@@ -356,13 +359,15 @@ impl<'t> Obj<'t> {
         match self.view() {
             Some(view) => {
                 self.check_view_live()?;
-                Ok(self.new_view(view.exporter, view.start, view.len, view.readonly))
+                // SAFETY: the view holds its exporter, of the same owner (INV-OBJ-BOUND).
+                Ok(unsafe { self.new_view(view.exporter, view.start, view.len, view.readonly) })
             }
             None => match self.body() {
                 Body::Bytes { .. } | Body::ByteArray { .. } | Body::ReceivedBuffer { .. } => {
                     // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
                     let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
-                    Ok(self.new_view(self.ptr(), 0, len, readonly))
+                    // SAFETY: `self` is alive and bound to the token holding its owner.
+                    Ok(unsafe { self.new_view(self.ptr(), 0, len, readonly) })
                 }
                 _ => fail(
                     ErrorKind::TypeError,
@@ -382,13 +387,18 @@ impl<'t> Obj<'t> {
         let fix = |i: i64| (if i < 0 { i + len } else { i }).clamp(0, len) as usize;
         let (a, b) = (fix(start), fix(end));
         let b = b.max(a);
-        Ok(self.new_view(view.exporter, view.start + a, b - a, view.readonly))
+        // SAFETY: the view holds its exporter, of the same owner (INV-OBJ-BOUND).
+        Ok(unsafe { self.new_view(view.exporter, view.start + a, b - a, view.readonly) })
     }
 
     /// A view over `root[start..start + len]`, taking a reference and an export on `root`.
-    fn new_view(&self, root: ObjPtr, start: usize, len: usize, readonly: bool) -> Obj<'t> {
+    ///
+    /// # Safety
+    /// `root` is a live exporter owned by the interpreter `self`'s token holds.
+    unsafe fn new_view(&self, root: ObjPtr, start: usize, len: usize, readonly: bool) -> Obj<'t> {
         let tok = self.token();
-        let root = Obj::from_borrowed_ptr(tok, root);
+        // SAFETY: forwarded contract (INV-OBJ-BOUND).
+        let root = unsafe { Obj::from_borrowed_ptr(tok, root) };
         let exports = exports_cell(root.body()).expect("roots are exporters");
         // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
         unsafe { exports.with_mut(|n| *n += 1) };
@@ -427,15 +437,22 @@ impl<'t> Obj<'t> {
         }
         // SAFETY: as above.
         unsafe { view.released.with_mut(|r| *r = true) };
-        release_root_export(self, view.exporter);
+        // SAFETY: the view held one reference and one export on its exporter, of the same
+        // owner, and gives both up here, once (it is now marked released).
+        unsafe { release_root_export(self, view.exporter) };
         Ok(())
     }
 }
 
 /// Gives back one export on `root` and the reference that came with it.
-fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
+///
+/// # Safety
+/// The caller owns one export on `root` and one strong reference to it, and gives both up;
+/// `root` is owned by the interpreter `holder`'s token holds.
+unsafe fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
     let tok = holder.token();
-    let root = Obj::from_owned_ptr(tok, root);
+    // SAFETY: forwarded contract: the reference is handed over (INV-OBJ-BOUND).
+    let root = unsafe { Obj::from_owned_ptr(tok, root) };
     let exports = exports_cell(root.body()).expect("roots are exporters");
     // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
     unsafe { exports.with_mut(|n| *n -= 1) };
@@ -446,10 +463,15 @@ fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
 /// reference itself is released by the deallocator.
 ///
 /// # Safety
-/// The calling thread holds the owner of `root`.
+/// `root` is alive (the freed view still holds its reference) and the calling thread holds
+/// its owner.
 pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
-    let exports = exports_cell(root.body()).expect("roots are exporters");
+    // SAFETY: forwarded contract: alive.
+    let body = unsafe { root.body() };
+    // SAFETY: as above.
+    let owner = unsafe { root.owner() };
+    let exports = exports_cell(body).expect("roots are exporters");
     // SAFETY: forwarded contract (INV-OWN-LOCKED).
     unsafe { exports.with_mut(|n| *n -= 1) };
-    LiveCounters::bump(&root.owner().counters.buffers_released);
+    LiveCounters::bump(&owner.counters.buffers_released);
 }

@@ -113,6 +113,8 @@ pub struct Outgoing {
     /// The interpreter the item was made in: its sender for the unbound-item policy, whatever
     /// thread or token finally sends it.
     made_in: InterpId,
+    /// The runtime it was made in: only that runtime's channels take it (INV-RUNTIME-OWN).
+    runtime: u64,
 }
 
 impl fmt::Debug for Outgoing {
@@ -134,6 +136,7 @@ impl Outgoing {
             payload: Payload::Bytes(data),
             unbound: None,
             made_in: obj.token().id(),
+            runtime: obj.token().runtime().id(),
         })
     }
 
@@ -147,6 +150,7 @@ impl Outgoing {
             payload: Payload::Buffer(export),
             unbound: None,
             made_in: obj.token().id(),
+            runtime: obj.token().runtime().id(),
         })
     }
 
@@ -156,6 +160,7 @@ impl Outgoing {
         reference: OriginRef,
     ) -> Outgoing {
         Outgoing {
+            runtime: reference.runtime().id(),
             payload: Payload::Object { bytes, reference },
             unbound: None,
             made_in,
@@ -174,6 +179,9 @@ impl Outgoing {
 /// it an object of the receiving interpreter.
 pub struct Incoming {
     payload: Payload,
+    /// The runtime whose channel it came from: only its interpreters take it
+    /// (INV-RUNTIME-OWN).
+    runtime: u64,
 }
 
 impl fmt::Debug for Incoming {
@@ -189,8 +197,11 @@ impl Incoming {
     /// `memoryview` onto the sender's memory for a buffer item, an `Unbound` marker for an
     /// item whose sender was destroyed, and for an object pointer the object itself (back
     /// in its origin) or a proxy. An object pointer that fails validation, or whose origin
-    /// is gone, gives an error (and its reference goes back).
+    /// is gone, gives an error (and its reference goes back). An item of another runtime's
+    /// channel gives `WrongRuntime` (and is released in its own runtime).
     pub fn into_obj<'t>(self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
+        tok.runtime()
+            .refuse_foreign(self.runtime, "this received item")?;
         Ok(match self.payload {
             Payload::Bytes(data) => tok.bytes_from_box(data),
             Payload::Buffer(export) => {
@@ -247,6 +258,7 @@ impl fmt::Debug for Payload {
 
 struct Item {
     id: u64,
+    runtime: u64,
     sender: InterpId,
     payload: Payload,
     unbound: UnboundOp,
@@ -316,14 +328,20 @@ impl Channel {
         )
     }
 
-    /// Checks that the channel is usable by `interp` on `end`, and associates it.
-    fn associate(&self, state: &mut State, interp: InterpId, end: End) -> Result<()> {
+    /// `ChannelNotFound` once the channel is destroyed.
+    fn usable(&self, state: &State) -> Result<()> {
         if state.destroyed {
             return fail(
                 ErrorKind::ChannelNotFound,
                 format!("channel {} not found", self.id),
             );
         }
+        Ok(())
+    }
+
+    /// Associates `interp` with `end`, unless it released that end. Called once the
+    /// operation is known not to fail for the channel's own state (INV-CHAN-ASSOC-SUCCESS).
+    fn associate(&self, state: &mut State, interp: InterpId, end: End) -> Result<()> {
         let slot = state.ends.entry(interp).or_default().end_mut(end);
         match *slot {
             Some(false) => fail(
@@ -353,14 +371,20 @@ impl Channel {
     ) -> (Result<()>, Discarded) {
         let mut state = self.state.lock();
         let sender = item.made_in;
-        let checked =
-            self.associate(&mut state, user, End::Send)
-                .and_then(|()| match state.status {
-                    ChannelStatus::Open => Ok(()),
-                    ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
-                });
+        // As CPython: the channel must be open before the interpreter is associated with
+        // the send end, so a send that fails associates nothing (INV-CHAN-ASSOC-SUCCESS).
+        let checked = self
+            .usable(&state)
+            .and_then(|()| match state.status {
+                ChannelStatus::Open => Ok(()),
+                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
+            })
+            .and_then(|()| self.associate(&mut state, user, End::Send));
         let Outgoing {
-            payload, unbound, ..
+            payload,
+            unbound,
+            runtime,
+            ..
         } = item;
         if let Err(e) = checked {
             return (Err(e), vec![payload]);
@@ -371,6 +395,7 @@ impl Channel {
         let unbound = unbound.unwrap_or(state.default_unbound);
         state.items.push_back(Item {
             id,
+            runtime,
             sender,
             payload,
             unbound,
@@ -417,6 +442,12 @@ impl Channel {
     /// its interpreter) until an item comes, the timeout passes, or the channel closes.
     fn recv(&self, receiver: InterpId, wait: Option<Option<Duration>>) -> Result<Item> {
         let mut state = self.state.lock();
+        // As CPython: a closed channel associates nothing; an open (or draining) one
+        // associates the receiver, even if it turns out empty (INV-CHAN-ASSOC-SUCCESS).
+        self.usable(&state)?;
+        if state.status == ChannelStatus::Closed {
+            return Err(self.closed_error());
+        }
         self.associate(&mut state, receiver, End::Recv)?;
         let deadline = wait.flatten().map(|t| Instant::now() + t);
         loop {
@@ -678,13 +709,15 @@ impl Runtime {
 /// Channel operations of an interpreter: each associates the token's interpreter with the
 /// end it uses.
 impl<'r> Token<'r> {
-    /// Sends `item` without waiting.
+    /// Sends `item` without waiting. An item made in another runtime is refused with
+    /// `WrongRuntime` (and released in its own runtime).
     pub fn send(&self, cid: ChannelId, item: Outgoing) -> Result<()> {
         self.refuse_if_destroyed()?;
-        let channels = self.runtime().channels_live();
-        let counters = self.counters();
-        let (result, rejected) =
-            channels.with(cid, |channel| channel.send(self.id(), item, None, counters))?;
+        self.runtime().refuse_foreign(item.runtime, "this item")?;
+        let channel = self.runtime().channels_live().get(cid)?;
+        // The item is dropped (and released) only after the channel's lock is let go
+        // (INV-CHAN-DROP-OUTSIDE).
+        let (result, rejected) = channel.send(self.id(), item, None, self.counters());
         drop(rejected);
         result
     }
@@ -714,6 +747,7 @@ impl<'r> Token<'r> {
         timeout: Option<Duration>,
     ) -> Result<()> {
         self.refuse_if_destroyed()?;
+        self.runtime().refuse_foreign(item.runtime, "this item")?;
         let channel = self.runtime().channels_live().get(cid)?;
         let user = self.id();
         let counters = self.counters();
@@ -726,8 +760,11 @@ impl<'r> Token<'r> {
 
     /// Receives the head item without waiting: `ChannelEmpty` if there is none.
     pub fn recv(&self, cid: ChannelId) -> Result<Obj<'_>> {
-        let channels = self.runtime().channels_live();
-        let item = channels.with(cid, |channel| channel.recv(self.id(), None))??;
+        let item = self
+            .runtime()
+            .channels_live()
+            .get(cid)?
+            .recv(self.id(), None)?;
         self.received(item)
     }
 
@@ -799,6 +836,7 @@ impl Incoming {
             ),
             _ => Ok(Incoming {
                 payload: item.payload,
+                runtime: item.runtime,
             }),
         }
     }
@@ -840,15 +878,6 @@ impl Channels {
 
     fn get(&self, cid: ChannelId) -> Result<crate::sync::Arc<Channel>> {
         self.map.get_cloned(&cid).ok_or_else(|| not_found(cid))
-    }
-
-    /// Runs a non-blocking operation on channel `cid` without taking a reference to it.
-    /// The operation takes the channel's own lock only, drops nothing and enters no
-    /// interpreter (INV-CHAN-DROP-OUTSIDE, INV-NO-GUARD-SWITCH).
-    fn with<R>(&self, cid: ChannelId, op: impl FnOnce(&Channel) -> R) -> Result<R> {
-        self.map
-            .with(&cid, |channel| op(channel))
-            .ok_or_else(|| not_found(cid))
     }
 
     fn remove(&self, cid: ChannelId) -> Result<crate::sync::Arc<Channel>> {

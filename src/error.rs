@@ -55,11 +55,16 @@ pub enum ErrorKind {
     ItemInterpreterDestroyed,
     /// Object-pointer bytes that are forged, stale, truncated or corrupted.
     InvalidMessage,
-    /// A proxy's (or message's) origin interpreter was destroyed under the `Invalidate`
-    /// policy: the proxy is dead.
+    /// A proxy's (or message's) origin interpreter has been destroyed (under `Invalidate`),
+    /// or its destroy had begun when the reference was made: the proxy or message is dead.
     InterpreterGone,
     /// Code forwarded to another interpreter panicked there; the panic did not cross.
     Panic,
+    /// A channel item, an object handle or an object-pointer message of one [`Runtime`]
+    /// was used in another: runtimes share no interpreters, channels or exports.
+    ///
+    /// [`Runtime`]: crate::Runtime
+    WrongRuntime,
 }
 
 impl ErrorKind {
@@ -90,6 +95,7 @@ impl ErrorKind {
             Self::InvalidMessage => "InvalidMessage",
             Self::InterpreterGone => "InterpreterGone",
             Self::Panic => "Panic",
+            Self::WrongRuntime => "WrongRuntime",
         }
     }
 }

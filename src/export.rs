@@ -21,7 +21,7 @@ use crate::message::ObjectRef;
 use crate::object::{Obj, ObjPtr};
 use crate::release::release_in_owner;
 use crate::runtime::Runtime;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{process_unique, Arc, Mutex};
 
 /// What an origin reference is doing right now, for the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +51,10 @@ struct Entry {
 unsafe impl Send for Entry {}
 
 impl Entry {
+    /// The ledger, checked at every transition in every build: a miscount is a panic that
+    /// names the export, never an early free (INV-LEDGER).
     fn check_ledger(&self, origin: InterpId) {
-        debug_assert_eq!(
+        assert_eq!(
             self.refs,
             self.proxies + self.in_flight + self.pending,
             "ledger of export {} (a {} of interpreter {origin}): refs {} != proxies {} + in \
@@ -65,21 +67,84 @@ impl Entry {
             self.pending,
         );
     }
+
+    /// Moves one of the entry's counts by `by`, panicking (in every build) if it would go
+    /// negative or overflow, with the export named (INV-LEDGER).
+    fn shift(&mut self, count: Count, by: isize, origin: InterpId) {
+        let (name, slot) = match count {
+            Count::Refs => ("refs", &mut self.refs),
+            Count::Role(Role::Proxy) => ("proxies", &mut self.proxies),
+            Count::Role(Role::InFlight) => ("in flight", &mut self.in_flight),
+            Count::Pending => ("pending", &mut self.pending),
+        };
+        let before = *slot;
+        *slot = before.checked_add_signed(by).unwrap_or_else(|| {
+            panic!(
+                "ledger of export {} (a {} of interpreter {origin}): {name} {before} {by:+} \
+                 is out of range (INV-LEDGER)",
+                self.serial, self.type_name
+            )
+        });
+    }
+
+    /// Takes `count` of a proxy's references away from `holder`'s share, checked.
+    fn unhold(&mut self, holder: InterpId, count: usize, origin: InterpId) {
+        let held = self.holders.get(&holder).copied().unwrap_or(0);
+        let left = held.checked_sub(count).unwrap_or_else(|| {
+            panic!(
+                "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives \
+                 back {count} proxy reference(s) but holds {held} (INV-LEDGER)",
+                self.serial, self.type_name
+            )
+        });
+        if left == 0 {
+            self.holders.remove(&holder);
+        } else {
+            self.holders.insert(holder, left);
+        }
+    }
 }
+
+/// Which count of an entry [`Entry::shift`] moves.
+#[derive(Clone, Copy)]
+enum Count {
+    Refs,
+    Role(Role),
+    Pending,
+}
+
+/// The serial of a reference that names no entry: an export made after the table closed
+/// (INV-EXPORTS-CLOSED). Real serials come from [`process_unique`] and never reach it.
+const DEAD_SERIAL: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Table {
     by_addr: HashMap<usize, Entry>,
-    next_serial: u64,
+    /// Set when the interpreter's destroy begins, in the same critical section that decides
+    /// it (INV-EXPORTS-CLOSED): from then on no new reference is counted. Exports made later
+    /// (by a pending call of the final drain) are dead, and bytes are not resolved; the
+    /// entries already there live on until their references come back.
+    closed: bool,
     /// Set when the interpreter is destroyed under the `Invalidate` policy: every entry was
     /// released then, and every later operation on an origin reference does nothing.
     invalidated: bool,
+}
+
+impl Table {
+    /// Whether an operation on `key` has nothing to count: the table was invalidated, or
+    /// `key` is a dead reference.
+    fn ignores(&self, key: &ObjectRef) -> bool {
+        self.invalidated || key.serial == DEAD_SERIAL
+    }
 }
 
 /// An interpreter's export table. Its mutex is held only for bookkeeping: never across a
 /// switch or a call (INV-NO-GUARD-SWITCH).
 pub(crate) struct Exports {
     table: Mutex<Table>,
+    /// Where references taken and given back are counted: only those the table counts
+    /// (never a dead reference's), so taken == released + outstanding.
+    counters: Arc<LiveCounters>,
 }
 
 impl std::fmt::Debug for Exports {
@@ -110,54 +175,74 @@ pub struct ExportInfo {
 }
 
 impl Exports {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(counters: Arc<LiveCounters>) -> Self {
         Exports {
             table: Mutex::new(Table::default()),
+            counters,
         }
+    }
+
+    /// The destroy of interpreter `id` begins: under `Refuse` (`refuse_if_held`), refuses
+    /// while references other than releases on their way back are out; otherwise, or if
+    /// none are, closes the table to new references. Decided under the table's mutex, inside
+    /// the lock-state critical section of `begin_destroy`, so that no reference can be
+    /// counted between the check and the destroy (INV-EXPORTS-CLOSED).
+    pub(crate) fn close(&self, id: InterpId, refuse_if_held: bool) -> Result<()> {
+        let mut table = self.table.lock();
+        if refuse_if_held {
+            refuse_if_held_in(&table, id)?;
+        }
+        table.closed = true;
+        Ok(())
+    }
+
+    /// How many entries the table has.
+    pub(crate) fn entries(&self) -> usize {
+        self.table.lock().by_addr.len()
     }
 
     /// Adds one origin reference to `obj`, making its entry if needed. The caller holds
     /// `obj`'s interpreter (its token proves it).
     pub(crate) fn export(&self, obj: &Obj<'_>, role: Role) -> ObjectRef {
         let origin = obj.token().id();
-        LiveCounters::bump(&obj.token().counters().origin_refs_taken);
+        let runtime = obj.token().runtime().id();
         let mut table = self.table.lock();
         let addr = obj.ptr().addr();
-        if table.invalidated {
-            // A pending call of the final drain exports after `invalidate`: nothing is
-            // recorded and nothing pinned, so nothing can leak; the reference names no
-            // entry, and every use of it fails validation (INV-OWNER-DEATH).
+        if table.closed {
+            // A pending call of the final drain exports after the destroy began: nothing is
+            // recorded, pinned or counted, so nothing can leak and `Refuse` is not bypassed;
+            // the reference names no entry, and every use of it fails validation
+            // (INV-EXPORTS-CLOSED, INV-OWNER-DEATH).
             return ObjectRef {
+                runtime,
                 origin: origin.get(),
-                serial: u64::MAX,
-                generation: u64::MAX,
+                serial: DEAD_SERIAL,
+                generation: DEAD_SERIAL,
                 addr: addr as u64,
             };
         }
-        if !table.by_addr.contains_key(&addr) {
-            let serial = table.next_serial;
-            table.next_serial += 1;
-            table.by_addr.insert(
-                addr,
-                Entry {
-                    serial,
-                    generation: serial,
-                    // The entry's own strong reference (INV-EXPORT-COUNTED).
-                    object: obj.clone().into_ptr(),
-                    type_name: obj.type_name(),
-                    refs: 0,
-                    proxies: 0,
-                    in_flight: 0,
-                    pending: 0,
-                    holders: BTreeMap::new(),
-                },
-            );
-        }
-        let entry = table.by_addr.get_mut(&addr).expect("just made");
-        entry.refs += 1;
-        bump(entry, role, 1);
+        let entry = table.by_addr.entry(addr).or_insert_with(|| {
+            // Unique in the process, so a message names one export of one runtime.
+            let serial = process_unique();
+            Entry {
+                serial,
+                generation: serial,
+                // The entry's own strong reference (INV-EXPORT-COUNTED).
+                object: obj.clone().into_ptr(),
+                type_name: obj.type_name(),
+                refs: 0,
+                proxies: 0,
+                in_flight: 0,
+                pending: 0,
+                holders: BTreeMap::new(),
+            }
+        });
+        entry.shift(Count::Refs, 1, origin);
+        entry.shift(Count::Role(role), 1, origin);
         entry.check_ledger(origin);
+        LiveCounters::bump(&self.counters.origin_refs_taken);
         ObjectRef {
+            runtime,
             origin: origin.get(),
             serial: entry.serial,
             generation: entry.generation,
@@ -168,6 +253,15 @@ impl Exports {
     /// Looks `key` up: the object it names, if the entry exists and matches exactly
     /// (INV-MSG-VALIDATE). Never dereferences anything.
     pub(crate) fn validate(&self, key: &ObjectRef) -> Result<ObjPtr> {
+        if key.serial == DEAD_SERIAL {
+            return fail(
+                ErrorKind::InterpreterGone,
+                format!(
+                    "interpreter {} was being destroyed when this reference was made",
+                    key.origin
+                ),
+            );
+        }
         let table = self.table.lock();
         let entry = usize::try_from(key.addr)
             .ok()
@@ -193,17 +287,30 @@ impl Exports {
 
     /// Checks `key` against the table and, in the same critical section, adds an origin
     /// reference to what it names (for bytes whose own reference, if any, is elsewhere).
+    /// Refused with `InterpreterGone` once the interpreter's destroy has begun: it hands
+    /// out no new references, whatever its policy (INV-EXPORTS-CLOSED).
     pub(crate) fn validate_and_duplicate(&self, key: &ObjectRef, role: Role) -> Result<()> {
         let mut table = self.table.lock();
+        if table.closed {
+            return fail(
+                ErrorKind::InterpreterGone,
+                format!(
+                    "interpreter {} is being destroyed; it hands out no new references",
+                    key.origin
+                ),
+            );
+        }
         let found = usize::try_from(key.addr)
             .ok()
             .and_then(|addr| table.by_addr.get_mut(&addr))
             .filter(|e| e.serial == key.serial && e.generation == key.generation);
         match found {
             Some(entry) => {
-                entry.refs += 1;
-                bump(entry, role, 1);
-                entry.check_ledger(InterpId::new(key.origin));
+                let origin = InterpId::new(key.origin);
+                entry.shift(Count::Refs, 1, origin);
+                entry.shift(Count::Role(role), 1, origin);
+                entry.check_ledger(origin);
+                LiveCounters::bump(&self.counters.origin_refs_taken);
                 Ok(())
             }
             None => fail(
@@ -217,29 +324,34 @@ impl Exports {
     }
 
     /// Adds an origin reference to an entry the caller already holds one of (so it exists).
-    /// Any thread may do this.
+    /// Any thread may do this; a closed table still counts it (the entry is there until its
+    /// references come back). Nothing to count for a dead reference.
     pub(crate) fn duplicate(&self, key: &ObjectRef, role: Role) {
         let mut table = self.table.lock();
-        if table.invalidated {
+        if table.ignores(key) {
             return;
         }
+        let origin = InterpId::new(key.origin);
         let entry = entry_mut(&mut table, key);
-        entry.refs += 1;
-        bump(entry, role, 1);
-        entry.check_ledger(InterpId::new(key.origin));
+        entry.shift(Count::Refs, 1, origin);
+        entry.shift(Count::Role(role), 1, origin);
+        entry.check_ledger(origin);
+        LiveCounters::bump(&self.counters.origin_refs_taken);
     }
 
     /// Moves `count` references in flight to a proxy of interpreter `holder`.
     pub(crate) fn to_proxy(&self, key: &ObjectRef, count: usize, holder: InterpId) {
         let mut table = self.table.lock();
-        if table.invalidated {
+        if table.ignores(key) {
             return;
         }
+        let origin = InterpId::new(key.origin);
         let entry = entry_mut(&mut table, key);
-        bump(entry, Role::InFlight, -(count as isize));
-        bump(entry, Role::Proxy, count as isize);
+        let by = signed(count);
+        entry.shift(Count::Role(Role::InFlight), -by, origin);
+        entry.shift(Count::Role(Role::Proxy), by, origin);
         *entry.holders.entry(holder).or_default() += count;
-        entry.check_ledger(InterpId::new(key.origin));
+        entry.check_ledger(origin);
     }
 
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
@@ -253,23 +365,18 @@ impl Exports {
         holder: Option<InterpId>,
     ) -> bool {
         let mut table = self.table.lock();
-        if table.invalidated {
+        if table.ignores(key) {
             return false;
         }
+        let origin = InterpId::new(key.origin);
         let entry = entry_mut(&mut table, key);
-        bump(entry, role, -(count as isize));
+        let by = signed(count);
+        entry.shift(Count::Role(role), -by, origin);
         if let Some(holder) = holder {
-            let held = entry
-                .holders
-                .get_mut(&holder)
-                .expect("a proxy's holder is recorded");
-            *held -= count;
-            if *held == 0 {
-                entry.holders.remove(&holder);
-            }
+            entry.unhold(holder, count, origin);
         }
-        entry.pending += count;
-        entry.check_ledger(InterpId::new(key.origin));
+        entry.shift(Count::Pending, by, origin);
+        entry.check_ledger(origin);
         true
     }
 
@@ -282,10 +389,13 @@ impl Exports {
                 return;
             }
             let addr = key.addr as usize;
+            let origin = InterpId::new(key.origin);
             let entry = entry_mut(&mut table, key);
-            entry.pending -= count;
-            entry.refs -= count;
-            entry.check_ledger(InterpId::new(key.origin));
+            let by = signed(count);
+            entry.shift(Count::Pending, -by, origin);
+            entry.shift(Count::Refs, -by, origin);
+            entry.check_ledger(origin);
+            LiveCounters::bump_by(&self.counters.origin_refs_released, count as u64);
             if entry.refs == 0 {
                 table.by_addr.remove(&addr).map(|e| e.object)
             } else {
@@ -300,65 +410,9 @@ impl Exports {
         }
     }
 
-    /// Refuses a destroy while references other than releases on their way back are out
-    /// (the `Refuse` owner-death policy). Pending releases are run by the final drain, or
-    /// late.
-    pub(crate) fn refuse_if_held(&self, id: InterpId) -> Result<()> {
-        let held: Vec<ExportInfo> = self
-            .outstanding()
-            .into_iter()
-            .filter(|e| e.proxies + e.in_flight > 0)
-            .collect();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<String> = held
-            .iter()
-            .map(|e| {
-                let holders: Vec<String> = e
-                    .holders
-                    .iter()
-                    .map(|(id, n)| format!("interpreter {id} ({n})"))
-                    .collect();
-                format!(
-                    "export {} (a {}): {} proxy reference(s) held by [{}], {} in flight",
-                    e.serial,
-                    e.type_name,
-                    e.proxies,
-                    holders.join(", "),
-                    e.in_flight
-                )
-            })
-            .collect();
-        fail(
-            ErrorKind::InterpreterBusy,
-            format!(
-                "interpreter {id} cannot be destroyed: {} of its objects are held by other \
-                 interpreters: {}",
-                held.len(),
-                list.join("; ")
-            ),
-        )
-    }
-
     /// The exports outstanding, by serial.
     pub(crate) fn outstanding(&self) -> Vec<ExportInfo> {
-        let table = self.table.lock();
-        let mut out: Vec<ExportInfo> = table
-            .by_addr
-            .values()
-            .map(|e| ExportInfo {
-                serial: e.serial,
-                type_name: e.type_name.clone(),
-                refs: e.refs,
-                proxies: e.proxies,
-                in_flight: e.in_flight,
-                pending: e.pending,
-                holders: e.holders.iter().map(|(k, v)| (*k, *v)).collect(),
-            })
-            .collect();
-        out.sort_by_key(|e| e.serial);
-        out
+        outstanding_in(&self.table.lock())
     }
 
     /// Destroy under `Invalidate`: every entry's strong reference is given back now (the
@@ -370,6 +424,9 @@ impl Exports {
             table.by_addr.drain().map(|(_, e)| e).collect()
         };
         let count = entries.len();
+        // Every reference still out is given back at once, as far as the counters go.
+        let refs: usize = entries.iter().map(|e| e.refs).sum();
+        LiveCounters::bump_by(&self.counters.origin_refs_released, refs as u64);
         for entry in entries {
             // SAFETY: the destroying thread holds the interpreter (INV-OWN-LOCKED); each
             // entry's one strong reference is given back once, here (INV-EXPORT-COUNTED).
@@ -387,14 +444,68 @@ fn entry_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> &'a mut Entry {
         .expect("an origin reference keeps its entry alive (INV-EXPORT-COUNTED)")
 }
 
-fn bump(entry: &mut Entry, role: Role, by: isize) {
-    let slot = match role {
-        Role::InFlight => &mut entry.in_flight,
-        Role::Proxy => &mut entry.proxies,
-    };
-    *slot = slot
-        .checked_add_signed(by)
-        .expect("ledger counts never go negative");
+/// A count of references as a signed step.
+fn signed(count: usize) -> isize {
+    isize::try_from(count).expect("reference counts fit in isize")
+}
+
+/// The exports of `table`, by serial.
+fn outstanding_in(table: &Table) -> Vec<ExportInfo> {
+    let mut out: Vec<ExportInfo> = table
+        .by_addr
+        .values()
+        .map(|e| ExportInfo {
+            serial: e.serial,
+            type_name: e.type_name.clone(),
+            refs: e.refs,
+            proxies: e.proxies,
+            in_flight: e.in_flight,
+            pending: e.pending,
+            holders: e.holders.iter().map(|(k, v)| (*k, *v)).collect(),
+        })
+        .collect();
+    out.sort_by_key(|e| e.serial);
+    out
+}
+
+/// The `Refuse` owner-death policy: refuses while references other than releases on their
+/// way back are out, listing each export held and by what. Pending releases are run by the
+/// final drain, or late.
+fn refuse_if_held_in(table: &Table, id: InterpId) -> Result<()> {
+    let held: Vec<ExportInfo> = outstanding_in(table)
+        .into_iter()
+        .filter(|e| e.proxies + e.in_flight > 0)
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = held
+        .iter()
+        .map(|e| {
+            let holders: Vec<String> = e
+                .holders
+                .iter()
+                .map(|(id, n)| format!("interpreter {id} ({n})"))
+                .collect();
+            format!(
+                "export {} (a {}): {} proxy reference(s) held by [{}], {} in flight",
+                e.serial,
+                e.type_name,
+                e.proxies,
+                holders.join(", "),
+                e.in_flight
+            )
+        })
+        .collect();
+    fail(
+        ErrorKind::InterpreterBusy,
+        format!(
+            "interpreter {id} cannot be destroyed: {} of its objects are held by other \
+             interpreters: {}",
+            held.len(),
+            list.join("; ")
+        ),
+    )
 }
 
 /// One origin reference, owned: it keeps an exported object alive in its origin until
@@ -441,7 +552,6 @@ impl OriginRef {
     /// A second reference to the same object, in `role`.
     pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
         self.origin.exports.duplicate(&self.key, role);
-        LiveCounters::bump(&self.origin.counters.origin_refs_taken);
         OriginRef::adopt(
             self.key,
             role,
@@ -491,8 +601,50 @@ impl Drop for OriginRef {
         let key = self.key;
         let origin = Arc::clone(&self.origin);
         release_in_owner(&self.rt, &self.origin, move || {
-            origin.exports.finish_release(&key, count);
-            LiveCounters::bump_by(&origin.counters.origin_refs_released, count as u64);
+            origin.exports.finish_release(&key, count)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Runtime;
+
+    /// Exports a list of `s` twice and hands one reference each to proxies of `r1` and `r2`;
+    /// then `slip` gives references back wrongly. Every build panics naming the export
+    /// (INV-LEDGER); before, the holders subtraction wrapped in release builds and the
+    /// entry could reach zero references (and free its object) early.
+    fn miscount(slip: impl FnOnce(&Exports, &ObjectRef, InterpId)) {
+        let rt = Runtime::new();
+        let (s, r1, r2) = (
+            rt.create().unwrap(),
+            rt.create().unwrap(),
+            rt.create().unwrap(),
+        );
+        rt.enter(s, |tok| {
+            let list = tok.list(&[]);
+            let exports = &tok.interp().exports;
+            let key = exports.export(&list, Role::InFlight);
+            exports.to_proxy(&key, 1, r1);
+            exports.export(&list, Role::InFlight);
+            exports.to_proxy(&key, 1, r2);
+            slip(exports, &key, r1);
+        })
+        .unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "gives back 2 proxy reference(s) but holds 1 (INV-LEDGER)")]
+    fn a_holder_giving_back_more_than_it_holds_panics_in_every_build() {
+        miscount(|exports, key, r1| {
+            exports.start_release(key, Role::Proxy, 2, Some(r1));
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "pending 0 -1 is out of range (INV-LEDGER)")]
+    fn a_release_finished_twice_panics_in_every_build() {
+        miscount(|exports, key, _| exports.finish_release(key, 1));
     }
 }

@@ -195,7 +195,10 @@ impl InterpLock {
                 ),
             );
         }
-        // The owner-death policy: with no thread entered, no new export can be made.
+        // The owner-death policy, which also closes the export table: no thread is entered,
+        // but references can be counted without entering (bytes resolved elsewhere), so the
+        // table decides under its own mutex, inside this critical section
+        // (INV-EXPORTS-CLOSED).
         policy_allows()?;
         debug_assert!(!state.held, "held without an entered thread");
         state.destroyed = true;
@@ -380,9 +383,8 @@ impl InterpState {
     ) -> Self {
         Self {
             id,
-            counters,
             trace,
-            exports: crate::export::Exports::new(),
+            exports: crate::export::Exports::new(Arc::clone(&counters)),
             identity: crate::proxy::IdentityCache::new(),
             lock: InterpLock::default(),
             inbox: Inbox::default(),
@@ -390,6 +392,7 @@ impl InterpState {
             allocated: AtomicU64::new(0),
             owned_handles: AtomicUsize::new(0),
             pinned_exports: AtomicUsize::new(0),
+            counters,
         }
     }
 

@@ -4,33 +4,39 @@
 //! looks anything up (INV-MSG-VALIDATE). Decoding only checks the form; whether the export
 //! named exists (and is not stale) is checked against the origin's export table.
 //!
-//! Layout (48 bytes):
+//! Layout (56 bytes):
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `XIOP` |
-//! | 4 | 1 | version (1) |
+//! | 4 | 1 | version (2) |
 //! | 5 | 3 | reserved, zero |
-//! | 8 | 8 | origin interpreter id |
-//! | 16 | 8 | export serial (never reused within the origin) |
-//! | 24 | 8 | generation of the object's export-table entry |
-//! | 32 | 8 | object address (a key only; never dereferenced from the bytes) |
-//! | 40 | 8 | checksum of bytes 0..40 |
+//! | 8 | 8 | runtime id (unique in the process; another runtime's message is refused) |
+//! | 16 | 8 | origin interpreter id |
+//! | 24 | 8 | export serial (never reused in the process) |
+//! | 32 | 8 | generation of the object's export-table entry |
+//! | 40 | 8 | object address (a key only; never dereferenced from the bytes) |
+//! | 48 | 8 | checksum of bytes 0..48 |
 
 use std::fmt;
 
 use crate::error::{Error, ErrorKind};
 
 /// The size of an encoded object pointer.
-pub const MESSAGE_LEN: usize = 48;
+pub const MESSAGE_LEN: usize = 56;
 
 const MAGIC: [u8; 4] = *b"XIOP";
-const VERSION: u8 = 1;
+/// The bytes the checksum covers: everything before it.
+const CHECKED: usize = MESSAGE_LEN - 8;
+const VERSION: u8 = 2;
 
 /// What an object-pointer message names: an export of an object in its origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ObjectRef {
-    /// The origin interpreter's id.
+    /// The runtime of the origin ([`Runtime::id`](crate::Runtime::id)): resolving the
+    /// message in another runtime is refused with `WrongRuntime` (INV-RUNTIME-OWN).
+    pub runtime: u64,
+    /// The origin interpreter's id (within its runtime).
     pub origin: u64,
     /// The export's serial in the origin's export table.
     pub serial: u64,
@@ -99,12 +105,18 @@ impl ObjectRef {
         let mut out = [0u8; MESSAGE_LEN];
         out[0..4].copy_from_slice(&MAGIC);
         out[4] = VERSION;
-        out[8..16].copy_from_slice(&self.origin.to_le_bytes());
-        out[16..24].copy_from_slice(&self.serial.to_le_bytes());
-        out[24..32].copy_from_slice(&self.generation.to_le_bytes());
-        out[32..40].copy_from_slice(&self.addr.to_le_bytes());
-        let sum = checksum(&out[0..40]);
-        out[40..48].copy_from_slice(&sum.to_le_bytes());
+        let words = [
+            self.runtime,
+            self.origin,
+            self.serial,
+            self.generation,
+            self.addr,
+        ];
+        for (i, word) in words.into_iter().enumerate() {
+            out[8 + 8 * i..16 + 8 * i].copy_from_slice(&word.to_le_bytes());
+        }
+        let sum = checksum(&out[..CHECKED]);
+        out[CHECKED..].copy_from_slice(&sum.to_le_bytes());
         out
     }
 
@@ -127,17 +139,18 @@ impl ObjectRef {
             w.copy_from_slice(&bytes[at..at + 8]);
             u64::from_le_bytes(w)
         };
-        if word(40) != checksum(&bytes[0..40]) {
+        if word(CHECKED) != checksum(&bytes[..CHECKED]) {
             return Err(DecodeError::Checksum);
         }
-        let addr = word(32);
+        let addr = word(40);
         if addr == 0 || addr % 8 != 0 {
             return Err(DecodeError::Address(addr));
         }
         Ok(ObjectRef {
-            origin: word(8),
-            serial: word(16),
-            generation: word(24),
+            runtime: word(8),
+            origin: word(16),
+            serial: word(24),
+            generation: word(32),
             addr,
         })
     }
@@ -149,6 +162,7 @@ mod tests {
 
     fn sample() -> ObjectRef {
         ObjectRef {
+            runtime: 5,
             origin: 3,
             serial: 17,
             generation: 2,
@@ -166,9 +180,10 @@ mod tests {
     #[test]
     fn the_encoding_is_little_endian_everywhere() {
         let bytes = sample().encode();
-        assert_eq!(&bytes[0..5], b"XIOP\x01");
-        assert_eq!(&bytes[8..16], &3u64.to_le_bytes());
-        assert_eq!(&bytes[32..40], &0x7f00_dead_bee0u64.to_le_bytes());
+        assert_eq!(&bytes[0..5], b"XIOP\x02");
+        assert_eq!(&bytes[8..16], &5u64.to_le_bytes());
+        assert_eq!(&bytes[16..24], &3u64.to_le_bytes());
+        assert_eq!(&bytes[40..48], &0x7f00_dead_bee0u64.to_le_bytes());
     }
 
     #[test]
@@ -187,14 +202,14 @@ mod tests {
     #[test]
     fn malformed_input_gets_a_precise_error() {
         let good = sample().encode();
-        assert_eq!(ObjectRef::decode(&good[..47]), Err(DecodeError::Length(47)));
-        assert_eq!(ObjectRef::decode(&[0; 49]), Err(DecodeError::Length(49)));
+        assert_eq!(ObjectRef::decode(&good[..55]), Err(DecodeError::Length(55)));
+        assert_eq!(ObjectRef::decode(&[0; 57]), Err(DecodeError::Length(57)));
         let mut bad = good;
         bad[0] = b'Y';
         assert_eq!(ObjectRef::decode(&bad), Err(DecodeError::Magic));
         let mut bad = good;
-        bad[4] = 2;
-        assert_eq!(ObjectRef::decode(&bad), Err(DecodeError::Version(2)));
+        bad[4] = 1;
+        assert_eq!(ObjectRef::decode(&bad), Err(DecodeError::Version(1)));
         let unaligned = ObjectRef {
             addr: 0x1001,
             ..sample()

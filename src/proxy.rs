@@ -42,10 +42,16 @@ impl ProxyBody {
     }
 }
 
-/// The identity cache of one receiving interpreter: (origin, serial, generation) to the
-/// proxy for it. It holds no reference: a proxy removes its own entry when it is freed, and
-/// both happen while the interpreter is held (INV-IDENTITY-ONE).
-pub(crate) struct IdentityCache(OwnerCell<HashMap<(u64, u64, u64), crate::object::ObjPtr>>);
+/// What the identity cache is keyed by: the origin interpreter's state (its address, which
+/// no other interpreter of any runtime has while a proxy of it lives, since the proxy's
+/// origin reference keeps the state alive), and the export's serial and generation
+/// (INV-IDENTITY-KEY).
+type CacheKey = (usize, u64, u64);
+
+/// The identity cache of one receiving interpreter: origin export to the proxy for it. It
+/// holds no reference: a proxy removes its own entry when it is freed, and both happen while
+/// the interpreter is held (INV-IDENTITY-ONE).
+pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, crate::object::ObjPtr>>);
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
 // (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
@@ -61,12 +67,16 @@ impl std::fmt::Debug for IdentityCache {
 
 impl IdentityCache {
     pub(crate) fn new() -> Self {
-        IdentityCache(OwnerCell::new(HashMap::new()))
+        // Made with its interpreter's state, by whatever thread creates it (possibly one
+        // inside another interpreter): unchecked, and reached only through the token of the
+        // interpreter it belongs to.
+        IdentityCache(OwnerCell::unchecked(HashMap::new()))
     }
 }
 
-fn cache_key(key: &ObjectRef) -> (u64, u64, u64) {
-    (key.origin, key.serial, key.generation)
+fn cache_key(r: &OriginRef) -> CacheKey {
+    let key = r.key();
+    (Arc::as_ptr(r.origin()).addr(), key.serial, key.generation)
 }
 
 /// A value crossing the membrane, bound to no interpreter.
@@ -160,7 +170,10 @@ fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
 pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     if std::ptr::eq(&**r.origin(), &**tok.interp()) {
         let ptr = r.target()?;
-        let obj = Obj::from_borrowed_ptr(tok, ptr);
+        // SAFETY: the pointer comes from this interpreter's own export table, whose entry
+        // (kept by `r`) holds the object alive; this thread holds its owner
+        // (INV-MSG-VALIDATE, INV-EXPORT-COUNTED).
+        let obj = unsafe { Obj::from_borrowed_ptr(tok, ptr) };
         // This thread holds the origin: the reference goes back at once.
         drop(r);
         return Ok(obj);
@@ -175,7 +188,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     if !tok.runtime().config().identity_cache {
         return new_proxy(tok, r);
     }
-    let key = cache_key(r.key());
+    let key = cache_key(&r);
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only reads the map.
     let cached = unsafe {
@@ -198,7 +211,9 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
         return Ok(proxy);
     };
     LiveCounters::bump(&counters.identity_hits);
-    let proxy = Obj::from_borrowed_ptr(tok, ptr);
+    // SAFETY: the cache maps only to live proxies of this interpreter: a proxy removes its
+    // entry when it is freed, both while the interpreter is held (INV-IDENTITY-ONE).
+    let proxy = unsafe { Obj::from_borrowed_ptr(tok, ptr) };
     // One proxy per origin object here: this reference is surplus. The proxy keeps it and
     // gives it back with its own when it goes, so a hit never enters the origin
     // (INV-IDENTITY-ONE).
@@ -233,7 +248,7 @@ pub(crate) unsafe fn forget_proxy(
     proxy: &ProxyBody,
     addr: usize,
 ) {
-    let key = cache_key(proxy.origin_ref.key());
+    let key = cache_key(&proxy.origin_ref);
     // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
     unsafe {
         owner.identity.0.with_mut(|cache| {
@@ -317,12 +332,18 @@ impl<'t> Obj<'t> {
                 rt,
                 origin,
                 &counters.switches,
-                Drain::Inbox,
+                // Only the operation runs there: the origin's pending calls wait for its
+                // next ordinary entry, so none of them can panic into this caller
+                // (INV-PROXY-PANIC).
+                Drain::No,
                 move |otok, _drained| {
                     // The call's own reference to its target, taken in the origin: the origin is
                     // not destroyed (run_in checked), so the export the caller's proxy holds is
                     // still there.
-                    let target = Obj::from_borrowed_ptr(otok, target.into_inner());
+                    // SAFETY: the target came from the origin's export table when the
+                    // proxy was made, and the caller's proxy holds that export's reference,
+                    // so it lives; this thread holds the origin (INV-PROXY-CALL-PINS).
+                    let target = unsafe { Obj::from_borrowed_ptr(otok, target.into_inner()) };
                     let args = sent
                         .into_iter()
                         .map(|v| v.into_obj(otok))
@@ -383,22 +404,21 @@ impl Token<'_> {
     /// file, a fuzzer): the bytes are decoded and checked against the origin's export table,
     /// and only an exact, live export gives an object: a new proxy reference (or the object
     /// itself in its origin). Forged, stale, truncated or corrupted bytes give an
-    /// `InvalidMessage` error and nothing is dereferenced (INV-MSG-VALIDATE).
+    /// `InvalidMessage` error and nothing is dereferenced (INV-MSG-VALIDATE); a message of
+    /// another runtime gives `WrongRuntime` (INV-RUNTIME-OWN).
     pub fn resolve_object(&self, bytes: &[u8]) -> Result<Obj<'_>> {
         let key = ObjectRef::decode(bytes)?;
+        self.runtime()
+            .refuse_foreign(key.runtime, "this object-pointer message")?;
         let origin = self
             .runtime()
             .lookup(InterpId::new(key.origin))
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, e.message()))?;
         // An interpreter whose destroy has begun hands out no new references, whatever its
-        // policy (INV-OWNER-DEATH).
-        if origin.lock.is_destroyed() {
-            return Err(gone(origin.id));
-        }
+        // policy: decided under the export table's mutex (INV-EXPORTS-CLOSED).
         origin
             .exports
             .validate_and_duplicate(&key, Role::InFlight)?;
-        LiveCounters::bump(&origin.counters.origin_refs_taken);
         let reference = OriginRef::adopt(key, Role::InFlight, origin, self.runtime().uncounted());
         materialize(self, reference)
     }

@@ -8,12 +8,10 @@
 use std::ptr;
 
 use crate::counters::LiveCounters;
-use crate::interp::{InterpState, PendingCall, Refused, Waited};
+use crate::interp::{InterpState, PendingCall, Refused};
 use crate::runtime::Runtime;
 use crate::sync::Arc;
-use crate::thread_state::{
-    current, run_in, set_current, suspend_current, try_run_in, Drain, ExitOnDrop, Token,
-};
+use crate::thread_state::{current, run_in, suspend_current, try_run_in, Drain, Entry, Token};
 
 /// How a release reaches an owner that the releasing thread does not hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -139,15 +137,6 @@ fn defer(
 /// can enter it; only other late entries contend), runs the call and lets go. Never holds
 /// two interpreters: the current one is let go first.
 pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
-    suspend_current(|| {
-        let Waited(waited) = owner.lock.enter_late();
-        if waited {
-            LiveCounters::bump(&rt.counters_live().lock_waits);
-        }
-        let _leave = ExitOnDrop(owner);
-        owner.trace(true);
-        set_current(Arc::as_ptr(owner));
-        call(&mut Token::new(rt, owner));
-    });
+    suspend_current(|| call(&mut Entry::enter_late(rt, owner).token()));
     LiveCounters::bump(&rt.counters_live().releases_late);
 }

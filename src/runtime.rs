@@ -7,11 +7,15 @@ use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::{InterpId, InterpInfo, InterpState};
 use crate::release::ReleaseStrategy;
 use crate::sync::{
-    yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, Ordering,
+    process_unique, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex,
+    Ordering,
 };
-use crate::thread_state::{current, run_in, set_current, Drain, Token};
+use crate::thread_state::{current, run_in, suspend_current, Drain, Entry, Token};
 
 struct Shared {
+    /// Unique in the process: what every item, handle and export key of this runtime
+    /// carries, so that using one in another runtime is refused (INV-RUNTIME-OWN).
+    id: u64,
     config: Config,
     interps: ConcurrentMap<InterpId, Arc<InterpState>>,
     /// Serialises the bookkeeping of create and destroy (not their user-visible work), so
@@ -27,7 +31,8 @@ struct Shared {
     /// The timeline of who held which interpreter, when `Config::trace` is on.
     trace: Option<Arc<crate::trace::TraceSink>>,
     /// Set by the first finalization: a handle made and dropped by a pending call during it
-    /// must not start another (it would find interpreters it is inside of).
+    /// must not start another (it would find interpreters it is inside of), nor let go of
+    /// the interpreter that pending call runs in.
     finalizing: AtomicBool,
 }
 
@@ -75,8 +80,15 @@ impl Clone for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.counted && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.finalize_all();
+        if self.counted
+            && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
+            && !self.shared.finalizing.swap(true, Ordering::AcqRel)
+        {
+            // The last handle may go on a thread inside an interpreter of another runtime:
+            // let go of it first, so the final drains below (which may enter any
+            // interpreter, that one included) never wait on a lock this thread holds, and
+            // never hold two (INV-ONE-LOCK, INV-FINALIZE-SUSPENDS).
+            suspend_current(|| self.finalize_all());
         }
     }
 }
@@ -173,6 +185,7 @@ impl Runtime {
     pub fn with_config(config: Config) -> Self {
         let main = InterpId(0);
         let shared = Shared {
+            id: process_unique(),
             config,
             interps: ConcurrentMap::new(),
             registry: Mutex::new(()),
@@ -201,6 +214,24 @@ impl Runtime {
             shared: Arc::clone(&self.shared),
             counted: false,
         }
+    }
+
+    /// This runtime's identity, unique in the process: what its channel items, handles
+    /// and object-pointer messages carry, so that another runtime refuses them with
+    /// `WrongRuntime` (INV-RUNTIME-OWN).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Refuses a thing of runtime `of` used in this one (INV-RUNTIME-OWN).
+    pub(crate) fn refuse_foreign(&self, of: u64, what: &str) -> Result<()> {
+        if of == self.shared.id {
+            return Ok(());
+        }
+        fail(
+            ErrorKind::WrongRuntime,
+            format!("{what} belongs to another runtime; runtimes share nothing"),
+        )
     }
 
     pub(crate) fn channels_live(&self) -> &Channels {
@@ -275,37 +306,35 @@ impl Runtime {
     /// use [`Token::destroy`]).
     pub fn destroy(&self, id: InterpId) -> Result<DestroyReport> {
         self.refuse_if_entered("destroy an interpreter", "use Token::destroy")?;
-        let state = {
-            let _registry = self.shared.registry.lock();
-            let state = self.lookup(id)?;
-            if id == self.shared.main && self.shared.interps.len() > 1 {
-                return fail(
-                    ErrorKind::MainInterpreter,
-                    format!(
-                        "the main interpreter cannot be destroyed while {} other interpreter(s) live",
-                        self.shared.interps.len() - 1
-                    ),
-                );
-            }
-            let policy = self.shared.config.owner_death;
-            state
-                .lock
-                .begin_destroy(id, &state.owned_handles, || match policy {
-                    OwnerDeath::Refuse => state.exports.refuse_if_held(id),
-                    OwnerDeath::Invalidate => Ok(()),
-                })?;
-            state
-        };
-        // Removal and the end of the final drain happen even if a pending call panics.
-        struct Finish<'a>(&'a Runtime, &'a Arc<InterpState>);
-        impl Drop for Finish<'_> {
+        let registry = self.shared.registry.lock();
+        let state = self.lookup(id)?;
+        if id == self.shared.main && self.shared.interps.len() > 1 {
+            return fail(
+                ErrorKind::MainInterpreter,
+                format!(
+                    "the main interpreter cannot be destroyed while {} other interpreter(s) live",
+                    self.shared.interps.len() - 1
+                ),
+            );
+        }
+        // The owner-death policy is decided, and the export table closed to new
+        // references, in the same critical section that marks the interpreter destroyed
+        // (INV-EXPORTS-CLOSED).
+        let policy = self.shared.config.owner_death;
+        let mut entry = Entry::begin_destroy(self, &state, || {
+            state.exports.close(id, policy == OwnerDeath::Refuse)
+        })?;
+        drop(registry);
+        // Removal from the registry happens before the entry lets go (it drops first), also
+        // if a pending call of the final drain panics.
+        struct Unregister<'a>(&'a Runtime, InterpId);
+        impl Drop for Unregister<'_> {
             fn drop(&mut self) {
-                self.0.shared.interps.remove(&self.1.id);
-                self.1.lock.exit();
+                self.0.shared.interps.remove(&self.1);
             }
         }
-        let _finish = Finish(self, &state);
-        Ok(self.finalize(&state))
+        let _unregister = Unregister(self, id);
+        Ok(self.finalize(&mut entry, &state))
     }
 
     /// Queues `call` on interpreter `id`'s inbox. It runs in that interpreter the next time
@@ -398,16 +427,9 @@ impl Runtime {
         )
     }
 
-    /// Runs the final drain of an interpreter whose lock this thread has taken for
-    /// destruction, and reports what was left.
-    fn finalize(&self, state: &Arc<InterpState>) -> DestroyReport {
-        struct Restore(*const InterpState);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                set_current(self.0);
-            }
-        }
-        let _restore = Restore(set_current(Arc::as_ptr(state)));
+    /// Runs the final drain of an interpreter this thread holds for destruction (`entry`),
+    /// and reports what was left.
+    fn finalize(&self, entry: &mut Entry<'_>, state: &InterpState) -> DestroyReport {
         state.inbox.close();
         // Items it sent that wait in channels follow their unbound op; their exports are
         // released here, in their owner (INV-CHAN-SENDER-GONE).
@@ -424,52 +446,56 @@ impl Runtime {
         // itself may escape; each holds the state alive (INV-OWNER-OUTLIVES).
         let mut pending_run = 0;
         loop {
-            pending_run += Token::new(self, state).drain_inbox();
+            pending_run += entry.token().drain_inbox();
             if state.inbox.seal_if_empty() {
                 break;
             }
         }
-        let escaped_handles = state.owned_handles.load(Ordering::Acquire);
+        // This thread holds the interpreter, so nothing below changes until it lets go: the
+        // entries left are exports whose last references are on their way back (a release
+        // that started before the destroy and runs late), and each holds its object.
+        let pending_releases = state.exports.entries();
+        let live = state.live_objects.load(Ordering::Relaxed);
         DestroyReport {
             id: state.id,
             pending_run,
-            leaked_objects: state.live_objects.load(Ordering::Relaxed),
-            escaped_handles,
+            leaked_objects: live
+                .checked_sub(pending_releases)
+                .expect("every export entry holds a live object of its interpreter"),
+            escaped_handles: state.owned_handles.load(Ordering::Acquire),
             pinned_exports: state.pinned_exports.load(Ordering::Acquire),
+            pending_releases,
             invalidated_exports,
         }
     }
 
-    /// Called by the last handle: nobody can be inside any interpreter (entering borrows a
-    /// handle) and no `OwnedObj` exists (each holds a handle). An `Outgoing` or `Incoming`
-    /// holds none: a release it runs while being dropped is waited for below.
+    /// Called by the last handle, with whatever interpreter the thread held let go of
+    /// (INV-FINALIZE-SUSPENDS): nobody can be inside any interpreter of this runtime
+    /// (entering borrows a handle) and no `OwnedObj` exists (each holds a handle). An
+    /// `Outgoing` or `Incoming` holds none: a release it runs while being dropped is waited
+    /// for below. The main interpreter is finalized last.
     fn finalize_all(&self) {
-        if self.shared.finalizing.swap(true, Ordering::AcqRel) {
-            return;
-        }
         // Items still queued can never be received now: release them (by the strategy, to
         // owners that are still alive), then finalize the interpreters.
         self.shared.channels.destroy_all();
-        for state in self.shared.interps.drain() {
+        let mut states = self.shared.interps.drain();
+        states.sort_by_key(|state| (state.id == self.shared.main, state.id));
+        for state in states {
             // No handle exists, so no thread can be inside, except one running a release
             // for an item it dropped (an `Incoming` or `Outgoing` holds no handle): wait for
             // it to finish. Releases run library code only, and end.
-            let ready = loop {
-                match state
-                    .lock
-                    .begin_destroy(state.id, &state.owned_handles, || Ok(()))
-                {
-                    Ok(()) => break true,
+            let mut entry = loop {
+                match Entry::begin_destroy(self, &state, || state.exports.close(state.id, false)) {
+                    Ok(entry) => break Some(entry),
                     Err(e) if e.kind() == ErrorKind::InterpreterBusy => yield_now(),
                     Err(e) => {
                         debug_assert!(false, "finalizing a runtime: {e}");
-                        break false;
+                        break None;
                     }
                 }
             };
-            if ready {
-                self.finalize(&state);
-                state.lock.exit();
+            if let Some(entry) = &mut entry {
+                self.finalize(entry, &state);
             }
         }
     }
@@ -494,7 +520,10 @@ pub struct DestroyReport {
     pub pending_run: usize,
     /// Objects still allocated at the end: reference cycles, which this model, like
     /// CPython without its cycle collector, cannot free; objects that escaped handles still
-    /// hold; and exporters pinned by views elsewhere (freed when those views go).
+    /// hold; and exporters pinned by views elsewhere (freed when those views go). Not
+    /// counted: the exported objects of [`DestroyReport::pending_releases`], which are
+    /// freed when their releases arrive (what such an object contains is counted until
+    /// then).
     pub leaked_objects: usize,
     /// Owned handles made by pending calls during the final drain and kept beyond it. The
     /// interpreter's state outlives them; each one's decref runs in a late entry when it is
@@ -503,6 +532,11 @@ pub struct DestroyReport {
     /// Buffers of its objects still pinned by views in other interpreters. Their memory
     /// outlives the interpreter; each is released (in a late entry) when its last view goes.
     pub pinned_exports: usize,
+    /// Exported objects whose last origin references were on their way back when the final
+    /// drain ended: a proxy or message let go of them before the destroy began, and its
+    /// release runs in a late entry, which frees the object. (Under `Refuse` only; under
+    /// `Invalidate` every export is released by the destroy.)
+    pub pending_releases: usize,
     /// Exports released by the `Invalidate` owner-death policy (their proxies are dead).
     pub invalidated_exports: usize,
 }

@@ -6,10 +6,10 @@
 //! provenance under contention). The shapes follow parking_lot: `lock()` returns the guard
 //! directly, and a condition variable takes the guard by value like std's.
 //!
-//! What is deliberately *not* here: the bytes of a `bytearray` ([`DataByte`]) are plain
-//! `core` atomics in every build. They are payload, not protocol; loom would only slow down
-//! on them, and the design note on views (INV-BUF-ATOMIC-BYTES) explains why relaxed atomics
-//! make concurrent reads and writes defined.
+//! The bytes of a `bytearray` ([`DataByte`]) are `core` atomics in ordinary builds and loom's
+//! in model builds (the design note on views, INV-BUF-ATOMIC-BYTES, explains why relaxed
+//! atomics make concurrent reads and writes defined). What is deliberately *not* loom's: the
+//! process-wide counter of [`process_unique`], which only makes numbers unique.
 
 #[cfg(loom)]
 mod imp {
@@ -105,8 +105,23 @@ pub(crate) use imp::{
 };
 
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
-/// defined (INV-BUF-ATOMIC-BYTES).
+/// defined (INV-BUF-ATOMIC-BYTES). loom's in model builds, so that the models check it too.
+#[cfg(not(loom))]
 pub(crate) type DataByte = core::sync::atomic::AtomicU8;
+/// The byte of a `bytearray` (see above): loom's atomic in model builds.
+#[cfg(loom)]
+pub(crate) type DataByte = loom::sync::atomic::AtomicU8;
+
+/// A number never handed out before in this process (runtime ids, export serials), so that a
+/// key made of it names one thing across every runtime in the process.
+///
+/// A plain `core` atomic in every build, deliberately: it is a counter for uniqueness, not
+/// part of any protocol, and loom (which resets its own state every execution) must not
+/// hand out the same number twice across executions of a model.
+pub(crate) fn process_unique() -> u64 {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
 
 /// A mutex with parking_lot's shape: `lock()` gives the guard, never a poison error.
 #[derive(Debug, Default)]
@@ -177,8 +192,9 @@ impl std::hash::Hasher for IdHasher {
 
 type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
 
-/// A concurrent map that never lends out a guard: reads clone the value out or run a
-/// closure, so nobody can hold a shard lock while entering an interpreter (INV-NO-GUARD-SWITCH).
+/// A concurrent map that never lends out a guard and takes no closure: reads clone the value
+/// out, so nobody can hold a shard lock while entering an interpreter or dropping an item, in
+/// any build (INV-NO-GUARD-SWITCH).
 #[cfg(not(any(loom, miri)))]
 mod map {
     use std::hash::Hash;
@@ -206,12 +222,6 @@ mod map {
             V: Clone,
         {
             self.0.get(key).map(|entry| entry.value().clone())
-        }
-
-        /// Runs `f` on the value while its shard is read-locked. `f` must be short and must
-        /// not enter an interpreter or block (INV-NO-GUARD-SWITCH).
-        pub(crate) fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
-            self.0.get(key).map(|entry| f(entry.value()))
         }
 
         pub(crate) fn len(&self) -> usize {
@@ -263,10 +273,6 @@ mod map {
             V: Clone,
         {
             self.0.lock().get(key).cloned()
-        }
-
-        pub(crate) fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
-            self.0.lock().get(key).map(f)
         }
 
         pub(crate) fn len(&self) -> usize {

@@ -31,7 +31,8 @@ pub(crate) fn current() -> *const InterpState {
 }
 
 /// Records that this thread now holds `interp` (or nothing), returning what it held before.
-pub(crate) fn set_current(interp: *const InterpState) -> *const InterpState {
+/// Only the entry guard ([`Entry`]) and the resumption of a suspension write it.
+fn set_current(interp: *const InterpState) -> *const InterpState {
     CURRENT.with(|c| c.replace(interp))
 }
 
@@ -73,8 +74,8 @@ impl std::fmt::Debug for Token<'_> {
 }
 
 impl<'r> Token<'r> {
-    /// Only for a thread that has just taken `interp`'s lock and recorded it as current.
-    pub(crate) fn new(rt: &'r Runtime, interp: &'r Arc<InterpState>) -> Self {
+    /// Made only by [`Entry::token`], for the interpreter the entry holds.
+    fn new(rt: &'r Runtime, interp: &'r Arc<InterpState>) -> Self {
         debug_assert!(ptr::eq(current(), Arc::as_ptr(interp)));
         Self {
             rt,
@@ -184,15 +185,95 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Leaves an entered interpreter when dropped, also during a panic: this thread holds
-/// nothing afterwards, and the lock is let go with the entry unregistered.
-pub(crate) struct ExitOnDrop<'a>(pub(crate) &'a InterpState);
+/// This thread's hold on one interpreter, from taking its lock to letting go of it: the one
+/// place where entering is written. Each constructor takes the lock its own way, then counts
+/// the entry, records it in the timeline and in `CURRENT`, and the guard undoes all of it
+/// when dropped, also during a panic: afterwards the thread holds nothing, and the lock is
+/// let go with the entry unregistered. Tokens are made only from an entry
+/// ([`Entry::token`]), so a token always stands for a lock this thread holds.
+pub(crate) struct Entry<'a> {
+    rt: &'a Runtime,
+    interp: &'a Arc<InterpState>,
+}
 
-impl Drop for ExitOnDrop<'_> {
+impl<'a> Entry<'a> {
+    /// Enters `interp` (waiting while another thread holds it), counted in `counter`.
+    /// Fails if it is destroyed.
+    pub(crate) fn enter(
+        rt: &'a Runtime,
+        interp: &'a Arc<InterpState>,
+        counter: &AtomicU64,
+    ) -> Result<Self> {
+        Self::refuse_if_holding();
+        let Waited(waited) = interp.lock.enter(interp.id)?;
+        LiveCounters::bump(counter);
+        Ok(Self::taken(rt, interp, waited))
+    }
+
+    /// Enters `interp` only if nobody holds it right now (never waits), counted in `counter`.
+    pub(crate) fn try_enter(
+        rt: &'a Runtime,
+        interp: &'a Arc<InterpState>,
+        counter: &AtomicU64,
+    ) -> Option<Self> {
+        Self::refuse_if_holding();
+        interp.lock.try_enter()?;
+        LiveCounters::bump(counter);
+        Some(Self::taken(rt, interp, false))
+    }
+
+    /// Enters a destroyed interpreter to release what its objects still owe, after its final
+    /// drain (INV-INBOX-SEALED, INV-OWNER-OUTLIVES). Counted in `releases_late` by the caller.
+    pub(crate) fn enter_late(rt: &'a Runtime, interp: &'a Arc<InterpState>) -> Self {
+        Self::refuse_if_holding();
+        let Waited(waited) = interp.lock.enter_late();
+        Self::taken(rt, interp, waited)
+    }
+
+    /// Begins destroying `interp` and holds it for the final drain (see
+    /// [`InterpLock::begin_destroy`](crate::interp::InterpLock::begin_destroy)).
+    pub(crate) fn begin_destroy(
+        rt: &'a Runtime,
+        interp: &'a Arc<InterpState>,
+        policy_allows: impl FnOnce() -> Result<()>,
+    ) -> Result<Self> {
+        Self::refuse_if_holding();
+        interp
+            .lock
+            .begin_destroy(interp.id, &interp.owned_handles, policy_allows)?;
+        Ok(Self::taken(rt, interp, false))
+    }
+
+    /// Every entry starts from a thread that holds nothing (INV-ONE-LOCK).
+    fn refuse_if_holding() {
+        debug_assert!(
+            current().is_null(),
+            "entering an interpreter from a thread that holds one"
+        );
+    }
+
+    /// The lock is taken: count a wait, record the hold.
+    fn taken(rt: &'a Runtime, interp: &'a Arc<InterpState>, waited: bool) -> Self {
+        if waited {
+            LiveCounters::bump(&rt.counters_live().lock_waits);
+        }
+        interp.trace(true);
+        set_current(Arc::as_ptr(interp));
+        Entry { rt, interp }
+    }
+
+    /// The token for the interpreter this entry holds. Borrows the entry exclusively, so
+    /// there is one token per hold (INV-TOKEN-EXCLUSIVE).
+    pub(crate) fn token(&mut self) -> Token<'_> {
+        Token::new(self.rt, self.interp)
+    }
+}
+
+impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        self.0.trace(false);
+        self.interp.trace(false);
         set_current(ptr::null());
-        self.0.lock.exit();
+        self.interp.lock.exit();
     }
 }
 
@@ -201,13 +282,15 @@ impl Drop for ExitOnDrop<'_> {
 pub(crate) enum Drain {
     /// An ordinary entry: run them.
     Inbox,
-    /// An entry that only runs a release (INV-RELEASE-BOUNDED).
+    /// An entry that only runs a release or a forwarded operation (INV-RELEASE-BOUNDED,
+    /// INV-PROXY-PANIC).
     No,
 }
 
 /// Enters `interp` from a thread that holds no interpreter, counts the entry in `counter`,
-/// drains its inbox (an ordinary entry) or not (an entry that only runs a release), runs `f`
-/// (with the number of calls drained) and leaves, also when `f` panics.
+/// drains its inbox (an ordinary entry) or not (an entry that only runs a release or a
+/// forwarded operation), runs `f` (with the number of calls drained) and leaves, also when
+/// `f` panics.
 ///
 /// A release never drains: draining runs other releases, which may enter other interpreters
 /// and release there in turn, so a long backlog would nest one entry per queued release and
@@ -219,19 +302,8 @@ pub(crate) fn run_in<R>(
     drain: Drain,
     f: impl FnOnce(&mut Token<'_>, usize) -> R,
 ) -> Result<R> {
-    debug_assert!(
-        current().is_null(),
-        "run_in from a thread that holds an interpreter"
-    );
-    let Waited(waited) = interp.lock.enter(interp.id)?;
-    LiveCounters::bump(counter);
-    if waited {
-        LiveCounters::bump(&rt.counters_live().lock_waits);
-    }
-    let _exit = ExitOnDrop(interp);
-    interp.trace(true);
-    set_current(Arc::as_ptr(interp));
-    let mut tok = Token::new(rt, interp);
+    let mut entry = Entry::enter(rt, interp, counter)?;
+    let mut tok = entry.token();
     let drained = match drain {
         Drain::Inbox => tok.drain_inbox(),
         Drain::No => 0,
@@ -247,15 +319,6 @@ pub(crate) fn try_run_in<R>(
     counter: &AtomicU64,
     f: impl FnOnce(&mut Token<'_>) -> R,
 ) -> Option<R> {
-    debug_assert!(
-        current().is_null(),
-        "try_run_in from a thread that holds an interpreter"
-    );
-    interp.lock.try_enter()?;
-    LiveCounters::bump(counter);
-    let _exit = ExitOnDrop(interp);
-    interp.trace(true);
-    set_current(Arc::as_ptr(interp));
-    let mut tok = Token::new(rt, interp);
-    Some(f(&mut tok))
+    let mut entry = Entry::try_enter(rt, interp, counter)?;
+    Some(f(&mut entry.token()))
 }

@@ -199,6 +199,9 @@ fn a_forwarded_call_pins_its_target() {
     // bound method's receiver and the method's `this`. No other handle to it exists.
     let (rt, s, r, cid) = setup(Config::default());
     drop(send_counter(&rt, s, cid));
+    // The handle's decref waits in s's inbox; a forwarded call does not run it
+    // (INV-PROXY-PANIC), an ordinary entry does.
+    assert_eq!(rt.drain(s).unwrap(), 1);
     rt.enter(r, |tok| {
         let proxy = tok.recv(cid).unwrap();
         assert_eq!(proxy.call_method("refs", &[]).unwrap().as_int().unwrap(), 4);
@@ -382,8 +385,10 @@ fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
     drop(send_counter(&rt, s, cid));
     let err = rt.destroy(s).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
-    let expected = "export 0 (a Counter): 0 proxy reference(s) held by [], 1 in flight";
-    assert!(err.message().contains(expected), "{err}");
+    let serial = rt.exports(s).unwrap()[0].serial;
+    let expected =
+        format!("export {serial} (a Counter): 0 proxy reference(s) held by [], 1 in flight");
+    assert!(err.message().contains(&expected), "{err}");
     let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
     let err = rt.destroy(s).unwrap_err();
     let expected = format!("1 proxy reference(s) held by [interpreter {r} (1)], 0 in flight");
@@ -427,6 +432,7 @@ fn message_bytes_are_validated_before_use() {
     let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
     let serial = rt.exports(s).unwrap()[0].serial;
     let live = ObjectRef {
+        runtime: rt.id(),
         origin: s.get(),
         serial,
         generation: serial,
@@ -454,7 +460,7 @@ fn message_bytes_are_validated_before_use() {
         assert_eq!(err.kind(), ErrorKind::InvalidMessage);
         let bytes = live.encode();
         let err = tok.resolve_object(&bytes[..MESSAGE_LEN - 1]).unwrap_err();
-        assert_eq!(err.message(), "an object pointer is 48 bytes, got 47");
+        assert_eq!(err.message(), "an object pointer is 56 bytes, got 55");
         let mut corrupted = bytes;
         corrupted[20] ^= 4;
         let err = tok.resolve_object(&corrupted).unwrap_err();
@@ -519,6 +525,7 @@ fn a_destroyed_interpreter_hands_out_no_new_references() {
     let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
     let serial = rt.exports(s).unwrap()[0].serial;
     let bytes = ObjectRef {
+        runtime: rt.id(),
         origin: s.get(),
         serial,
         generation: serial,

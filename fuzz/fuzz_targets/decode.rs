@@ -31,7 +31,7 @@ fn world() -> &'static World {
         let proxy = rt.enter(receiver, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
         let addr = rt.enter(origin, |tok| target.bind(tok).unwrap().id()).unwrap() as u64;
         let serial = rt.exports(origin).unwrap()[0].serial;
-        let valid = ObjectRef { origin: origin.get(), serial, generation: serial, addr }.encode();
+        let valid = ObjectRef { runtime: rt.id(), origin: origin.get(), serial, generation: serial, addr }.encode();
         World { rt, receiver, valid, _target: target, _proxy: proxy }
     })
 }
@@ -50,6 +50,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(data, &w.valid[..]);
             assert_eq!(len, 1);
         }
-        Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{e}"),
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::InvalidMessage | ErrorKind::WrongRuntime),
+            "{e}"
+        ),
     }
 });

@@ -52,32 +52,81 @@ pub(crate) struct ObjBox {
 
 /// A cell of object state that only the thread holding the object's owner touches
 /// (INV-OWN-LOCKED). Accessors are on [`Obj`], which proves the holding.
-pub(crate) struct OwnerCell<T>(UnsafeCell<T>);
+///
+/// In debug builds the cell remembers the interpreter the thread held when it was made (the
+/// interpreter that allocates its object) and every access checks that the thread holds
+/// that interpreter now, as refcount touches do: a wrong-interpreter read or write of object
+/// state panics instead of racing.
+pub(crate) struct OwnerCell<T> {
+    value: UnsafeCell<T>,
+    /// The address of the owner's state, or 0 for an unchecked cell (see
+    /// [`OwnerCell::unchecked`]).
+    #[cfg(debug_assertions)]
+    owner: usize,
+}
 
 impl<T> OwnerCell<T> {
+    /// A cell of the interpreter this thread holds (in debug builds, checked at each access).
     pub(crate) fn new(value: T) -> Self {
-        Self(UnsafeCell::new(value))
+        Self {
+            value: UnsafeCell::new(value),
+            #[cfg(debug_assertions)]
+            owner: current().addr(),
+        }
+    }
+
+    /// A cell whose accesses are not checked: for state that belongs to an interpreter but
+    /// is made with it, not by a thread holding it (its identity cache), and is reached only
+    /// through that interpreter's token.
+    pub(crate) fn unchecked(value: T) -> Self {
+        Self {
+            value: UnsafeCell::new(value),
+            #[cfg(debug_assertions)]
+            owner: 0,
+        }
     }
 
     /// The value, from a cell that is being dropped with its object.
     pub(crate) fn into_inner(self) -> T {
-        self.0.into_inner()
+        self.value.into_inner()
+    }
+
+    /// Panics (debug builds) unless the calling thread holds the interpreter that made the
+    /// cell (INV-OWN-LOCKED).
+    fn check_owner(&self) {
+        #[cfg(debug_assertions)]
+        if self.owner != 0 && current().addr() != self.owner {
+            let held = current();
+            let held = if held.is_null() {
+                "no interpreter".to_string()
+            } else {
+                // SAFETY: a non-null CURRENT points at the state this thread holds, kept
+                // alive by its entry (INV-ONE-LOCK).
+                format!("interpreter {}", unsafe { (*held).id })
+            };
+            panic!(
+                "wrong interpreter: object state touched from a thread that holds {held}, not \
+                 the object's owner (INV-OWN-LOCKED)"
+            );
+        }
     }
 
     /// # Safety
     /// The calling thread holds the owner of the object this cell belongs to, and `f` does
     /// not reach this cell again (it runs no user code and drops no object).
     pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.check_owner();
         // SAFETY: per the contract, this thread has exclusive access to the cell for the
         // duration of `f` (INV-OWN-LOCKED) and `f` creates no second reference to it.
-        self.0.with_mut(|p| f(unsafe { &mut *p }))
+        self.value.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// # Safety
     /// As for [`OwnerCell::with_mut`].
     pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        self.check_owner();
         // SAFETY: as for `with_mut`; a shared view for the duration of `f` (INV-OWN-LOCKED).
-        self.0.with(|p| f(unsafe { &*p }))
+        self.value.with(|p| f(unsafe { &*p }))
     }
 }
 
@@ -246,22 +295,35 @@ impl Body {
 pub(crate) struct ObjPtr(NonNull<ObjBox>);
 
 impl ObjPtr {
-    fn header(&self) -> &ObjHeader {
-        // SAFETY: an `ObjPtr` is only made from a live allocation and used while a strong
-        // reference keeps it alive (INV-FREE-ONCE); the header is never mutated in place
-        // except through its cell.
+    /// # Safety
+    /// The object is alive: the caller holds (or knows of) a strong reference for the whole
+    /// time it uses the result (INV-FREE-ONCE).
+    unsafe fn header<'a>(self) -> &'a ObjHeader {
+        // SAFETY: per the contract the allocation is live for `'a`; the header is never
+        // mutated in place except through its cell.
         unsafe { &self.0.as_ref().header }
     }
 
-    pub(crate) fn body(&self) -> &Body {
-        // SAFETY: as for `header`; the body's mutable parts sit in `OwnerCell`s.
+    /// The object's body. Its immutable parts may be read from any thread; its mutable parts
+    /// sit in `OwnerCell`s, which only the owner's holder touches.
+    ///
+    /// # Safety
+    /// As for `header`: the object is alive for `'a`.
+    pub(crate) unsafe fn body<'a>(self) -> &'a Body {
+        // SAFETY: per the contract the allocation is live for `'a`.
         unsafe { &self.0.as_ref().body }
     }
 
-    /// The owner's state. Valid while the object lives (INV-OWNER-OUTLIVES).
-    pub(crate) fn owner(&self) -> &InterpState {
+    /// The owner's state.
+    ///
+    /// # Safety
+    /// As for `header`: the object is alive for `'a`; its owner's state outlives it
+    /// (INV-OWNER-OUTLIVES).
+    pub(crate) unsafe fn owner<'a>(self) -> &'a InterpState {
+        // SAFETY: per the contract the object is alive.
+        let header = unsafe { self.header() };
         // SAFETY: the owner's state outlives its objects (INV-OWNER-OUTLIVES).
-        unsafe { self.header().owner.as_ref() }
+        unsafe { header.owner.as_ref() }
     }
 
     pub(crate) fn addr(&self) -> usize {
@@ -269,10 +331,15 @@ impl ObjPtr {
     }
 
     /// Panics (debug builds) unless the calling thread holds the owner (INV-OWN-LOCKED).
-    fn check_owner(&self, what: &str) {
+    ///
+    /// # Safety
+    /// The object is alive.
+    unsafe fn check_owner(self, what: &str) {
         if cfg!(debug_assertions) {
             let held = current();
-            if !ptr::eq(held, self.header().owner.as_ptr()) {
+            // SAFETY: forwarded contract: alive.
+            let header = unsafe { self.header() };
+            if !ptr::eq(held, header.owner.as_ptr()) {
                 let held = if held.is_null() {
                     "no interpreter".to_string()
                 } else {
@@ -280,21 +347,29 @@ impl ObjPtr {
                     // kept alive by its entry (INV-ONE-LOCK).
                     format!("interpreter {}", unsafe { (*held).id })
                 };
+                // SAFETY: forwarded contract: alive.
+                let kind = unsafe { self.body() }.kind();
+                // SAFETY: as above.
+                let owner = unsafe { self.owner() }.id;
                 panic!(
-                    "wrong interpreter: {what} of a {:?} object owned by interpreter {} from a \
-                     thread that holds {held}",
-                    self.body().kind(),
-                    self.owner().id,
+                    "wrong interpreter: {what} of a {kind:?} object owned by interpreter {owner} \
+                     from a thread that holds {held}",
                 );
             }
         }
     }
 
-    pub(crate) fn refcount(self) -> usize {
-        self.check_owner("read the refcount");
-        // SAFETY: owner held (checked above in debug builds; guaranteed by the caller's
-        // token otherwise, INV-OWN-LOCKED).
-        self.header().refcnt.with(|c| unsafe { *c })
+    /// The reference count.
+    ///
+    /// # Safety
+    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
+    pub(crate) unsafe fn refcount(self) -> usize {
+        // SAFETY: forwarded contract: alive.
+        unsafe { self.check_owner("read the refcount") };
+        // SAFETY: forwarded contract: alive.
+        let header = unsafe { self.header() };
+        // SAFETY: the owner is held (checked in debug builds), so nobody writes the count.
+        header.refcnt.with(|c| unsafe { *c })
     }
 
     /// Adds a strong reference.
@@ -302,9 +377,13 @@ impl ObjPtr {
     /// # Safety
     /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
     pub(crate) unsafe fn incref(self) {
-        self.check_owner("incref");
-        // SAFETY: per the contract, this thread has the refcount to itself.
-        self.header().refcnt.with_mut(|c| unsafe { *c += 1 });
+        // SAFETY: per the contract the object is alive.
+        unsafe { self.check_owner("incref") };
+        // SAFETY: as above.
+        let header = unsafe { self.header() };
+        // SAFETY: per the contract this thread has the refcount to itself (checked in debug
+        // builds).
+        header.refcnt.with_mut(|c| unsafe { *c += 1 });
     }
 
     /// Gives up a strong reference, freeing the object (and, iteratively, whatever only it
@@ -338,9 +417,11 @@ impl ObjPtr {
     /// # Safety
     /// As for [`ObjPtr::decref`].
     unsafe fn release_one(self) -> bool {
-        self.check_owner("decref");
-        // SAFETY: per the contract, this thread has the refcount to itself.
-        self.header().refcnt.with_mut(|c| {
+        // SAFETY: per the contract the object is alive.
+        unsafe { self.check_owner("decref") };
+        // SAFETY: as above.
+        let header = unsafe { self.header() };
+        header.refcnt.with_mut(|c| {
             // SAFETY: per the contract, this thread has the refcount to itself.
             let count = unsafe { &mut *c };
             debug_assert!(
@@ -356,8 +437,9 @@ impl ObjPtr {
     /// The count is zero and the caller holds the owner.
     unsafe fn free(self, children: &mut Vec<ObjPtr>) {
         let addr = self.addr();
-        // SAFETY: the owner outlives its objects (INV-OWNER-OUTLIVES).
-        let owner = unsafe { self.header().owner.as_ref() };
+        // SAFETY: alive until the `Box::from_raw` below; the owner's state outlives its
+        // objects, so the reference stays valid after it (INV-OWNER-OUTLIVES).
+        let owner = unsafe { self.owner() };
         // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
         // (INV-FREE-ONCE).
         let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
@@ -428,15 +510,23 @@ pub struct Obj<'t> {
 
 impl<'t> Obj<'t> {
     /// Wraps a pointer whose strong reference the caller hands over.
-    pub(crate) fn from_owned_ptr(tok: &'t Token<'t>, ptr: ObjPtr) -> Self {
-        debug_assert!(ptr::eq(ptr.owner(), &**tok.interp()));
+    ///
+    /// # Safety
+    /// `ptr` is a live object owned by `tok`'s interpreter, and the caller owns one strong
+    /// reference to it, which the handle now owns (INV-OBJ-BOUND).
+    pub(crate) unsafe fn from_owned_ptr(tok: &'t Token<'t>, ptr: ObjPtr) -> Self {
+        // SAFETY: forwarded contract: alive.
+        debug_assert!(ptr::eq(unsafe { ptr.owner() }, &**tok.interp()));
         Obj { ptr, tok }
     }
 
     /// Wraps a pointer held elsewhere, adding a strong reference.
-    pub(crate) fn from_borrowed_ptr(tok: &'t Token<'t>, ptr: ObjPtr) -> Self {
-        // SAFETY: the pointer comes from a live object of `tok`'s interpreter that the caller
-        // keeps alive for this call, and this thread holds that interpreter (INV-OBJ-BOUND).
+    ///
+    /// # Safety
+    /// `ptr` is a live object owned by `tok`'s interpreter, kept alive by the caller for the
+    /// duration of this call (INV-OBJ-BOUND).
+    pub(crate) unsafe fn from_borrowed_ptr(tok: &'t Token<'t>, ptr: ObjPtr) -> Self {
+        // SAFETY: forwarded contract; `tok` proves that this thread holds the owner.
         unsafe { ptr.incref() };
         Obj { ptr, tok }
     }
@@ -453,7 +543,9 @@ impl<'t> Obj<'t> {
     }
 
     pub(crate) fn body(&self) -> &Body {
-        self.ptr.body()
+        // SAFETY: this handle holds a strong reference for as long as the borrow lasts
+        // (INV-OBJ-BOUND).
+        unsafe { self.ptr.body() }
     }
 
     /// The token this handle is bound to.
@@ -472,12 +564,17 @@ impl<'t> Obj<'t> {
     }
 
     /// CPython's `id()`: the object's address; for a proxy, its origin object's address
-    /// when the runtime's `proxy_id_is_origin` option is on (safe in one address space only
-    /// because the proxy pins that object, and consistent with `is` only with the identity
-    /// cache on).
+    /// when the runtime's `proxy_id_is_origin` option is on and the origin interpreter lives
+    /// (consistent with `is` only with the identity cache on). That address is unique while
+    /// the proxy pins the origin object; once the origin is destroyed (`Invalidate`) the
+    /// object may be freed and its address reused, so a dead proxy reports its own address
+    /// instead: unique, though no longer the id it reported while alive (INV-PROXY-ID).
     pub fn id(&self) -> usize {
         match self.body() {
-            Body::Proxy(p) if self.tok.runtime().config().proxy_id_is_origin => {
+            Body::Proxy(p)
+                if self.tok.runtime().config().proxy_id_is_origin
+                    && !p.origin_ref.origin().lock.is_destroyed() =>
+            {
                 p.origin_ref.key().addr as usize
             }
             _ => self.ptr.addr(),
@@ -486,7 +583,9 @@ impl<'t> Obj<'t> {
 
     /// The current reference count (for tests and experiments).
     pub fn refcount(&self) -> usize {
-        self.ptr.refcount()
+        // SAFETY: this handle keeps the object alive, and its token proves the owner is held
+        // (INV-OBJ-BOUND).
+        unsafe { self.ptr.refcount() }
     }
 
     /// The object's address as a [`RawObj`], without giving up this handle.
@@ -509,7 +608,9 @@ impl<'t> Obj<'t> {
 
 impl Clone for Obj<'_> {
     fn clone(&self) -> Self {
-        Obj::from_borrowed_ptr(self.tok, self.ptr)
+        // SAFETY: this handle keeps the object alive, and its token holds the owner
+        // (INV-OBJ-BOUND).
+        unsafe { Obj::from_borrowed_ptr(self.tok, self.ptr) }
     }
 }
 
@@ -546,20 +647,23 @@ pub struct OwnedObj {
 // otherwise queues the decref on the owner's own inbox), so no thread touches the object
 // without holding its owner (INV-OWN-LOCKED).
 unsafe impl Send for OwnedObj {}
-// SAFETY: `&OwnedObj` allows only `bind`, `owner` and `kind`, which read immutable header and
-// body tags or check ownership before touching anything else.
+// SAFETY: `&OwnedObj` allows only `bind` (which checks ownership before touching the
+// object), `owner` (the immutable owner state it holds), `as_raw` (the address) and `Debug`
+// (the owner's id and the address).
 unsafe impl Sync for OwnedObj {}
 
 impl OwnedObj {
     /// The interpreter that owns the object.
     pub fn owner(&self) -> InterpId {
-        self.ptr.owner().id
+        self.owner.id
     }
 
-    /// A token-bound handle, with a new strong reference. Fails with `WrongInterpreter`
-    /// unless `tok` holds the owner.
+    /// A token-bound handle, with a new strong reference. Fails with `WrongRuntime` if `tok`
+    /// belongs to another runtime, and with `WrongInterpreter` unless `tok` holds the owner.
     pub fn bind<'t>(&self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
-        if !ptr::eq(self.ptr.owner(), &**tok.interp()) {
+        tok.runtime()
+            .refuse_foreign(self.runtime.id(), "this object handle")?;
+        if !ptr::eq(&*self.owner, &**tok.interp()) {
             return fail(
                 ErrorKind::WrongInterpreter,
                 format!(
@@ -569,7 +673,9 @@ impl OwnedObj {
                 ),
             );
         }
-        Ok(Obj::from_borrowed_ptr(tok, self.ptr))
+        // SAFETY: this handle keeps the object alive, and `tok` holds its owner (checked
+        // above; INV-OBJ-BOUND).
+        Ok(unsafe { Obj::from_borrowed_ptr(tok, self.ptr) })
     }
 
     /// The object's address (not a reference).
@@ -653,3 +759,29 @@ impl SendPtr {
 static_assertions::const_assert_eq!(std::mem::offset_of!(ObjBox, header), 0);
 static_assertions::const_assert_eq!(std::mem::offset_of!(ObjHeader, refcnt), 0);
 static_assertions::const_assert!(std::mem::align_of::<ObjBox>() >= 8);
+
+#[cfg(test)]
+mod tests {
+    use crate::Runtime;
+
+    /// INV-OWN-LOCKED also covers object state, not only refcounts: reading a list's items
+    /// from a thread that holds another interpreter panics in debug builds.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "wrong interpreter: object state touched")]
+    fn object_state_touched_from_the_wrong_interpreter_panics() {
+        let rt = Runtime::new();
+        let (a, b) = (rt.create().unwrap(), rt.create().unwrap());
+        let list = rt.enter(a, |tok| tok.list(&[tok.int(1)]).unbind()).unwrap();
+        rt.enter(b, |_tok| {
+            // SAFETY: the handle keeps the list alive; reading its items from `b` is the
+            // wrong-interpreter touch this test expects the check to catch before it races.
+            let super::Body::List(items) = (unsafe { list.ptr.body() }) else {
+                unreachable!()
+            };
+            // SAFETY: deliberately broken (see above): the check panics before the read.
+            let _ = unsafe { items.with(Vec::len) };
+        })
+        .unwrap();
+    }
+}

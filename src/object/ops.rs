@@ -198,7 +198,8 @@ impl<'t> Obj<'t> {
             Body::List(_) => "list".into(),
             Body::Dict(_) => "dict".into(),
             Body::Class(_) => "type".into(),
-            Body::Instance { class, .. } => match class.body() {
+            // SAFETY: the instance holds its class alive.
+            Body::Instance { class, .. } => match unsafe { class.body() } {
                 Body::Class(def) => def.name().into(),
                 _ => unreachable!("an instance's class is a class object"),
             },
@@ -210,13 +211,20 @@ impl<'t> Obj<'t> {
         }
     }
 
-    fn bound(&self, ptr: ObjPtr) -> Obj<'t> {
-        Obj::from_borrowed_ptr(self.tok, ptr)
+    /// A handle to `ptr`, adding a strong reference.
+    ///
+    /// # Safety
+    /// `ptr` is held by this object (an item, a key, a value, an attribute, a class) and so
+    /// is alive and has this object's owner, which the token holds (INV-OBJ-BOUND).
+    unsafe fn bound(&self, ptr: ObjPtr) -> Obj<'t> {
+        // SAFETY: forwarded contract.
+        unsafe { Obj::from_borrowed_ptr(self.tok, ptr) }
     }
 
     fn class_def(&self) -> Option<&ClassDef> {
         match self.body() {
-            Body::Instance { class, .. } => match class.body() {
+            // SAFETY: the instance holds its class alive for as long as `self` is borrowed.
+            Body::Instance { class, .. } => match unsafe { class.body() } {
                 Body::Class(def) => Some(def),
                 _ => unreachable!("an instance's class is a class object"),
             },
@@ -371,7 +379,8 @@ impl<'t> Obj<'t> {
                 format!(
                     "<bound method {} of {}>",
                     name,
-                    self.bound(*receiver).repr()?
+                    // SAFETY: the bound method holds its receiver (INV-OBJ-BOUND).
+                    unsafe { self.bound(*receiver) }.repr()?
                 )
             }
             Body::View(_) => format!("<memory at {:#x}>", self.id()),
@@ -494,7 +503,8 @@ impl<'t> Obj<'t> {
             Body::Tuple(items) => HashKey::Tuple(
                 items
                     .iter()
-                    .map(|p| self.bound(*p).hash_key())
+                    // SAFETY: the tuple holds its items (INV-OBJ-BOUND).
+                    .map(|p| unsafe { self.bound(*p) }.hash_key())
                     .collect::<Result<_>>()?,
             ),
             Body::Instance { .. } => {
@@ -569,7 +579,9 @@ impl<'t> Obj<'t> {
             Body::List(items) => unsafe { items.with(Vec::clone) },
             _ => return type_error(format!("'{}' object is not a sequence", self.type_name())),
         };
-        Ok(ptrs.into_iter().map(|p| self.bound(p)).collect())
+        // SAFETY: the sequence holds each item, and nothing runs between the copy of the
+        // pointers and these increfs that could let go of one (INV-OBJ-BOUND).
+        Ok(ptrs.into_iter().map(|p| unsafe { self.bound(p) }).collect())
     }
 
     /// New references to a dict's (key, value) pairs, in insertion order.
@@ -582,7 +594,14 @@ impl<'t> Obj<'t> {
         let entries = unsafe { dict.with(Dict::entries) };
         Ok(entries
             .into_iter()
-            .map(|(k, v)| (self.bound(k), self.bound(v)))
+            .map(|(k, v)| {
+                // SAFETY: the dict holds each key and value, and nothing runs between the
+                // copy of the pointers and these increfs that could let go of one
+                // (INV-OBJ-BOUND).
+                let key = unsafe { self.bound(k) };
+                // SAFETY: as above.
+                (key, unsafe { self.bound(v) })
+            })
             .collect())
     }
 
@@ -593,7 +612,8 @@ impl<'t> Obj<'t> {
         let hash = key.hash_key()?;
         // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
         let found = unsafe { dict.with(|d| d.get(&hash)) };
-        Ok(found.map(|p| self.bound(p)))
+        // SAFETY: the dict holds the value it returned (INV-OBJ-BOUND).
+        Ok(found.map(|p| unsafe { self.bound(p) }))
     }
 
     /// The items `for x in obj` would give, taken now: a list's or tuple's items, a dict's
@@ -655,7 +675,11 @@ impl<'t> Obj<'t> {
             normalize_index(i, len, what)
         };
         match self.body() {
-            Body::Tuple(items) => Ok(self.bound(items[index(items.len(), "tuple")?])),
+            Body::Tuple(items) => {
+                let item = items[index(items.len(), "tuple")?];
+                // SAFETY: the tuple holds its items (INV-OBJ-BOUND).
+                Ok(unsafe { self.bound(item) })
+            }
             Body::List(_) => {
                 let items = self.items_snapshot()?;
                 let at = index(items.len(), "list")?;
@@ -704,7 +728,9 @@ impl<'t> Obj<'t> {
                 let new = value.clone().into_ptr();
                 // SAFETY: as above; the closure only swaps a pointer.
                 let old = unsafe { items.with_mut(|v| std::mem::replace(&mut v[at], new)) };
-                drop(Obj::from_owned_ptr(self.tok, old));
+                // SAFETY: the cell held this strong reference to an object of the same owner, which
+                // the token holds; it is handed over here (INV-OBJ-BOUND).
+                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
                 Ok(())
             }
             Body::Dict(dict) => {
@@ -713,7 +739,9 @@ impl<'t> Obj<'t> {
                 // SAFETY: as above; the closure only moves pointers.
                 let released = unsafe { dict.with_mut(|d| d.insert(hash, k, v)) };
                 for p in released {
-                    drop(Obj::from_owned_ptr(self.tok, p));
+                    // SAFETY: the cell held this strong reference to an object of the same owner, which
+                    // the token holds; it is handed over here (INV-OBJ-BOUND).
+                    drop(unsafe { Obj::from_owned_ptr(self.tok, p) });
                 }
                 Ok(())
             }
@@ -750,7 +778,9 @@ impl<'t> Obj<'t> {
                 let at = normalize_index(key.as_int()?, len, "list assignment")?;
                 // SAFETY: as above; the closure only moves a pointer.
                 let old = unsafe { items.with_mut(|v| v.remove(at)) };
-                drop(Obj::from_owned_ptr(self.tok, old));
+                // SAFETY: the cell held this strong reference to an object of the same owner, which
+                // the token holds; it is handed over here (INV-OBJ-BOUND).
+                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
                 Ok(())
             }
             Body::Dict(dict) => {
@@ -760,8 +790,12 @@ impl<'t> Obj<'t> {
                 let (k, v) = removed.ok_or_else(|| {
                     Error::new(ErrorKind::KeyError, key.repr().unwrap_or_default())
                 })?;
-                drop(Obj::from_owned_ptr(self.tok, k));
-                drop(Obj::from_owned_ptr(self.tok, v));
+                // SAFETY: the cell held this strong reference to an object of the same owner, which
+                // the token holds; it is handed over here (INV-OBJ-BOUND).
+                drop(unsafe { Obj::from_owned_ptr(self.tok, k) });
+                // SAFETY: the cell held this strong reference to an object of the same owner, which
+                // the token holds; it is handed over here (INV-OBJ-BOUND).
+                drop(unsafe { Obj::from_owned_ptr(self.tok, v) });
                 Ok(())
             }
             _ => type_error(format!(
@@ -827,9 +861,11 @@ impl<'t> Obj<'t> {
             Body::Instance { attrs, class } => {
                 // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
                 if let Some(value) = unsafe { attrs.with(|a| a.get(name)) } {
-                    return Ok(self.bound(value));
+                    // SAFETY: the instance holds its attributes (INV-OBJ-BOUND).
+                    return Ok(unsafe { self.bound(value) });
                 }
-                let Body::Class(def) = class.body() else {
+                // SAFETY: the instance holds its class.
+                let Body::Class(def) = (unsafe { class.body() }) else {
                     unreachable!("an instance's class is a class object")
                 };
                 if let Some(method) = def.find(name) {
@@ -872,7 +908,9 @@ impl<'t> Obj<'t> {
         // only moves pointers.
         let old = unsafe { attrs.with_mut(|a| a.set(name, new)) };
         if let Some(old) = old {
-            drop(Obj::from_owned_ptr(self.tok, old));
+            // SAFETY: the cell held this strong reference to an object of the same owner, which
+            // the token holds; it is handed over here (INV-OBJ-BOUND).
+            drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
         }
         Ok(())
     }
@@ -895,7 +933,9 @@ impl<'t> Obj<'t> {
         };
         match removed {
             Some(old) => {
-                drop(Obj::from_owned_ptr(self.tok, old));
+                // SAFETY: the cell held this strong reference to an object of the same owner, which
+                // the token holds; it is handed over here (INV-OBJ-BOUND).
+                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
                 Ok(())
             }
             None => fail(
@@ -937,7 +977,8 @@ impl<'t> Obj<'t> {
             }
             Body::BoundMethod {
                 receiver, method, ..
-            } => method(&self.bound(*receiver), args),
+            // SAFETY: the bound method holds its receiver (INV-OBJ-BOUND).
+            } => method(&unsafe { self.bound(*receiver) }, args),
             Body::Instance { .. } => self.call_special("__call__", args).unwrap_or_else(|| {
                 type_error(format!("'{}' object is not callable", self.type_name()))
             }),
@@ -981,7 +1022,9 @@ impl<'t> Obj<'t> {
                 // SAFETY: as above.
                 let popped = unsafe { items.with_mut(Vec::pop) };
                 popped
-                    .map(|p| Obj::from_owned_ptr(tok, p))
+                    // SAFETY: the list held this strong reference to an object of its owner,
+                    // which the token holds; it is handed over (INV-OBJ-BOUND).
+                    .map(|p| unsafe { Obj::from_owned_ptr(tok, p) })
                     .ok_or_else(|| Error::new(ErrorKind::IndexError, "pop from empty list"))
             }
             (Body::Dict(_), "get") => {
