@@ -614,7 +614,8 @@ mod tests {
     /// Exports a list of `s` twice and hands one reference each to proxies of `r1` and `r2`;
     /// then `slip` gives references back wrongly. Every build panics naming the export
     /// (INV-LEDGER); before, the holders subtraction wrapped in release builds and the
-    /// entry could reach zero references (and free its object) early.
+    /// entry could reach zero references (and free its object) early (audit-1 S2, the slip
+    /// F1 reached).
     fn miscount(slip: impl FnOnce(&Exports, &ObjectRef, InterpId)) {
         let rt = Runtime::new();
         let (s, r1, r2) = (

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use xinterp::{DestroyReport, ErrorKind, InterpId, Runtime};
+
 /// Runs `body` under `loom::model` and prints how many interleavings loom explored, so a
 /// model that explores only one (a sign that it exercises no race) shows in the log.
 pub fn model(name: &str, body: impl Fn() + Sync + Send + 'static) {
@@ -19,4 +21,58 @@ pub fn model(name: &str, body: impl Fn() + Sync + Send + 'static) {
         "loom model {name}: {} interleavings explored",
         runs.load(Ordering::Relaxed)
     );
+}
+
+/// Destroys interpreter `id` once nothing keeps it busy, and returns the report.
+///
+/// A racing thread may be inside `id`, or hold a proxy of it: the destroy is refused with
+/// `InterpreterBusy` until that thread has let go, and is retried. Any other error fails the
+/// model. The loop yields between attempts, as loom requires of a spin loop (otherwise it
+/// would explore this thread spinning forever while the racing thread never runs).
+pub fn destroy_when_idle(rt: &Runtime, id: InterpId) -> DestroyReport {
+    loop {
+        match rt.destroy(id) {
+            Ok(report) => return report,
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
+        }
+        loom::thread::yield_now();
+    }
+}
+
+/// The ledger at the end of a model (INV-LEDGER), checked from outside every interpreter
+/// once the model's threads have been joined.
+///
+/// First drains every live interpreter until no pending call runs any more: a drain may
+/// queue calls on another interpreter (a view's decref in one queues its release on the
+/// exporter). Then, for each live interpreter: no object left, no buffer pinned for others
+/// and no export outstanding; and runtime-wide: every object allocated was freed and every
+/// buffer exported was released. Destroyed interpreters are not listed: what their reports
+/// say is for each model to check.
+pub fn assert_balanced(rt: &Runtime) {
+    loop {
+        let ran: usize = rt
+            .list()
+            .into_iter()
+            .map(|id| {
+                rt.drain(id)
+                    .unwrap_or_else(|e| panic!("draining interpreter {id}: {e}"))
+            })
+            .sum();
+        if ran == 0 {
+            break;
+        }
+    }
+    for id in rt.list() {
+        let info = rt.info(id).unwrap();
+        assert_eq!(info.live_objects, 0, "{info:?}");
+        assert_eq!(info.pinned_exports, 0, "{info:?}");
+        let exports = rt.exports(id).unwrap();
+        assert!(
+            exports.is_empty(),
+            "interpreter {id} still has exports out: {exports:?}"
+        );
+    }
+    let c = rt.counters();
+    assert_eq!(c.objects_allocated, c.objects_freed, "{c:?}");
+    assert_eq!(c.buffers_exported, c.buffers_released, "{c:?}");
 }

@@ -42,8 +42,7 @@ fn an_interpreter_is_never_destroyed_under_a_switched_out_thread() {
                 }
                 (Err(e1), Err(e2)) => panic!("both failed: {e1}; {e2}"),
             }
-            let counters = rt.counters();
-            assert_eq!(counters.objects_allocated, counters.objects_freed);
+            xinterp_loom_tests::assert_balanced(&rt);
         },
     );
 }

@@ -6,7 +6,7 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, ErrorKind, Outgoing, OwnerDeath, ReleaseStrategy, Runtime};
+use xinterp::{Config, Outgoing, OwnerDeath, ReleaseStrategy, Runtime};
 
 fn proxy_release_racing_origin_destroy(strategy: ReleaseStrategy) {
     let config = Config::default()
@@ -24,22 +24,14 @@ fn proxy_release_racing_origin_destroy(strategy: ReleaseStrategy) {
 
     let releaser_rt = rt.clone();
     let releaser = thread::spawn(move || releaser_rt.enter(r, move |_| drop(proxy)).unwrap());
-    let report = loop {
-        match rt.destroy(s) {
-            Ok(report) => break report,
-            // A release may be inside `s` right now.
-            Err(e) => assert_eq!(e.kind(), ErrorKind::InterpreterBusy, "{e}"),
-        }
-        loom::thread::yield_now();
-    };
+    // A release may be inside `s` right now.
+    let report = xinterp_loom_tests::destroy_when_idle(&rt, s);
     releaser.join().unwrap();
 
     assert!(report.invalidated_exports <= 1);
     assert_eq!(report.leaked_objects, 0);
-    let c = rt.counters();
-    assert_eq!(c.objects_allocated, c.objects_freed, "freed exactly once");
-    rt.drain(r).unwrap();
-    assert_eq!(rt.info(r).unwrap().live_objects, 0);
+    // Freed exactly once.
+    xinterp_loom_tests::assert_balanced(&rt);
 }
 
 #[test]

@@ -1,0 +1,48 @@
+//! A forced close races a send by the owner of the queued items, under `Switch`. A buffer
+//! item of `s` is queued; a thread in `s` sends a second one while the main thread
+//! force-closes the channel. The close takes the items out under the channel's mutex and
+//! drops them after letting go of it, so each release can wait for `s` (held by the sender)
+//! without the sender ever waiting for the channel's mutex behind it; a send refused by the
+//! closed channel drops its item in `s`, directly (INV-CHAN-DROP-OUTSIDE,
+//! INV-RELEASE-IN-OWNER). No interleaving deadlocks, the sender is told `Ok` or
+//! `ChannelClosed`, and every export is released exactly once.
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+
+#[test]
+fn a_forced_close_racing_a_send_by_the_items_owner() {
+    xinterp_loom_tests::model("a_forced_close_racing_a_send_by_the_items_owner", || {
+        let rt = Runtime::new(); // Switch
+        let s = rt.create().unwrap();
+        let cid = rt.channel_create();
+        rt.enter(s, |tok| {
+            tok.send(cid, Outgoing::buffer(&tok.bytes(b"first")).unwrap())
+        })
+        .unwrap()
+        .unwrap();
+
+        let sender_rt = rt.clone();
+        let sender = thread::spawn(move || {
+            sender_rt
+                .enter(s, |tok| {
+                    tok.send(cid, Outgoing::buffer(&tok.bytes(b"second")).unwrap())
+                })
+                .unwrap()
+        });
+        rt.channel_close(cid, Close::Force).unwrap();
+        let sent = sender.join().unwrap();
+
+        if let Err(e) = sent {
+            assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
+        }
+        assert_eq!(
+            rt.channel_info(cid).unwrap().count,
+            0,
+            "nothing left queued"
+        );
+        // Every export released exactly once.
+        xinterp_loom_tests::assert_balanced(&rt);
+    });
+}

@@ -1,0 +1,55 @@
+//! A forwarded call races the drop of another handle to the same proxy. One thread in the
+//! receiver calls `len()` on a proxy (bound from an `OwnedObj`); the call lets go of the
+//! receiver while it runs in the origin, so a second thread can enter the receiver and drop
+//! its own `OwnedObj` of the same proxy meanwhile. The call holds its own strong reference
+//! to the target in the origin for its whole duration, and the caller's handle keeps the
+//! proxy (INV-PROXY-CALL-PINS): it returns the right length, and at the end every object is
+//! freed and the origin's export table is empty (INV-LEDGER).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{ObjKind, Outgoing, Runtime};
+
+#[test]
+fn a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy() {
+    xinterp_loom_tests::model(
+        "a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy",
+        || {
+            let rt = Runtime::new();
+            let s = rt.create().unwrap();
+            let r = rt.create().unwrap();
+            let cid = rt.channel_create();
+            // `s` keeps no handle: the export entry holds the list's only reference.
+            rt.enter(s, |tok| {
+                let list = tok.list(&[tok.int(1), tok.int(2), tok.int(3)]);
+                tok.send(cid, Outgoing::object(&list)).unwrap();
+            })
+            .unwrap();
+            let (calling, dropped) = rt
+                .enter(r, |tok| {
+                    let proxy = tok.recv(cid).unwrap();
+                    assert_eq!(proxy.kind(), ObjKind::Proxy);
+                    (proxy.clone().unbind(), proxy.unbind())
+                })
+                .unwrap();
+
+            let dropper_rt = rt.clone();
+            let dropper = thread::spawn(move || {
+                dropper_rt.enter(r, move |_| drop(dropped)).unwrap();
+            });
+            let len = rt
+                .enter(r, move |tok| {
+                    let proxy = calling.bind(tok).unwrap();
+                    // The bound handle is now the caller's reference to the proxy.
+                    drop(calling);
+                    proxy.len()
+                })
+                .unwrap();
+            dropper.join().unwrap();
+
+            assert_eq!(len.unwrap(), 3, "the forwarded call saw its target whole");
+            // The ledger: every origin reference given back, every object freed.
+            xinterp_loom_tests::assert_balanced(&rt);
+        },
+    );
+}

@@ -1,0 +1,42 @@
+//! A proxy is dropped on one thread while its origin is destroyed under
+//! `OwnerDeath::Refuse` on another (audit F6, the stress test's CI failure). `Refuse`
+//! ignores releases on their way back, so the destroy may begin after the proxy's release
+//! has started and before it has entered the origin; that release then runs in the final
+//! drain or late (INV-INBOX-SEALED, INV-RELEASE-IN-OWNER). The report must not count the
+//! object it frees as leaked: it is a pending release (`pending_releases`, at most one
+//! here), and `leaked_objects` equals `pinned_exports` (0). After the join every object is
+//! freed (INV-LEDGER).
+#![cfg(loom)]
+
+use loom::thread;
+use xinterp::{Outgoing, Runtime};
+
+#[test]
+fn a_proxy_release_racing_a_refuse_destroy_of_its_origin() {
+    xinterp_loom_tests::model(
+        "a_proxy_release_racing_a_refuse_destroy_of_its_origin",
+        || {
+            let rt = Runtime::new(); // Switch, Refuse
+            let s = rt.create().unwrap();
+            let r = rt.create().unwrap();
+            let cid = rt.channel_create();
+            rt.enter(s, |tok| {
+                tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
+            })
+            .unwrap();
+            let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+
+            let rt2 = rt.clone();
+            let t = thread::spawn(move || rt2.enter(r, move |_| drop(proxy)).unwrap());
+            // The proxy is still held, or its release is inside `s`.
+            let report = xinterp_loom_tests::destroy_when_idle(&rt, s);
+            t.join().unwrap();
+
+            assert_eq!(report.leaked_objects, report.pinned_exports, "{report:?}");
+            assert_eq!(report.leaked_objects, 0, "{report:?}");
+            assert!(report.pending_releases <= 1, "{report:?}");
+            // Nothing actually leaks.
+            xinterp_loom_tests::assert_balanced(&rt);
+        },
+    );
+}
