@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A deeper loom run than the test command's: every model in loom-tests/ with
+# LOOM_MAX_PREEMPTIONS (default 3; the test command uses 2), release build with debug
+# assertions, then a table of the interleavings each model explored and how long it took.
+# Usage: ci/loom-deep.sh [PREEMPTIONS]   (the README's reliability figures come from it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bound=${1:-3}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+started=$(date +%s)
+echo "loom: every model, LOOM_MAX_PREEMPTIONS=$bound (release, debug assertions on)"
+set +e
+RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=$bound \
+    cargo test --release --target-dir target/loom -p xinterp-loom-tests -- \
+    --nocapture --test-threads 1 2>&1 | tee "$log" | grep -E '^(test |loom model|test result)'
+status=${PIPESTATUS[0]}
+set -e
+
+echo
+echo "| model | interleavings explored |"
+echo "|---|---|"
+grep -E '^loom model ' "$log" | sed -E 's/^loom model (.*): ([0-9]+) interleavings explored$/| \1 | \2 |/' | sort
+models=$(grep -cE '^loom model ' "$log" || true)
+total=$(grep -E '^loom model ' "$log" | sed -E 's/.*: ([0-9]+) interleavings explored$/\1/' | paste -sd+ - | bc)
+echo
+echo "$models models, $total interleavings in all, $(( $(date +%s) - started )) s"
+if [ "$status" -ne 0 ]; then
+    echo "FAILED: see the output above"
+    exit 1
+fi
