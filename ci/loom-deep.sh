@@ -18,12 +18,15 @@ RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=$bound \
 status=${PIPESTATUS[0]}
 set -e
 
+# The harness prints "test NAME ... " and the model its count on the same line.
+counts=$(grep -oE 'loom model [^:]+: [0-9]+ interleavings explored' "$log" |
+    sed -E 's/^loom model (.*): ([0-9]+) interleavings explored$/\1 \2/' | sort)
 echo
 echo "| model | interleavings explored |"
 echo "|---|---|"
-grep -E '^loom model ' "$log" | sed -E 's/^loom model (.*): ([0-9]+) interleavings explored$/| \1 | \2 |/' | sort
-models=$(grep -cE '^loom model ' "$log" || true)
-total=$(grep -E '^loom model ' "$log" | sed -E 's/.*: ([0-9]+) interleavings explored$/\1/' | paste -sd+ - | bc)
+awk '{ printf "| %s | %s |\n", $1, $2 }' <<< "$counts"
+models=$(grep -c . <<< "$counts" || true)
+total=$(awk '{ n += $2 } END { print n + 0 }' <<< "$counts")
 echo
 echo "$models models, $total interleavings in all, $(( $(date +%s) - started )) s"
 if [ "$status" -ne 0 ]; then
