@@ -499,7 +499,9 @@ fn a_receive_on_an_empty_open_channel_associates_the_receiver() {
 fn an_interpreter_created_inside_another_uses_its_identity_cache() {
     let rt = Runtime::new();
     let s = rt.create().unwrap();
-    let r = rt.enter(rt.main(), |tok| tok.runtime().create().unwrap()).unwrap();
+    let r = rt
+        .enter(rt.main(), |tok| tok.runtime().create().unwrap())
+        .unwrap();
     let cid = rt.channel_create();
     rt.enter(s, |tok| {
         let l = tok.list(&[]);
@@ -509,7 +511,10 @@ fn an_interpreter_created_inside_another_uses_its_identity_cache() {
     .unwrap();
     rt.enter(r, |tok| {
         let first = tok.recv(cid).unwrap();
-        assert!(tok.recv(cid).unwrap().is(&first), "one proxy per origin object");
+        assert!(
+            tok.recv(cid).unwrap().is(&first),
+            "one proxy per origin object"
+        );
     })
     .unwrap();
     assert_clean(&rt);
