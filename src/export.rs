@@ -609,7 +609,7 @@ impl Drop for OriginRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Runtime;
+    use crate::{Config, OwnerDeath, Runtime};
 
     /// Exports a list of `s` twice and hands one reference each to proxies of `r1` and `r2`;
     /// then `slip` gives references back wrongly. Every build panics naming the export
@@ -617,7 +617,9 @@ mod tests {
     /// entry could reach zero references (and free its object) early (audit-1 S2, the slip
     /// F1 reached).
     fn miscount(slip: impl FnOnce(&Exports, &ObjectRef, InterpId)) {
-        let rt = Runtime::new();
+        // `Invalidate`, so that the runtime's finalization (during the unwind) gives back the
+        // entry the broken ledger would otherwise keep forever: nothing leaks.
+        let rt = Runtime::with_config(Config::default().owner_death(OwnerDeath::Invalidate));
         let (s, r1, r2) = (
             rt.create().unwrap(),
             rt.create().unwrap(),
