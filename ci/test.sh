@@ -22,6 +22,9 @@ RUSTFLAGS="--cfg loom" cargo clippy -p xinterp -p xinterp-loom-tests --all-targe
 step "tests"
 cargo test --workspace
 
+step "conformance: every scenario on xinterp; on CPython 3.13+ too when one is found (XINTERP_CPYTHON=path or none)"
+cargo run -q -p xinterp-conformance
+
 step "loom models (release, debug assertions on, LOOM_MAX_PREEMPTIONS=2)"
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
     cargo test --release --target-dir target/loom -p xinterp-loom-tests
