@@ -1,59 +1,98 @@
-//! Writing your own experiment against the library API: how long does it take to hand a
-//! 64-byte bytes item from one interpreter to another and back, as a round trip of two
+//! An experiment of your own, with the lab's harness: how long does it take to hand a
+//! 64-byte bytes item from one interpreter to another and back, as a round trip over two
 //! channels, against the same ping-pong between two OS threads over crossbeam-channel?
 //!
-//! Run it with `cargo run --release -p xinterp-lab --example own_experiment`.
+//! It writes what a built-in experiment writes: `results.json`, `results.csv`, a plot and
+//! `report.html`, every number a median with its 95% interval, the ratio with its interval
+//! and verdict, the machine load meanwhile.
+//!
+//! Run it with `cargo run --release -p xinterp-lab --example own_experiment [-- OUT_DIR]`.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::path::PathBuf;
 
 use xinterp::{Outgoing, Runtime};
+use xinterp_lab::measure::Harness;
+use xinterp_lab::results::{params, Experiment, Row};
+use xinterp_lab::Run;
 
-const ROUND_TRIPS: u32 = 50_000;
+fn main() -> Result<(), String> {
+    let out = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("lab-results/own-{}", std::process::id())));
+    // The folder is checked (new or empty, writable) before anything runs.
+    let mut run = Run::with_settings(&out, params([("reps", 7.into())]))?;
+    let h = Harness::new(7, 1.0);
+    let round_trips = 20_000;
 
-fn main() -> xinterp::Result<()> {
-    let rt = Runtime::new();
-    let (a, b) = (rt.create()?, rt.create()?);
-    let (to_b, to_a) = (rt.channel_create(), rt.channel_create());
+    run.experiment(&h, || {
+        let mut e = Experiment::new(
+            "ping-pong",
+            "What does a 64-byte round trip between two interpreters on one thread cost, \
+             against two OS threads over crossbeam-channel?",
+            params([
+                ("payload_bytes", 64.into()),
+                ("round_trips_per_rep", round_trips.into()),
+            ]),
+        );
 
-    // One thread plays both sides: send in A, switch to B, answer, come back.
-    let started = Instant::now();
-    rt.enter(a, |ta| -> xinterp::Result<()> {
-        for _ in 0..ROUND_TRIPS {
-            ta.send(to_b, Outgoing::bytes(&ta.bytes(&[1; 64]))?)?;
-            ta.switch(b, |tb| -> xinterp::Result<()> {
-                let ping = tb.recv(to_b)?;
-                tb.send(to_a, Outgoing::bytes(&ping)?)
-            })??;
-            black_box(ta.recv(to_a)?);
-        }
-        Ok(())
-    })??;
-    let xinterp_ns = started.elapsed().as_nanos() as f64 / f64::from(ROUND_TRIPS);
-
-    // The peer: two OS threads, one per side.
-    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
-    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            for ping in ping_rx.iter() {
-                pong_tx.send(ping).expect("the pinger waits for every pong");
-            }
+        let rt = Runtime::new();
+        let (a, b) = (rt.create().expect("a"), rt.create().expect("b"));
+        let (to_b, to_a) = (rt.channel_create(), rt.channel_create());
+        let before = rt.counters();
+        // `per_op` warms up, repeats, and shows a bar; the body runs `n` round trips.
+        let sample = h.per_op("interpreters, one thread", round_trips, |n| {
+            rt.enter(a, |ta| {
+                for _ in 0..n {
+                    let item = Outgoing::bytes(&ta.bytes(&[1; 64])).expect("bytes");
+                    ta.send(to_b, item).expect("send");
+                    ta.switch(b, |tb| {
+                        let ping = tb.recv(to_b).expect("ping");
+                        tb.send(to_a, Outgoing::bytes(&ping).expect("bytes"))
+                            .expect("send");
+                    })
+                    .expect("switch");
+                    black_box(ta.recv(to_a).expect("pong"));
+                }
+            })
+            .expect("enter a");
         });
-        for _ in 0..ROUND_TRIPS {
-            ping_tx
-                .send(vec![1; 64].into())
-                .expect("the ponger is alive");
-            black_box(pong_rx.recv().expect("the ponger answers"));
-        }
-        drop(ping_tx);
-    });
-    let crossbeam_ns = started.elapsed().as_nanos() as f64 / f64::from(ROUND_TRIPS);
+        let all = round_trips / 10 + round_trips * h.reps as u64;
+        let ours = e.push(
+            Row::new("two interpreters on one thread", sample).counted_per_op(&rt, &before, all),
+        );
 
-    println!("round trip, two interpreters on one thread: {xinterp_ns:>8.0} ns");
-    println!("round trip, two OS threads over crossbeam:  {crossbeam_ns:>8.0} ns");
-    println!("ratio: {:.2}x", xinterp_ns / crossbeam_ns);
-    println!("switches counted: {}", rt.counters().switches);
+        let sample = h.per_op("OS threads, crossbeam", round_trips, |n| {
+            let (ping_tx, ping_rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
+            let (pong_tx, pong_rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
+            std::thread::scope(|s| {
+                s.spawn(move || {
+                    for ping in ping_rx.iter() {
+                        pong_tx.send(ping).expect("the pinger waits");
+                    }
+                });
+                for _ in 0..n {
+                    ping_tx
+                        .send(vec![1; 64].into())
+                        .expect("the ponger is alive");
+                    black_box(pong_rx.recv().expect("the ponger answers"));
+                }
+                drop(ping_tx);
+            });
+        });
+        let peer = e.push(Row::new("two OS threads over crossbeam", sample));
+
+        let ratio = e
+            .ratio("interpreters / OS threads, per round trip", ours, peer)
+            .show();
+        e.notes.push(format!("interpreters / OS threads: {ratio}"));
+        e
+    });
+
+    // A table was printed; now the files (the plot is each row's median with its interval).
+    for file in run.finish()? {
+        println!("{}", file.display());
+    }
     Ok(())
 }

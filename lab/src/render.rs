@@ -1,322 +1,436 @@
-//! What a person reads: a CSV of every row, SVG plots, and one self-contained HTML report
-//! that opens with the questions the lab answers. Hand-written SVG: two chart shapes do not
-//! justify a plotting dependency.
+//! What a person reads: the terminal tables, a tidy CSV, SVG plots and one self-contained
+//! HTML report that opens with the lab's questions, each answered by a named measurement
+//! with its interval.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::report::{Experiment, Results};
+use serde_json::Value;
 
-fn escape(text: &str) -> String {
+use crate::plot::Chart;
+use crate::results::{Experiment, Results, Verdict};
+
+/// The lab's questions, numbered as in the report, with the experiment that answers each.
+pub const QUESTIONS: [(u32, &str, &str); 6] = [
+    (
+        1,
+        "Is handing over a view (not its data) cheap, at every size?",
+        "channel",
+    ),
+    (
+        2,
+        "Can an object proxy be built by passing pointers over the byte channel, end to end?",
+        "proxy",
+    ),
+    (
+        3,
+        "What does \"switch to the origin on refcount changes\" cost against a plain refcount?",
+        "proxy",
+    ),
+    (
+        4,
+        "What does identity preservation cost, and what does it save?",
+        "proxy",
+    ),
+    (
+        5,
+        "Must release be propagated by switching, or can it be deferred, and what does each \
+         cost under contention?",
+        "release",
+    ),
+    (
+        6,
+        "A thread pool whose threads enter any interpreter, against one dedicated background \
+         thread per interpreter fed through a channel: throughput and latency for the same work?",
+        "pool",
+    ),
+];
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-/// One CSV row per measured row: experiment, label, median, min and max ns per operation.
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints an experiment's table on stdout, in lines of at most about 120 characters.
+pub fn print_table(e: &Experiment) {
+    println!("\n== {}: {}", e.name, e.question);
+    let params: Vec<String> = e
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_text(v)))
+        .collect();
+    for line in wrap(&params, 110) {
+        println!("   {line}");
+    }
+    let width = e
+        .rows
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for r in &e.rows {
+        let m = r.headline();
+        println!(
+            "   {:<width$}  {}  n={}",
+            r.label,
+            m.show(),
+            m.sample.reps.len()
+        );
+        for m in &r.metrics[1..] {
+            println!("   {:<width$}    {}: {}", "", m.name, m.show());
+        }
+        let counters: Vec<String> = r
+            .counters
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect();
+        for line in wrap(&counters, 100) {
+            println!("   {:<width$}    [{line}]", "");
+        }
+    }
+    for ratio in &e.ratios {
+        println!("   ratio  {}: {}", ratio.label, ratio.show());
+    }
+    for note in &e.notes {
+        println!("   note   {note}");
+    }
+    if let Some(load) = &e.load {
+        println!("   load   {}", load.describe());
+    }
+}
+
+fn wrap(items: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.len() + 1 + item.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(item);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The fixed columns of `results.csv`; one column per parameter name follows them.
+pub const CSV_COLUMNS: [&str; 12] = [
+    "experiment",
+    "row",
+    "metric",
+    "unit",
+    "median",
+    "ci_low",
+    "ci_high",
+    "min",
+    "max",
+    "n",
+    "busy_machine",
+    "started_utc",
+];
+
+/// A tidy CSV: one line per measured quantity (row and metric), with the experiment's and
+/// the row's parameters as columns (empty where a parameter does not apply).
 pub fn csv(results: &Results) -> String {
-    let mut out = String::from("experiment,label,median_ns,min_ns,max_ns\n");
+    let mut param_names: Vec<String> = Vec::new();
     for e in &results.experiments {
         for r in &e.rows {
-            let label = r.label.replace('"', "\"\"");
-            let _ = writeln!(
-                out,
-                "{},\"{label}\",{:.3},{:.3},{:.3}",
-                e.name, r.time.median_ns, r.time.min_ns, r.time.max_ns
-            );
+            for k in e.params.keys().chain(r.params.keys()) {
+                if !param_names.contains(k) {
+                    param_names.push(k.clone());
+                }
+            }
+        }
+    }
+    let mut out = CSV_COLUMNS.join(",");
+    for p in &param_names {
+        out.push(',');
+        out.push_str(&csv_field(p));
+    }
+    out.push('\n');
+    for e in &results.experiments {
+        let busy = e.load.as_ref().is_some_and(|l| l.busy);
+        for r in &e.rows {
+            for m in &r.metrics {
+                let s = &m.sample;
+                let mut line = [
+                    csv_field(&e.name),
+                    csv_field(&r.label),
+                    csv_field(&m.name),
+                    csv_field(&m.unit),
+                    format!("{}", s.median),
+                    format!("{}", s.ci_low),
+                    format!("{}", s.ci_high),
+                    format!("{}", s.min),
+                    format!("{}", s.max),
+                    s.reps.len().to_string(),
+                    busy.to_string(),
+                    results.run.started_utc.clone(),
+                ]
+                .join(",");
+                for p in &param_names {
+                    line.push(',');
+                    if let Some(v) = r.params.get(p).or_else(|| e.params.get(p)) {
+                        line.push_str(&csv_field(&value_text(v)));
+                    }
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
         }
     }
     out
 }
 
-const COLORS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-];
-
-/// Rows labelled `"<size>: <series>"`, as a log-log chart of ns per item against payload
-/// size, one line per series (the channel experiment).
-fn size_chart(e: &Experiment) -> Option<String> {
-    let mut sizes: Vec<String> = Vec::new();
-    let mut series: Vec<(String, Vec<(usize, f64)>)> = Vec::new();
-    for r in &e.rows {
-        let (size, name) = r.label.split_once(": ")?;
-        let x = match sizes.iter().position(|s| s == size) {
-            Some(x) => x,
-            None => {
-                sizes.push(size.to_string());
-                sizes.len() - 1
-            }
-        };
-        match series.iter_mut().find(|(n, _)| n == name) {
-            Some((_, points)) => points.push((x, r.time.median_ns)),
-            None => series.push((name.to_string(), vec![(x, r.time.median_ns)])),
-        }
+/// Every chart of an experiment: its extra charts, then the default dot chart of its rows.
+pub fn charts(e: &Experiment) -> Vec<Chart> {
+    let mut all = e.charts.clone();
+    if !e.rows.is_empty() && !all.iter().any(|c| c.id == e.name) {
+        all.push(Chart::of_rows(e));
     }
-    let all = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y));
-    let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
-    let (lo, hi) = (lo.max(1.0).log10().floor(), hi.max(10.0).log10().ceil());
-    let (w, h, left, top, plot_w, plot_h) = (760.0, 420.0, 70.0, 40.0, 420.0, 320.0);
-    let px = |x: usize| left + plot_w * x as f64 / (sizes.len().max(2) - 1) as f64;
-    let py = |y: f64| top + plot_h * (1.0 - (y.max(1.0).log10() - lo) / (hi - lo).max(1.0));
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"plot-{}\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<title>{}: ns per item by payload size \
-         (log-log)</title>\n",
-        e.name,
-        escape(&e.name)
-    );
-    let _ = writeln!(svg, "<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#999\"/>");
-    for decade in lo as i32..=hi as i32 {
-        let y = py(10f64.powi(decade));
-        let _ = writeln!(svg, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">1e{decade} ns</text>", left + plot_w, left - 6.0, y + 4.0);
-    }
-    for (x, size) in sizes.iter().enumerate() {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            px(x),
-            top + plot_h + 18.0,
-            escape(size)
-        );
-    }
-    for (i, (name, points)) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-            .collect();
-        let _ = writeln!(
-            svg,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            path.join(" ")
-        );
-        for (x, y) in points {
-            let _ = writeln!(
-                svg,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
-                px(*x),
-                py(*y)
-            );
-        }
-        let ly = top + 14.0 + 18.0 * i as f64;
-        let _ = writeln!(svg, "<rect x=\"{}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{:.1}\">{}</text>", left + plot_w + 16.0, ly - 10.0, left + plot_w + 34.0, ly, escape(name));
-    }
-    svg.push_str("</svg>\n");
-    Some(svg)
+    all
 }
 
-/// Every row as a horizontal bar of its median (log scale), with its spread.
-fn bar_chart(e: &Experiment) -> String {
-    let (left, bar_h, w) = (330.0, 22.0, 760.0);
-    let h = 40.0 + bar_h * e.rows.len() as f64 + 20.0;
-    let hi = e
-        .rows
+const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
+color:#111;background:#fff;line-height:1.4}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;\
+text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}\
+td.l{text-align:left}.busy{background:#fde2e1;border:1px solid #d62728;padding:.5em}\
+.inc{color:#8a5a00}.q{margin-bottom:1em}.params code{background:#f3f3f3;padding:0 3px}\
+figure{margin:1em 0}svg{max-width:100%;height:auto}small{color:#555}";
+
+/// The HTML report.
+pub fn html(results: &Results, svgs: &[(String, String)]) -> String {
+    let run = &results.run;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>xinterp lab report</title><style>{STYLE}</style></head><body>\n\
+         <h1>xinterp lab report</h1>\n"
+    );
+    let settings: Vec<String> = results
+        .settings
         .iter()
-        .map(|r| r.time.max_ns)
-        .fold(10.0, f64::max)
-        .log10()
-        .ceil();
-    let px = |ns: f64| (w - left - 20.0) * ns.max(1.0).log10() / hi;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"plot-{}\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<title>{}: median ns per operation \
-         (log scale), bars from min to max</title>\n",
-        e.name,
-        escape(&e.name)
+        .map(|(k, v)| format!("{k}={}", value_text(v)))
+        .collect();
+    let _ =
+        writeln!(
+        h,
+        "<p id=\"provenance\">Run started {} (UTC), finished {}. Commit {}{}; {}; lab {}{}.<br>\
+         {}, {} CPU(s), {} / {}; host {}.<br>Command: <code>{}</code><br>Settings: \
+         <code>{}</code>. Every number is the median over the repetitions with its 95% \
+         bootstrap confidence interval, printed to the precision that interval supports.</p>",
+        escape(&run.started_utc),
+        escape(&run.finished_utc),
+        escape(run.git_commit.as_deref().unwrap_or("unknown (not a git checkout)")),
+        match run.git_dirty {
+            Some(true) => " with uncommitted changes",
+            _ => "",
+        },
+        escape(&run.rustc),
+        escape(&run.lab_version),
+        if run.debug_assertions {
+            ", DEBUG BUILD: timings are not meaningful"
+        } else {
+            ""
+        },
+        escape(run.cpu_model.as_deref().unwrap_or("unknown CPU")),
+        run.cpus,
+        escape(&run.os),
+        escape(&run.arch),
+        escape(run.hostname.as_deref().unwrap_or("?")),
+        escape(&run.command_line.join(" ")),
+        escape(&settings.join(" ")),
     );
-    for (i, r) in e.rows.iter().enumerate() {
-        let y = 30.0 + bar_h * i as f64;
-        let color = COLORS[i % COLORS.len()];
+    let busy: Vec<&str> = results
+        .experiments
+        .iter()
+        .filter(|e| e.load.as_ref().is_some_and(|l| l.busy))
+        .map(|e| e.name.as_str())
+        .collect();
+    if !busy.is_empty() {
         let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            left - 8.0,
-            y + 14.0,
-            escape(&r.label)
-        );
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{left}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\"/>",
-            px(r.time.median_ns),
-            bar_h - 6.0
-        );
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-            left + px(r.time.min_ns),
-            left + px(r.time.max_ns),
-            y + 8.0,
-            y + 8.0
-        );
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{:.1} ns</text>",
-            left + px(r.time.median_ns) + 6.0,
-            y + 14.0,
-            r.time.median_ns
+            h,
+            "<p class=\"busy\" id=\"busy\"><b>Busy machine:</b> other processes used more than \
+             {:.0}% of the CPUs while {} ran; those timings may be disturbed (see each \
+             experiment's load line).</p>",
+            crate::env::BUSY_SHARE * 100.0,
+            escape(&busy.join(", "))
         );
     }
-    svg.push_str("</svg>\n");
-    svg
-}
-
-/// The plot for an experiment: by payload size when its rows are labelled that way, else
-/// bars.
-pub fn plot(e: &Experiment) -> String {
-    if e.name == "channel" {
-        if let Some(svg) = size_chart(e) {
-            return svg;
-        }
-    }
-    bar_chart(e)
-}
-
-/// The questions the seed thread left open, with the ratio (from this run) that answers
-/// each, or a plain statement that this run did not measure it.
-fn questions(results: &Results) -> Vec<(String, String)> {
-    let ratio = |exp: &str, label: &str| {
-        results
+    h.push_str("<h2 id=\"questions\">The questions</h2>\n");
+    for (n, q, exp) in QUESTIONS {
+        let answers: Vec<&str> = results
             .experiments
             .iter()
-            .filter(|e| e.name == exp)
-            .flat_map(|e| &e.ratios)
-            .find(|r| r.label == label)
-            .map(|r| r.value)
-    };
-    let answer = |parts: Vec<(&str, Option<f64>)>| {
-        let measured: Vec<String> = parts
-            .into_iter()
-            .filter_map(|(what, v)| v.map(|v| format!("{what}: {v:.3}x")))
+            .flat_map(|e| &e.answers)
+            .filter(|a| a.question == n)
+            .map(|a| a.text.as_str())
             .collect();
-        if measured.is_empty() {
-            "not measured in this run".to_string()
+        let _ = write!(
+            h,
+            "<div class=\"q\" id=\"q{n}\"><b>{n}. {}</b><br>",
+            escape(q)
+        );
+        if answers.is_empty() {
+            let _ = write!(
+                h,
+                "not measured in this run (the <code>{exp}</code> experiment answers it)"
+            );
         } else {
-            measured.join("; ")
+            h.push_str(
+                &answers
+                    .iter()
+                    .map(|a| escape(a))
+                    .collect::<Vec<_>>()
+                    .join("<br>"),
+            );
         }
-    };
-    vec![
-        (
-            "1. Is handing over a view (not its data) cheap, at every size?".into(),
-            answer(vec![
-                ("zero-copy 16 MiB / 64 B", ratio("channel", "zero-copy 16 MiB / zero-copy 64 B")),
-                ("zero-copy / memcpy at 1 MiB", ratio("channel", "1 MiB: zero-copy / memcpy")),
-                ("CPython send_buffer / xinterp at 1 MiB", ratio("channel", "1 MiB: CPython buffer / xinterp buffer")),
-            ]),
-        ),
-        (
-            "2. Can an object proxy be built by passing pointers over the byte channel, end to end?".into(),
-            answer(vec![(
-                "forwarded call / (direct call + switch round trip)",
-                ratio("proxy", "forwarded call / (direct call + switch round trip)"),
-            )]),
-        ),
-        (
-            "3. What does \"switch to the origin on refcount changes\" cost against a plain refcount?".into(),
-            answer(vec![("proxy clone+drop / local clone+drop", ratio("proxy", "proxy clone+drop / local clone+drop"))]),
-        ),
-        (
-            "4. What does identity preservation cost, and what does it save?".into(),
-            answer(vec![
-                ("identity-cache hit / miss", ratio("proxy", "identity hit / identity miss")),
-                (
-                    "cache on (hit) / cache off, same object",
-                    ratio("proxy", "identity cache on (hit) / cache off, same object"),
-                ),
-            ]),
-        ),
-        (
-            "5. Must release be propagated by switching, or can it be deferred, and what does each cost under contention?".into(),
-            answer(vec![
-                ("deferred / switch, time per release", ratio("release", "deferred / switch, time per release")),
-                ("adaptive / switch, time per release", ratio("release", "adaptive / switch, time per release")),
-            ]),
-        ),
-        (
-            "6. A thread pool entering any interpreter against one dedicated thread per interpreter?".into(),
-            answer(vec![("pool / dedicated, time per job", ratio("pool", "pool / dedicated, time per job"))]),
-        ),
-    ]
+        h.push_str("</div>\n");
+    }
+    for e in &results.experiments {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"exp-{0}\">{0}</h2>\n<p>{1}</p>",
+            escape(&e.name),
+            escape(&e.question)
+        );
+        let params: Vec<String> = e
+            .params
+            .iter()
+            .map(|(k, v)| format!("<code>{}={}</code>", escape(k), escape(&value_text(v))))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<p class=\"params\">Parameters: {}</p>",
+            params.join(" ")
+        );
+        if let Some(load) = &e.load {
+            let _ = writeln!(
+                h,
+                "<p{}>Machine load: {}</p>",
+                if load.busy { " class=\"busy\"" } else { "" },
+                escape(&load.describe())
+            );
+        }
+        for (id, svg) in svgs
+            .iter()
+            .filter(|(id, _)| charts(e).iter().any(|c| &c.id == id))
+        {
+            let _ = writeln!(h, "<figure id=\"plot-{}\">{svg}</figure>", escape(id));
+        }
+        h.push_str(
+            "<table><tr><th>row</th><th>metric</th><th>median (95% CI)</th><th>n</th></tr>\n",
+        );
+        for r in &e.rows {
+            for (i, m) in r.metrics.iter().enumerate() {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+                    if i == 0 {
+                        escape(&r.label)
+                    } else {
+                        String::new()
+                    },
+                    escape(&m.name),
+                    escape(&m.show()),
+                    m.sample.reps.len()
+                );
+            }
+        }
+        h.push_str("</table>\n");
+        if e.rows.iter().any(|r| !r.counters.is_empty()) {
+            h.push_str("<details><summary>Counters per row</summary><table>\n");
+            for r in e.rows.iter().filter(|r| !r.counters.is_empty()) {
+                let counters: Vec<String> = r
+                    .counters
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", value_text(v)))
+                    .collect();
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=\"l\"><small>{}</small></td></tr>",
+                    escape(&r.label),
+                    escape(&counters.join(", "))
+                );
+            }
+            h.push_str("</table></details>\n");
+        }
+        if !e.ratios.is_empty() {
+            h.push_str("<h3>Ratios (same run)</h3><ul>\n");
+            for ratio in &e.ratios {
+                let _ = writeln!(
+                    h,
+                    "<li{}>{}: {}</li>",
+                    if ratio.verdict == Verdict::Inconclusive {
+                        " class=\"inc\""
+                    } else {
+                        ""
+                    },
+                    escape(&ratio.label),
+                    escape(&ratio.show())
+                );
+            }
+            h.push_str("</ul>\n");
+        }
+        for note in &e.notes {
+            let _ = writeln!(h, "<p><i>{}</i></p>", escape(note));
+        }
+    }
+    h.push_str("</body></html>\n");
+    h
 }
 
-/// Writes `results.csv`, `plots/<experiment>.svg` and `report.html` into `dir`; returns the
-/// files written.
+/// Writes `results.json`, `results.csv`, `plots/<chart>.svg` and `report.html` into `dir`
+/// (which must exist) and returns the files written.
 pub fn write_all(dir: &Path, results: &Results) -> io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
+    let json = dir.join("results.json");
+    let text = serde_json::to_string_pretty(results).map_err(io::Error::other)?;
+    fs::write(&json, text + "\n")?;
+    written.push(json);
     let csv_path = dir.join("results.csv");
     fs::write(&csv_path, csv(results))?;
     written.push(csv_path);
     fs::create_dir_all(dir.join("plots"))?;
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>xinterp lab report</title>\
-         <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}\
-         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;\
-         text-align:right}td:first-child{text-align:left}</style></head><body>\n\
-         <h1>xinterp lab report</h1>\n",
-    );
-    let m = &results.machine;
-    let _ = writeln!(
-        html,
-        "<p>{} / {}, {} CPU(s), {} repetition(s) per measurement{}.</p>",
-        m.os,
-        m.arch,
-        m.cpus,
-        results.reps,
-        if results.quick { ", quick run" } else { "" }
-    );
-    html.push_str("<h2>The questions</h2>\n<ul>\n");
-    for (q, a) in questions(results) {
-        let _ = writeln!(html, "<li><b>{}</b><br>{}</li>", escape(&q), escape(&a));
-    }
-    html.push_str("</ul>\n");
+    let mut svgs = Vec::new();
     for e in &results.experiments {
-        let svg = plot(e);
-        let svg_path = dir.join("plots").join(format!("{}.svg", e.name));
-        fs::write(&svg_path, &svg)?;
-        written.push(svg_path);
-        let _ = writeln!(
-            html,
-            "<h2>{}</h2>\n<p>{}</p>",
-            escape(&e.name),
-            escape(&e.question)
-        );
-        for (k, v) in &e.params {
-            let _ = writeln!(html, "<div>{}: {}</div>", escape(k), escape(v));
-        }
-        html.push_str(&svg);
-        html.push_str("<table><tr><th>row</th><th>median ns</th><th>min</th><th>max</th><th>counters</th></tr>\n");
-        for r in &e.rows {
-            let counters: Vec<String> =
-                r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td></tr>",
-                escape(&r.label),
-                r.time.median_ns,
-                r.time.min_ns,
-                r.time.max_ns,
-                escape(&counters.join(" "))
-            );
-        }
-        html.push_str("</table>\n<h3>Ratios (same run)</h3><ul>\n");
-        for ratio in &e.ratios {
-            let _ = writeln!(
-                html,
-                "<li>{}: {:.4}x</li>",
-                escape(&ratio.label),
-                ratio.value
-            );
-        }
-        html.push_str("</ul>\n");
-        for note in &e.notes {
-            let _ = writeln!(html, "<p><i>{}</i></p>", escape(note));
+        for chart in charts(e) {
+            let svg = chart.svg();
+            let path = dir.join("plots").join(format!("{}.svg", chart.id));
+            fs::write(&path, &svg)?;
+            written.push(path);
+            svgs.push((chart.id.clone(), svg));
         }
     }
-    html.push_str("</body></html>\n");
     let html_path = dir.join("report.html");
-    fs::write(&html_path, html)?;
+    fs::write(&html_path, html(results, &svgs))?;
     written.push(html_path);
     Ok(written)
 }

@@ -1,9 +1,11 @@
 //! Runs the lab's default suite shrunk (`--quick`) and checks what it promises: the JSON
-//! results in their schema, the CSV, a plot per experiment, and an HTML report that holds
-//! every plot.
+//! results in their schema (provenance, typed parameters, every number with its interval,
+//! ratios with verdicts, the load per experiment), the tidy CSV's columns, a plot per
+//! chart, an HTML report with its sections and the six questions answered; then `compare`
+//! of the run with itself, and every bad input refused before any experiment runs.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -12,77 +14,309 @@ fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("missing `{key}` in {v}"))
 }
 
-#[test]
-fn the_quick_suite_writes_every_promised_file() {
-    let out: PathBuf =
-        std::env::temp_dir().join(format!("xinterp-lab-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let status = Command::new(env!("CARGO_BIN_EXE_xinterp-lab"))
-        .args(["--quick", "--reps", "1", "--out"])
-        .arg(&out)
-        .arg("--trace")
-        .arg(out.join("trace.json"))
-        .status()
-        .expect("the lab runs");
-    assert!(status.success());
+fn lab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xinterp-lab"))
+        .args(args)
+        .output()
+        .expect("the lab runs")
+}
 
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xinterp-lab-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn check_sample(s: &Value) {
+    let (median, lo, hi) = (
+        field(s, "median").as_f64().unwrap(),
+        field(s, "ci_low").as_f64().unwrap(),
+        field(s, "ci_high").as_f64().unwrap(),
+    );
+    assert!(lo <= median && median <= hi, "{s}");
+    assert!(field(s, "min").as_f64().unwrap() <= median);
+    assert!(field(s, "max").as_f64().unwrap() >= median);
+    assert_eq!(field(s, "reps").as_array().unwrap().len(), 3, "{s}");
+}
+
+#[test]
+fn the_quick_suite_writes_every_promised_file_and_compares() {
+    let out = scratch("quick");
+    let trace = scratch("trace").join("trace.json");
+    let o = lab(&[
+        "--quick",
+        "--reps",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // results.json: provenance, settings and every experiment in its schema.
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    let machine = field(&json, "machine");
-    assert!(field(machine, "cpus").as_u64().unwrap() >= 1);
-    assert!(field(machine, "os").is_string() && field(machine, "arch").is_string());
-    assert_eq!(field(&json, "quick"), &Value::Bool(true));
+    assert_eq!(field(&json, "schema"), "xinterp-lab/results/2");
+    let run = field(&json, "run");
+    for key in [
+        "started_utc",
+        "finished_utc",
+        "rustc",
+        "lab_version",
+        "os",
+        "arch",
+    ] {
+        assert!(!field(run, key).as_str().unwrap().is_empty(), "{key}");
+    }
+    assert!(field(run, "rustc").as_str().unwrap().starts_with("rustc "));
+    assert!(field(run, "cpus").as_u64().unwrap() >= 1);
+    assert!(field(run, "command_line").as_array().unwrap().len() > 1);
+    assert!(run.get("git_commit").is_some() && run.get("cpu_model").is_some());
+    let settings = field(&json, "settings");
+    assert_eq!(field(settings, "reps"), 3);
+    assert_eq!(field(settings, "quick"), true);
     let experiments = field(&json, "experiments").as_array().unwrap();
     let names: Vec<&str> = experiments
         .iter()
         .map(|e| field(e, "name").as_str().unwrap())
         .collect();
     assert_eq!(names, ["switch", "channel", "proxy", "release", "pool"]);
-
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    let mut rows_total = 0;
+    let mut quantities = 0;
+    let mut answered = Vec::new();
     for e in experiments {
         let name = field(e, "name").as_str().unwrap();
         assert!(field(e, "question").as_str().unwrap().ends_with('?'));
-        assert!(field(e, "params").is_array() && field(e, "notes").is_array());
+        assert!(field(e, "params").is_object() && field(e, "notes").is_array());
+        let load = field(e, "load");
+        assert!(
+            field(load, "busy").is_boolean() && field(load, "seconds").as_f64().unwrap() >= 0.0
+        );
         let rows = field(e, "rows").as_array().unwrap();
         assert!(!rows.is_empty(), "{name} has rows");
         for r in rows {
-            let time = field(r, "time");
-            let (median, min, max) = (
-                field(time, "median_ns").as_f64().unwrap(),
-                field(time, "min_ns").as_f64().unwrap(),
-                field(time, "max_ns").as_f64().unwrap(),
-            );
-            assert!(min <= median && median <= max && min > 0.0, "{r}");
-            assert!(!field(time, "reps").as_array().unwrap().is_empty());
-            assert!(field(r, "counters").is_array());
+            assert!(field(r, "params").is_object() && field(r, "counters").is_object());
+            let metrics = field(r, "metrics").as_array().unwrap();
+            assert!(!metrics.is_empty());
+            for m in metrics {
+                assert!(!field(m, "unit").as_str().unwrap().is_empty());
+                check_sample(m);
+            }
+            quantities += metrics.len();
         }
-        rows_total += rows.len();
         for ratio in field(e, "ratios").as_array().unwrap() {
             let value = field(ratio, "value").as_f64().unwrap();
             assert!(value.is_finite() && value > 0.0, "{ratio}");
+            assert!(field(ratio, "ci_low").as_f64().unwrap() <= value);
+            assert!(field(ratio, "ci_high").as_f64().unwrap() >= value);
+            let verdict = field(ratio, "verdict").as_str().unwrap();
+            assert!(["above", "below", "inconclusive"].contains(&verdict));
         }
-        // A plot per experiment, written and held by the report.
-        let svg = std::fs::read_to_string(out.join("plots").join(format!("{name}.svg"))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains(&format!("id=\"plot-{name}\"")));
+        for a in field(e, "answers").as_array().unwrap() {
+            let text = field(a, "text").as_str().unwrap();
+            // Each answer names its measurement and carries intervals.
+            assert!(text.starts_with("Measured by ") || text.starts_with("Yes. Measured by "));
+            assert!(text.contains("95% CI"), "{text}");
+            answered.push(field(a, "question").as_u64().unwrap());
+        }
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, [1, 2, 3, 4, 5, 6]);
+    // Question 3's rows: the eager proxy switches twice per clone + drop, ours never.
+    let proxy = &experiments[2];
+    let rows = field(proxy, "rows").as_array().unwrap();
+    let switches = |label_start: &str| {
+        let r = rows
+            .iter()
+            .find(|r| field(r, "label").as_str().unwrap().starts_with(label_start))
+            .unwrap();
+        field(r, "counters")
+            .get("switches_per_op")
+            .map_or(0.0, |v| v.as_f64().unwrap())
+    };
+    assert_eq!(switches("proxy entering the origin on every"), 2.0);
+    assert_eq!(switches("proxy, ours"), 0.0);
+    // Question 5: the bound is a parameter, and each strategy is measured below it and at it.
+    let release = &experiments[3];
+    assert_eq!(field(field(release, "params"), "deferred_limit"), 1024);
+    let regimes: Vec<&str> = field(release, "rows")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| field(field(r, "params"), "regime").as_str().unwrap())
+        .collect();
+    assert!(regimes.contains(&"below bound") && regimes.contains(&"at bound"));
+
+    // results.csv: tidy, one line per measured quantity.
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with(
+        "experiment,row,metric,unit,median,ci_low,ci_high,min,max,n,busy_machine,started_utc,"
+    ));
+    for column in ["size_bytes", "series", "strategy", "regime", "busy_share"] {
         assert!(
-            html.contains(&format!("id=\"plot-{name}\"")),
-            "report lacks {name}'s plot"
+            header.split(',').any(|c| c == column),
+            "{column} in {header}"
         );
     }
-    assert_eq!(csv.lines().count(), 1 + rows_total);
-    assert!(csv.starts_with("experiment,label,median_ns,min_ns,max_ns\n"));
-    // The timeline: Chrome trace events, begins and ends paired per thread.
-    let trace: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
-    let events = field(&trace, "traceEvents").as_array().unwrap();
-    assert!(!events.is_empty());
+    assert_eq!(csv.lines().count(), 1 + quantities);
+
+    // Plots and the report.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for plot in [
+        "switch",
+        "channel",
+        "channel-throughput",
+        "proxy",
+        "release",
+        "release-latency",
+        "release-sweep",
+        "pool",
+        "pool-latency",
+    ] {
+        let svg = std::fs::read_to_string(out.join("plots").join(format!("{plot}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("fill=\"#FFFFFF\""),
+            "{plot}"
+        );
+        assert!(
+            html.contains(&format!("id=\"plot-{plot}\"")),
+            "report lacks {plot}"
+        );
+    }
+    assert!(std::fs::read_to_string(out.join("plots/channel.svg"))
+        .unwrap()
+        .contains("payload size (log scale)"));
+    for section in [
+        "id=\"provenance\"",
+        "id=\"questions\"",
+        "id=\"exp-release\"",
+        "Machine load",
+    ] {
+        assert!(html.contains(section), "report lacks {section}");
+    }
+    for q in 1..=6 {
+        assert!(html.contains(&format!("id=\"q{q}\"")));
+    }
+    assert!(!html.contains("not measured in this run"));
+
+    // The timeline: Chrome trace events, begins and ends paired.
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = field(&t, "traceEvents").as_array().unwrap();
     let begins = events.iter().filter(|e| field(e, "ph") == "B").count();
-    assert_eq!(begins * 2, events.len());
-    // The report opens with the questions, each answered by a figure or marked unmeasured.
-    assert!(html.contains("1. Is handing over a view"));
-    assert!(html.contains("6. A thread pool"));
-    let _ = std::fs::remove_dir_all(&out);
+    assert!(begins > 0 && begins * 2 == events.len());
+
+    // compare: the run against itself agrees everywhere.
+    let cmp = scratch("compare");
+    let o = lab(&[
+        "compare",
+        out.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(&format!("0 of {quantities} quantities changed")),
+        "{stdout}"
+    );
+    let c: Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(field(&c, "changes").as_array().unwrap().len(), quantities);
+    assert!(std::fs::read_to_string(cmp.join("compare.html"))
+        .unwrap()
+        .contains("id=\"summary\""));
+    assert!(cmp.join("compare.csv").exists());
+
+    for dir in [&out, &cmp, &trace.parent().unwrap().to_path_buf()] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Every bad input is refused with a message and a non-zero exit before any experiment
+/// runs (no table is printed, nothing is written).
+#[test]
+fn bad_input_fails_before_any_experiment_runs() {
+    let base = scratch("bad");
+    std::fs::create_dir_all(base.join("full")).unwrap();
+    std::fs::write(base.join("full/results.json"), "{}").unwrap();
+    std::fs::write(base.join("a-file"), "x").unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--out".into(), s(&base.join("a-file"))],
+            "not a folder",
+        ),
+        (
+            vec!["--out".into(), s(&base.join("full"))],
+            "already holds files",
+        ),
+        (
+            vec!["--out".into(), "/proc/xinterp-lab/x".into()],
+            "cannot be created",
+        ),
+        (
+            vec!["--trace".into(), "/proc/xinterp-lab/trace.json".into()],
+            "--trace",
+        ),
+        (vec!["--trace".into(), s(&base)], "is a folder"),
+        (
+            vec![
+                "--receivers".into(),
+                "64".into(),
+                "--views".into(),
+                "10000000".into(),
+                "release".into(),
+            ],
+            "memory",
+        ),
+        (
+            vec!["--views".into(), "10000001".into()],
+            "not in 1..=10000000",
+        ),
+        (vec!["--reps".into(), "-1".into()], "--reps"),
+        (vec!["--reps".into(), "0".into()], "not in 1..=1000"),
+        (
+            vec!["--busy-share".into(), "-0.1".into()],
+            "--busy-share must be between",
+        ),
+        (
+            vec!["--busy-share".into(), "1".into()],
+            "--busy-share must be between",
+        ),
+        (vec!["--sweep".into(), "0.5,2".into()], "--sweep"),
+        (vec!["nope".into()], "invalid value 'nope'"),
+        (
+            vec!["compare".into(), s(&base.join("x")), s(&base.join("y"))],
+            "cannot read",
+        ),
+    ];
+    for (args, expect) in cases {
+        // Shrunk, should a case run after all; not for the memory case, which --quick
+        // would shrink until it fits.
+        let mut all: Vec<String> = vec!["--quick".into()];
+        if args[0] == "compare" || args.iter().any(|a| a == "10000000") {
+            all.clear();
+        }
+        all.extend(args.iter().cloned());
+        if !all.iter().any(|a| a == "--out") && args[0] != "compare" {
+            all.extend(["--out".into(), s(&base.join("never"))]);
+        }
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let o = lab(&refs);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains("== "),
+            "{args:?} ran an experiment: {stdout}"
+        );
+        assert!(
+            !base.join("never").exists(),
+            "{args:?} wrote an output folder"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }

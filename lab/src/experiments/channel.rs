@@ -6,8 +6,10 @@ use std::hint::black_box;
 
 use xinterp::{Config, InterpId, Outgoing, ReleaseStrategy, Runtime};
 
-use crate::measure::{per_op, Sample};
-use crate::report::{Experiment, Ratio, Row};
+use crate::measure::Harness;
+use crate::plot::{Axis, Chart, Point, Series, Ticks};
+use crate::results::{params, Experiment, Metric, Row};
+use crate::stats::Sample;
 
 /// Payload sizes: 64 B, 4 KiB, 1 MiB, 16 MiB.
 pub const SIZES: [usize; 4] = [64, 4 << 10, 1 << 20, 16 << 20];
@@ -23,7 +25,8 @@ fn ops_for(size: usize, scale: f64, copies: bool) -> u64 {
     ((base as f64 * scale) as u64).max(4)
 }
 
-fn label_size(size: usize) -> String {
+/// `64 B`, `4 KiB`, `16 MiB`.
+pub fn label_size(size: usize) -> String {
     match size {
         s if s >= 1 << 20 => format!("{} MiB", s >> 20),
         s if s >= 1 << 10 => format!("{} KiB", s >> 10),
@@ -47,11 +50,11 @@ fn batch_for(size: usize, zero_copy: bool) -> u64 {
 /// view's release enters `s`, which the switch let go of).
 fn cross_interpreter(
     rt: &Runtime,
-    s: InterpId,
-    r: InterpId,
+    (s, r): (InterpId, InterpId),
     size: usize,
     zero_copy: bool,
-    reps: usize,
+    h: &Harness,
+    what: &str,
     ops: u64,
 ) -> Sample {
     let cid = rt.channel_create();
@@ -59,7 +62,7 @@ fn cross_interpreter(
         .enter(s, |tok| tok.bytes(&vec![7u8; size]).unbind())
         .expect("entering s");
     let batch = batch_for(size, zero_copy);
-    let sample = per_op(reps, ops, |n| {
+    let sample = h.per_op(what, ops, |n| {
         rt.enter(s, |ts| {
             let mut left = n;
             while left > 0 {
@@ -92,12 +95,19 @@ fn cross_interpreter(
 }
 
 /// Same interpreter: send and receive in `s` (the channel's own cost, no switch).
-fn same_interpreter(rt: &Runtime, s: InterpId, size: usize, reps: usize, ops: u64) -> Sample {
+fn same_interpreter(
+    rt: &Runtime,
+    s: InterpId,
+    size: usize,
+    h: &Harness,
+    what: &str,
+    ops: u64,
+) -> Sample {
     let cid = rt.channel_create();
     let sample = rt
         .enter(s, |ts| {
             let obj = ts.bytes(&vec![7u8; size]);
-            per_op(reps, ops, |n| {
+            h.per_op(what, ops, |n| {
                 for _ in 0..n {
                     ts.send(cid, Outgoing::bytes(&obj).expect("bytes"))
                         .expect("sending");
@@ -110,10 +120,10 @@ fn same_interpreter(rt: &Runtime, s: InterpId, size: usize, reps: usize, ops: u6
     sample
 }
 
-fn crossbeam_same_thread(size: usize, reps: usize, ops: u64) -> Sample {
+fn crossbeam_same_thread(size: usize, h: &Harness, what: &str, ops: u64) -> Sample {
     let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
     let payload = vec![7u8; size];
-    per_op(reps, ops, |n| {
+    h.per_op(what, ops, |n| {
         for _ in 0..n {
             tx.send(payload.as_slice().into()).expect("receiver alive");
             black_box(rx.recv().expect("sender alive"));
@@ -121,9 +131,9 @@ fn crossbeam_same_thread(size: usize, reps: usize, ops: u64) -> Sample {
     })
 }
 
-fn crossbeam_two_threads(size: usize, reps: usize, ops: u64) -> Sample {
+fn crossbeam_two_threads(size: usize, h: &Harness, what: &str, ops: u64) -> Sample {
     let payload = vec![7u8; size];
-    per_op(reps, ops, |n| {
+    h.per_op(what, ops, |n| {
         let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(64);
         std::thread::scope(|scope| {
             let payload = &payload;
@@ -139,10 +149,10 @@ fn crossbeam_two_threads(size: usize, reps: usize, ops: u64) -> Sample {
     })
 }
 
-fn memcpy(size: usize, reps: usize, ops: u64) -> Sample {
+fn memcpy(size: usize, h: &Harness, what: &str, ops: u64) -> Sample {
     let src = vec![7u8; size];
     let mut dst = vec![0u8; size];
-    per_op(reps, ops, |n| {
+    h.per_op(what, ops, |n| {
         for _ in 0..n {
             dst.copy_from_slice(black_box(&src));
             black_box(&mut dst);
@@ -150,94 +160,104 @@ fn memcpy(size: usize, reps: usize, ops: u64) -> Sample {
     })
 }
 
-pub fn run(reps: usize, scale: f64, out: &std::path::Path) -> Experiment {
+/// The series measured at every size, in the order measured.
+const SERIES: [&str; 6] = [
+    "zero-copy buffer, S -> R",
+    "copied bytes, S -> R",
+    "copied bytes, same interpreter",
+    "crossbeam bounded, same thread",
+    "crossbeam bounded, two threads",
+    "memcpy of the payload",
+];
+
+fn row(series: &str, size: usize, sample: Sample) -> Row {
+    let gbps = Sample::from_reps(sample.reps.iter().map(|ns| size as f64 / ns).collect());
+    Row::with_metrics(
+        &format!("{}: {series}", label_size(size)),
+        vec![
+            Metric::new("time per item", "ns", sample),
+            Metric::new("throughput", "GB/s", gbps),
+        ],
+    )
+    .param("size_bytes", size as u64)
+    .param("series", series)
+}
+
+/// Runs the experiment; `python` names a CPython to use as the peer (else one is looked
+/// for).
+pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
     let rt = Runtime::with_config(Config::default().release(ReleaseStrategy::Switch));
     let s = rt.create().expect("creating s");
     let r = rt.create().expect("creating r");
-    let mut rows = Vec::new();
-    let mut ratios = Vec::new();
-    let index = |rows: &Vec<Row>| rows.len() - 1;
-
+    let mut e = Experiment::new(
+        "channel",
+        "Is handing over a view (not its data) cheap, at every size?",
+        params([
+            (
+                "sizes_bytes",
+                serde_json::Value::Array(SIZES.iter().map(|&s| (s as u64).into()).collect()),
+            ),
+            ("release_strategy", "switch".into()),
+            ("zero_copy_items_per_switch", 64.into()),
+            (
+                "copied_items_per_switch",
+                "up to 64, at most 1 MiB in flight".into(),
+            ),
+            ("zero_copy_ops_per_rep", ops_for(64, h.scale, false).into()),
+        ]),
+    );
     let mut zero_copy_rows = Vec::new();
     for size in SIZES {
         let size_label = label_size(size);
-        let ops = ops_for(size, scale, false);
-        let copy_ops = ops_for(size, scale, true);
+        let ops = ops_for(size, h.scale, false);
+        let copy_ops = ops_for(size, h.scale, true);
+        let what = |series: &str| format!("{size_label}: {series}");
+        let all = |ops: u64| ops.div_ceil(10) + ops * h.reps as u64;
 
         let before = rt.counters();
-        let sample = cross_interpreter(&rt, s, r, size, true, reps, ops);
-        rows.push(
-            Row::new(&format!("{size_label}: zero-copy buffer, S -> R"), sample)
-                .counted(&rt, &before),
-        );
-        let zero = index(&rows);
+        let sample = cross_interpreter(&rt, (s, r), size, true, h, &what(SERIES[0]), ops);
+        let zero = e.push(row(SERIES[0], size, sample).counted_per_op(&rt, &before, all(ops)));
         zero_copy_rows.push(zero);
-
         let before = rt.counters();
-        let sample = cross_interpreter(&rt, s, r, size, false, reps, copy_ops);
-        rows.push(
-            Row::new(&format!("{size_label}: copied bytes, S -> R"), sample).counted(&rt, &before),
-        );
-        let copied = index(&rows);
+        let sample = cross_interpreter(&rt, (s, r), size, false, h, &what(SERIES[1]), copy_ops);
+        let copied =
+            e.push(row(SERIES[1], size, sample).counted_per_op(&rt, &before, all(copy_ops)));
+        let sample = same_interpreter(&rt, s, size, h, &what(SERIES[2]), copy_ops);
+        let same = e.push(row(SERIES[2], size, sample));
+        let sample = crossbeam_same_thread(size, h, &what(SERIES[3]), copy_ops);
+        let cb_same = e.push(row(SERIES[3], size, sample));
+        let sample = crossbeam_two_threads(size, h, &what(SERIES[4]), copy_ops);
+        e.push(row(SERIES[4], size, sample));
+        let sample = memcpy(size, h, &what(SERIES[5]), copy_ops);
+        let copy = e.push(row(SERIES[5], size, sample));
 
-        let sample = same_interpreter(&rt, s, size, reps, copy_ops);
-        rows.push(Row::new(
-            &format!("{size_label}: copied bytes, same interpreter"),
-            sample,
-        ));
-        let same = index(&rows);
-
-        rows.push(Row::new(
-            &format!("{size_label}: crossbeam bounded, same thread"),
-            crossbeam_same_thread(size, reps, copy_ops),
-        ));
-        let cb_same = index(&rows);
-        rows.push(Row::new(
-            &format!("{size_label}: crossbeam bounded, two threads"),
-            crossbeam_two_threads(size, reps, copy_ops),
-        ));
-
-        rows.push(Row::new(
-            &format!("{size_label}: memcpy of the payload"),
-            memcpy(size, reps, copy_ops),
-        ));
-        let copy = index(&rows);
-
-        ratios.push(Ratio::of(
-            &rows,
-            zero,
-            copy,
-            &format!("{size_label}: zero-copy / memcpy"),
-        ));
-        ratios.push(Ratio::of(
-            &rows,
-            copied,
-            zero,
-            &format!("{size_label}: copied / zero-copy"),
-        ));
-        ratios.push(Ratio::of(
-            &rows,
+        e.ratio(&format!("{size_label}: zero-copy / memcpy"), zero, copy);
+        e.ratio(&format!("{size_label}: copied / zero-copy"), copied, zero);
+        e.ratio(
+            &format!("{size_label}: MemChannel bytes (same interp) / crossbeam"),
             same,
             cb_same,
-            &format!("{size_label}: MemChannel bytes (same interp) / crossbeam"),
-        ));
+        );
     }
     let (first, last) = (zero_copy_rows[0], zero_copy_rows[SIZES.len() - 1]);
-    ratios.insert(
-        0,
-        Ratio::of(&rows, last, first, "zero-copy 16 MiB / zero-copy 64 B"),
-    );
+    e.ratio("zero-copy 16 MiB / zero-copy 64 B", last, first);
 
     // CPython's own channels, from the same run.
-    let mut notes = Vec::new();
-    match crate::cpython::run(out, reps.min(5), &SIZES) {
+    let bar = h.bar("CPython peer (_interpchannels)", 1);
+    let peer = crate::experiments::cpython::run(python, h.reps, &SIZES);
+    bar.finish_and_clear();
+    let mut cpython_1mib = None;
+    match peer {
         Ok(peer) => {
-            notes.push(format!(
+            e.notes.push(format!(
                 "CPython peer: {} ({}): _interpchannels send_buffer or send, recv in a \
-                 subinterpreter, 64 items per exec",
+                 subinterpreter, 64 items per exec, {} repetitions",
                 peer.version,
-                peer.python.display()
+                peer.python.display(),
+                h.reps
             ));
+            e.params
+                .insert("cpython".into(), peer.version.clone().into());
             for (i, size) in SIZES.into_iter().enumerate() {
                 let size_label = label_size(size);
                 let ours_zero = zero_copy_rows[i];
@@ -247,48 +267,88 @@ pub fn run(reps: usize, scale: f64, out: &std::path::Path) -> Experiment {
                     ("bytes", ours_copied, "send + recv (bytes)"),
                 ] {
                     if let Some(sample) = peer.sample(size, kind) {
-                        rows.push(Row::new(
-                            &format!("{size_label}: CPython {} {what}", peer.version),
-                            sample.clone(),
-                        ));
-                        let theirs = rows.len() - 1;
-                        ratios.push(Ratio::of(
-                            &rows,
-                            theirs,
-                            ours,
-                            &format!("{size_label}: CPython {kind} / xinterp {kind}"),
-                        ));
+                        let series = format!("CPython {} {what}", peer.version);
+                        let theirs = e.push(row(&series, size, sample.clone()));
+                        let label = format!("{size_label}: CPython {kind} / xinterp {kind}");
+                        e.ratio(&label, theirs, ours);
+                        if size == 1 << 20 && kind == "buffer" {
+                            cpython_1mib = Some(label);
+                        }
                     }
                 }
             }
         }
-        Err(why) => notes.push(format!("CPython peer: not available: {why}")),
+        Err(why) => e.notes.push(format!("CPython peer: not available: {why}")),
     }
+    charts(&mut e);
+    let ratio = |e: &Experiment, label: &str| e.find_ratio(label).map_or("?".into(), |r| r.show());
+    let mut text = format!(
+        "Measured by channel (send + receive + release per item between two interpreters on \
+         one thread, 64 items per switch, switch release strategy, {} repetitions): a \
+         zero-copy item costs {} at 64 B and {} at 16 MiB (16 MiB / 64 B: {}); at 1 MiB it \
+         costs {} of a memcpy of the payload (zero-copy / memcpy).",
+        h.reps,
+        e.rows[first].headline().show(),
+        e.rows[last].headline().show(),
+        ratio(&e, "zero-copy 16 MiB / zero-copy 64 B"),
+        ratio(&e, "1 MiB: zero-copy / memcpy"),
+    );
+    match cpython_1mib {
+        Some(label) => text.push_str(&format!(
+            " CPython's send_buffer + recv / ours at 1 MiB: {}.",
+            ratio(&e, &label)
+        )),
+        None => text.push_str(" CPython peer: not available in this run (see the channel notes)."),
+    }
+    e.answer(1, text);
+    e
+}
 
-    Experiment {
-        name: "channel".into(),
-        question: "Is handing over a view (not its data) cheap, at every size?".into(),
-        params: vec![
-            (
-                "sizes".into(),
-                SIZES
-                    .iter()
-                    .map(|&s| label_size(s))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ("release strategy".into(), "switch".into()),
-            (
-                "items per switch S -> R".into(),
-                "zero-copy: 64; copied: up to 64, at most 1 MiB in flight".into(),
-            ),
-            (
-                "zero-copy ops per repetition".into(),
-                ops_for(64, scale, false).to_string(),
-            ),
-        ],
-        rows,
-        ratios,
-        notes,
+fn charts(e: &mut Experiment) {
+    let mut series: Vec<(String, Vec<Point>, Vec<Point>)> = Vec::new();
+    for row in &e.rows {
+        let (Some(size), Some(name)) = (
+            row.params.get("size_bytes").and_then(|v| v.as_f64()),
+            row.params.get("series").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        let time = Point::of(size, &row.headline().sample);
+        let gbps = row.metric("throughput").map(|m| Point::of(size, &m.sample));
+        match series.iter_mut().find(|(n, _, _)| n == name) {
+            Some((_, t, g)) => {
+                t.push(time);
+                g.extend(gbps);
+            }
+            None => series.push((name.to_string(), vec![time], gbps.into_iter().collect())),
+        }
     }
+    let time = series
+        .iter()
+        .map(|(n, t, _)| Series {
+            name: n.clone(),
+            points: t.clone(),
+        })
+        .collect();
+    let gbps = series
+        .iter()
+        .map(|(n, _, g)| Series {
+            name: n.clone(),
+            points: g.clone(),
+        })
+        .collect();
+    e.charts.push(Chart::lines(
+        "channel",
+        "channel: time per item by payload size",
+        Axis::log("payload size", Ticks::Bytes),
+        Axis::log("time per item", Ticks::Nanos),
+        time,
+    ));
+    e.charts.push(Chart::lines(
+        "channel-throughput",
+        "channel: throughput by payload size (payload bytes handed over per second)",
+        Axis::log("payload size", Ticks::Bytes),
+        Axis::log("throughput (GB/s, 10^9 bytes per second)", Ticks::Plain),
+        gbps,
+    ));
 }

@@ -7,10 +7,10 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::measure::Sample;
+use crate::stats::Sample;
 
 /// The measuring script, embedded so the lab is self-contained.
-const SCRIPT: &str = include_str!("../peers/cpython_channels.py");
+const SCRIPT: &str = include_str!("../../peers/cpython_channels.py");
 
 #[derive(Deserialize)]
 struct Output {
@@ -27,12 +27,15 @@ struct Result {
 
 /// What the peer measured: per (size, "buffer" | "bytes"), ns per item.
 pub struct Peer {
+    /// The CPython version that ran.
     pub version: String,
+    /// The interpreter's path.
     pub python: PathBuf,
     samples: Vec<(usize, String, Sample)>,
 }
 
 impl Peer {
+    /// The sample at `size` for `kind` (`buffer` or `bytes`).
     pub fn sample(&self, size: usize, kind: &str) -> Option<&Sample> {
         self.samples
             .iter()
@@ -58,8 +61,20 @@ fn candidates() -> Vec<PathBuf> {
                 .map(|e| e.path().join("bin/python3"))
                 .filter(|p| p.exists())
                 .collect();
-            versions.sort();
-            versions.reverse();
+            // Newest first, comparing version numbers, not strings (3.13.10 > 3.13.9).
+            let key = |p: &PathBuf| -> Vec<u64> {
+                p.parent()
+                    .and_then(|b| b.parent())
+                    .and_then(|v| v.file_name())
+                    .map(|v| {
+                        v.to_string_lossy()
+                            .split(|c: char| !c.is_ascii_digit())
+                            .filter_map(|n| n.parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            versions.sort_by_key(|p| std::cmp::Reverse(key(p)));
             found.extend(versions);
         }
     }
@@ -67,17 +82,40 @@ fn candidates() -> Vec<PathBuf> {
     found
 }
 
-/// Runs the peer with `reps` repetitions at `sizes`, or says why it could not.
-pub fn run(out_dir: &Path, reps: usize, sizes: &[usize]) -> std::result::Result<Peer, String> {
-    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
-    let script = out_dir.join("cpython_channels.py");
-    std::fs::write(&script, SCRIPT).map_err(|e| e.to_string())?;
+/// Runs the peer with `reps` repetitions at `sizes` (with `python`, else the first CPython
+/// 3.13+ found), or says why it could not. The script is written to a temporary folder.
+pub fn run(
+    python: Option<&Path>,
+    reps: usize,
+    sizes: &[usize],
+) -> std::result::Result<Peer, String> {
+    let dir = std::env::temp_dir().join(format!("xinterp-lab-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let script = dir.join("cpython_channels.py");
+    std::fs::write(&script, SCRIPT)
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    let found = run_script(&script, python, reps, sizes);
+    let _ = std::fs::remove_dir_all(&dir);
+    found
+}
+
+fn run_script(
+    script: &Path,
+    python: Option<&Path>,
+    reps: usize,
+    sizes: &[usize],
+) -> std::result::Result<Peer, String> {
     let mut tried = Vec::new();
-    for python in candidates() {
+    let candidates = match python {
+        Some(p) => vec![p.to_path_buf()],
+        None => candidates(),
+    };
+    for python in candidates {
         let mut cmd = Command::new(&python);
-        cmd.arg(&script).arg(reps.to_string());
+        cmd.arg(script).arg(reps.to_string());
         cmd.args(sizes.iter().map(|s| s.to_string()));
         let Ok(output) = cmd.output() else {
+            tried.push(format!("{} (not found)", python.display()));
             continue; // not installed
         };
         if !output.status.success() {

@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use xinterp::{InterpId, Runtime, Token};
 
-use crate::measure::Sample;
-use crate::report::{Experiment, Ratio, Row};
+use crate::measure::Harness;
+use crate::plot::{Axis, Chart, Point, Series, Ticks};
+use crate::results::{params, Experiment, Metric, Row};
+use crate::stats::{percentile_sorted, Sample};
 
 /// One job: build a small list in the interpreter and read it back.
 fn work(tok: &Token<'_>, seed: i64) {
@@ -19,13 +21,6 @@ fn work(tok: &Token<'_>, seed: i64) {
             .expect("append");
     }
     black_box(list.len().expect("len"));
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 type Job = (usize, Instant);
@@ -96,13 +91,27 @@ pub fn dedicated(rt: &Runtime, interps: &[InterpId], jobs: usize) -> (f64, Vec<u
     (started.elapsed().as_nanos() as f64 / jobs as f64, latencies)
 }
 
-pub fn run(reps: usize, scale: f64) -> Experiment {
-    let jobs = ((50_000.0 * scale) as usize).max(200);
+/// Runs the experiment.
+pub fn run(h: &Harness) -> Experiment {
+    let jobs = h.scaled(50_000, 200) as usize;
     let (n_interps, threads) = (4, 2);
     let rt = Runtime::new();
     let interps: Vec<InterpId> = (0..n_interps)
         .map(|_| rt.create().expect("creating"))
         .collect();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut e = Experiment::new(
+        "pool",
+        "A thread pool whose threads enter any interpreter, against one dedicated background \
+         thread per interpreter fed through a channel?",
+        params([
+            ("interpreters", (n_interps as u64).into()),
+            ("pool_threads", (threads as u64).into()),
+            ("jobs_per_rep", (jobs as u64).into()),
+            ("job", "build an 8-item list and read its length".into()),
+        ]),
+    );
+    const PCTS: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
     let mut rows = Vec::new();
     for (label, is_pool) in [
         (
@@ -115,49 +124,83 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         ),
     ] {
         let before = rt.counters();
-        let mut per_job = Vec::new();
-        let mut all = Vec::new();
-        for _ in 0..reps {
-            let (ns, lat) = if is_pool {
+        let runs = h.repeat(&label, |_| {
+            let (ns, mut lat) = if is_pool {
                 pool(&rt, &interps, threads, jobs)
             } else {
                 dedicated(&rt, &interps, jobs)
             };
-            per_job.push(ns);
-            all.extend(lat);
+            lat.sort_unstable();
+            let lat: Vec<f64> = lat.into_iter().map(|v| v as f64).collect();
+            (ns, lat)
+        });
+        let mut metrics = vec![Metric::new(
+            "time per job",
+            "ns",
+            Sample::from_reps(runs.iter().map(|r| r.0).collect()),
+        )];
+        for (name, p) in PCTS {
+            metrics.push(Metric::new(
+                &format!("latency {name}"),
+                "ns",
+                Sample::from_reps(runs.iter().map(|r| percentile_sorted(&r.1, p)).collect()),
+            ));
         }
-        all.sort_unstable();
-        let mut row = Row::new(&format!("{label}: ns per job"), Sample::from_reps(per_job))
-            .counted(&rt, &before);
-        row.counters
-            .push(("latency_p50_ns".into(), percentile(&all, 0.5)));
-        row.counters
-            .push(("latency_p99_ns".into(), percentile(&all, 0.99)));
-        rows.push(row);
-    }
-    let ratios = vec![Ratio::of(&rows, 0, 1, "pool / dedicated, time per job")];
-    Experiment {
-        name: "pool".into(),
-        question: "A thread pool whose threads enter any interpreter, against one dedicated \
-                   background thread per interpreter fed through a channel?"
-            .into(),
-        params: vec![
-            ("interpreters".into(), n_interps.to_string()),
-            ("pool threads".into(), threads.to_string()),
-            ("jobs per repetition".into(), jobs.to_string()),
-            (
-                "job".into(),
-                "build an 8-item list and read its length".into(),
+        let all_jobs = (jobs * (h.reps + 1)) as u64;
+        rows.push(
+            e.push(
+                Row::with_metrics(&format!("{label}: per job"), metrics)
+                    .param("mode", if is_pool { "pool" } else { "dedicated" })
+                    .counted_per_op(&rt, &before, all_jobs),
             ),
-        ],
-        rows,
-        ratios,
-        notes: vec![
-            format!(
-                "{} CPU(s): the dedicated threads outnumber them, the pool does not.",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            ),
-            "All jobs are queued at once, so latency includes the wait in the queue.".into(),
-        ],
+        );
     }
+    e.ratio("pool / dedicated, time per job", rows[0], rows[1]);
+    let p99 = |e: &Experiment, i: usize| {
+        e.rows[i]
+            .metric("latency p99")
+            .map_or("?".into(), |m| m.show())
+    };
+    let text = format!(
+        "Measured by pool ({jobs} jobs per repetition over {n_interps} interpreters, a pool \
+         of {threads} threads against {n_interps} dedicated threads, {cpus} CPU(s), {} \
+         repetitions): the pool takes {} per job, the dedicated threads {} (pool / \
+         dedicated: {}); latency p99 (queued to done, all jobs queued at once) {} against {}.",
+        h.reps,
+        e.rows[rows[0]].headline().show(),
+        e.rows[rows[1]].headline().show(),
+        e.find_ratio("pool / dedicated, time per job")
+            .map_or("?".into(), |r| r.show()),
+        p99(&e, rows[0]),
+        p99(&e, rows[1]),
+    );
+    e.answer(6, text);
+    const NAMES: &[&str] = &["p50", "p90", "p99"];
+    let series = rows
+        .iter()
+        .map(|&i| Series {
+            name: e.rows[i].label.clone(),
+            points: NAMES
+                .iter()
+                .enumerate()
+                .filter_map(|(x, n)| {
+                    e.rows[i]
+                        .metric(&format!("latency {n}"))
+                        .map(|m| Point::of(x as f64, &m.sample))
+                })
+                .collect(),
+        })
+        .collect();
+    e.charts.push(Chart::lines(
+        "pool-latency",
+        "pool: job latency (queued to done) by percentile",
+        Axis::linear("percentile", Ticks::Labels(NAMES)),
+        Axis::log("latency", Ticks::Nanos),
+        series,
+    ));
+    e.notes.push(format!(
+        "{cpus} CPU(s): the dedicated threads outnumber them, the pool does not. All jobs are \
+         queued at once, so latency includes the wait in the queue."
+    ));
+    e
 }

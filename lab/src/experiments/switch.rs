@@ -7,35 +7,43 @@ use std::sync::Mutex;
 
 use xinterp::Runtime;
 
-use crate::measure::per_op;
-use crate::report::{Experiment, Ratio, Row};
+use crate::measure::Harness;
+use crate::results::{params, Experiment, Row};
 
-pub fn run(reps: usize, scale: f64) -> Experiment {
-    let ops = ((200_000.0 * scale) as u64).max(100);
+/// Runs the experiment.
+pub fn run(h: &Harness) -> Experiment {
+    let ops = h.scaled(200_000, 100);
+    let counted_ops = ops.div_ceil(10) + ops * h.reps as u64;
     let rt = Runtime::new();
     let main = rt.main();
     let other = rt.create().expect("creating an interpreter");
-    let mut rows = Vec::new();
+    let mut e = Experiment::new(
+        "switch",
+        "What does entering an interpreter, and switching to another and back, cost?",
+        params([("ops_per_rep", ops.into())]),
+    );
 
     let mutex = Mutex::new(0u64);
-    let sample = per_op(reps, ops, |n| {
+    let sample = h.per_op("std Mutex lock + unlock", ops, |n| {
         for _ in 0..n {
             *mutex.lock().expect("never poisoned") += 1;
         }
     });
-    rows.push(Row::new("std Mutex lock + unlock (baseline)", sample));
+    let mutex_row = e.push(Row::new("std Mutex lock + unlock (baseline)", sample));
 
     let before = rt.counters();
-    let sample = per_op(reps, ops, |n| {
+    let sample = h.per_op("enter + leave, uncontended", ops, |n| {
         for _ in 0..n {
             rt.enter(main, |tok| black_box(tok.id()))
                 .expect("entering main");
         }
     });
-    rows.push(Row::new("enter + leave, uncontended", sample).counted(&rt, &before));
+    let enter_row = e.push(
+        Row::new("enter + leave, uncontended", sample).counted_per_op(&rt, &before, counted_ops),
+    );
 
     let before = rt.counters();
-    let sample = per_op(reps, ops, |n| {
+    let sample = h.per_op("switch A -> B -> A", ops, |n| {
         rt.enter(main, |tok| {
             for _ in 0..n {
                 tok.switch(other, |t| black_box(t.id())).expect("switching");
@@ -43,10 +51,16 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
         })
         .expect("entering main");
     });
-    rows.push(Row::new("switch A -> B -> A, uncontended", sample).counted(&rt, &before));
+    let switch_row = e.push(
+        Row::new("switch A -> B -> A, uncontended", sample).counted_per_op(
+            &rt,
+            &before,
+            counted_ops,
+        ),
+    );
 
     let before = rt.counters();
-    let sample = per_op(reps, ops, |n| {
+    let sample = h.per_op("enter + leave, 2 threads", ops, |n| {
         std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
@@ -58,22 +72,20 @@ pub fn run(reps: usize, scale: f64) -> Experiment {
             }
         });
     });
-    rows.push(
-        Row::new("enter + leave, 2 threads on one interpreter", sample).counted(&rt, &before),
+    let contended_row = e.push(
+        Row::new("enter + leave, 2 threads on one interpreter", sample).counted_per_op(
+            &rt,
+            &before,
+            counted_ops,
+        ),
     );
 
-    let ratios = vec![
-        Ratio::of(&rows, 1, 0, "enter + leave / mutex lock + unlock"),
-        Ratio::of(&rows, 2, 1, "switch round trip / enter + leave"),
-        Ratio::of(&rows, 3, 1, "contended / uncontended enter + leave"),
-    ];
-    Experiment {
-        name: "switch".into(),
-        question: "What does entering an interpreter, and switching to another and back, cost?"
-            .into(),
-        params: vec![("ops per repetition".into(), ops.to_string())],
-        rows,
-        ratios,
-        notes: Vec::new(),
-    }
+    e.ratio("enter + leave / mutex lock + unlock", enter_row, mutex_row);
+    e.ratio("switch round trip / enter + leave", switch_row, enter_row);
+    e.ratio(
+        "contended / uncontended enter + leave",
+        contended_row,
+        enter_row,
+    );
+    e
 }

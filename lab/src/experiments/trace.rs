@@ -7,11 +7,13 @@ use std::path::Path;
 use serde_json::json;
 use xinterp::{Config, InterpId, Runtime};
 
+/// Runs the short pool workload with tracing on and writes the timeline to `path`; returns
+/// the number of events.
 pub fn write(path: &Path) -> std::io::Result<usize> {
     let rt = Runtime::with_config(Config::default().trace(true));
     let interps: Vec<InterpId> = (0..4).map(|_| rt.create().expect("creating")).collect();
-    crate::pool::pool(&rt, &interps, 2, 2_000);
-    crate::pool::dedicated(&rt, &interps, 2_000);
+    crate::experiments::pool::pool(&rt, &interps, 2, 2_000);
+    crate::experiments::pool::dedicated(&rt, &interps, 2_000);
     let events: Vec<_> = rt
         .take_trace()
         .iter()
@@ -20,7 +22,7 @@ pub fn write(path: &Path) -> std::io::Result<usize> {
                 "name": format!("interpreter {}", e.interp),
                 "cat": "interpreter",
                 "ph": if e.begin { "B" } else { "E" },
-                "ts": e.at_us,
+                "ts": (e.at_us * 1000.0).round() / 1000.0,
                 "pid": 1,
                 "tid": e.thread,
             })
