@@ -23,7 +23,7 @@ step "tests"
 cargo test --workspace
 
 step "conformance: every scenario on xinterp; on CPython 3.13+ too when one is found (XINTERP_CPYTHON=path or none)"
-cargo run -q -p xinterp-conformance
+cargo run -q -p xinterp-conformance -- --strict
 
 step "loom models (release, debug assertions on, LOOM_MAX_PREEMPTIONS=2)"
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \

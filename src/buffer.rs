@@ -105,10 +105,11 @@ impl Buffer<'_> {
         })
     }
 
-    /// Writes byte `index`; `BufferError` for a read-only buffer, `IndexError` past the end.
+    /// Writes byte `index`; `TypeError` for a read-only buffer (as CPython's memoryview),
+    /// `IndexError` past the end.
     pub fn set(&self, index: usize, value: u8) -> Result<()> {
         if self.readonly {
-            return fail(ErrorKind::BufferError, "cannot modify read-only memory");
+            return fail(ErrorKind::TypeError, "cannot modify read-only memory");
         }
         if index >= self.len {
             return fail(ErrorKind::IndexError, "buffer index out of range");

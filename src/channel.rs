@@ -502,10 +502,13 @@ impl Channel {
                 format!("channel {} not found", self.id),
             );
         }
-        if state.status == ChannelStatus::Closed
-            || (state.status == ChannelStatus::Closing && how != Close::Force)
-        {
-            return Err(self.closed_error());
+        // As CPython: a closing channel still has items, so closing it now is refused as for
+        // any non-empty channel; closing it after the drain again is refused as closed.
+        match (state.status, how) {
+            (ChannelStatus::Closed, _) | (ChannelStatus::Closing, Close::AfterDrain) => {
+                return Err(self.closed_error());
+            }
+            _ => {}
         }
         let discarded = match how {
             Close::Now if !state.items.is_empty() => {
@@ -539,8 +542,9 @@ impl Channel {
         Ok(discarded)
     }
 
-    /// Releases `interp`'s association with `end` (idempotent); closes the channel when no
-    /// open association is left. Returns the payloads to drop outside the lock.
+    /// Releases `interp`'s association with `end` (idempotent while the channel is open or
+    /// closing); closes the channel when no open association is left. A closed channel
+    /// refuses, as in CPython. Returns the payloads to drop outside the lock.
     fn release(&self, interp: InterpId, end: End) -> Result<Discarded> {
         let mut state = self.state.lock();
         if state.destroyed {
@@ -548,6 +552,9 @@ impl Channel {
                 ErrorKind::ChannelNotFound,
                 format!("channel {} not found", self.id),
             );
+        }
+        if state.status == ChannelStatus::Closed {
+            return Err(self.closed_error());
         }
         let assoc = state.ends.entry(interp).or_default();
         match end {
@@ -669,10 +676,16 @@ impl Runtime {
     }
 
     /// The interpreters whose association with `end` of channel `cid` is open.
-    /// `ChannelClosed` for a closed channel.
+    /// `ChannelClosed` for a closed channel, and (as in CPython) for the send end or both
+    /// ends of a closing one, whose send end is closed already.
     pub fn channel_list_interpreters(&self, cid: ChannelId, end: End) -> Result<Vec<InterpId>> {
         let info = self.channel_info(cid)?;
-        if info.status == ChannelStatus::Closed {
+        let closed = match info.status {
+            ChannelStatus::Open => false,
+            ChannelStatus::Closing => end != End::Recv,
+            ChannelStatus::Closed => true,
+        };
+        if closed {
             return fail(ErrorKind::ChannelClosed, format!("channel {cid} is closed"));
         }
         Ok(match end {

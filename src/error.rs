@@ -8,7 +8,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Python `TypeError`: an operation the object's type does not support.
+    /// Python `TypeError`: an operation the object's type does not support (writing
+    /// through a read-only buffer included).
     TypeError,
     /// Python `AttributeError`.
     AttributeError,
@@ -19,7 +20,7 @@ pub enum ErrorKind {
     /// Python `ValueError`.
     ValueError,
     /// Python `BufferError`: resizing an exporter with live exports, releasing an exported
-    /// view, writing through a read-only buffer.
+    /// view.
     BufferError,
     /// Python `OverflowError`.
     OverflowError,

@@ -178,7 +178,7 @@ fn read_only_exporters_give_read_only_views() {
         let view = tok.recv(cid).unwrap();
         assert!(view.get_buffer().unwrap().readonly());
         let err = view.setitem(&tok.int(0), &tok.int(1)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::BufferError);
+        assert_eq!(err.kind(), ErrorKind::TypeError);
         assert_eq!(view.as_bytes().unwrap(), b"const");
     })
     .unwrap();
