@@ -185,7 +185,7 @@ pub fn fixed(value: f64, decimals: usize) -> String {
 /// A value with its interval, e.g. `1.3x (95% CI 1.1 to 1.6)`, printed to the precision the
 /// interval supports; `suffix` follows each number.
 pub fn with_interval(value: f64, low: f64, high: f64, suffix: &str) -> String {
-    let d = decimals_for((high - low) / 2.0, 3);
+    let d = decimals_for((high - low) / 2.0, 6);
     format!(
         "{}{suffix} (95% CI {} to {}{suffix})",
         fixed(value, d),
@@ -302,6 +302,10 @@ mod tests {
         assert_eq!(decimals_for(0.22, 4), 1);
         assert_eq!(decimals_for(0.004, 4), 3);
         assert_eq!(decimals_for(30.0, 4), 0);
+        assert_eq!(
+            with_interval(0.000_41, 0.000_33, 0.000_52, "x"),
+            "0.00041x (95% CI 0.00033 to 0.00052x)"
+        );
         assert_eq!(
             with_interval(1.1234, 0.9, 1.35, "x"),
             "1.1x (95% CI 0.9 to 1.4x)"
