@@ -284,8 +284,16 @@ pub fn html(results: &Results, svgs: &[(String, String)]) -> String {
             escape(&busy.join(", "))
         );
     }
-    h.push_str("<h2 id=\"questions\">The questions</h2>\n");
-    for (n, q, exp) in QUESTIONS {
+    // The lab's questions, when a built-in experiment ran (a run of one's own experiments
+    // only has no use for six "not measured" lines).
+    let builtin = results
+        .experiments
+        .iter()
+        .any(|e| QUESTIONS.iter().any(|(_, _, name)| *name == e.name) || !e.answers.is_empty());
+    if builtin {
+        h.push_str("<h2 id=\"questions\">The questions</h2>\n");
+    }
+    for (n, q, exp) in QUESTIONS.into_iter().filter(|_| builtin) {
         let answers: Vec<&str> = results
             .experiments
             .iter()
