@@ -1,0 +1,623 @@
+//! A channel's state machine: associations, the queue, the three close modes, release and
+//! senders going away, under one mutex with one condition variable. It knows nothing of
+//! objects, tokens or runtimes: payloads are opaque (`P`), and every payload that leaves the
+//! queue without being received is handed back to the caller, to be dropped after the
+//! mutex is let go (INV-CHAN-DROP-OUTSIDE). See `design/channel.md`.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::{ChannelId, ChannelInfo, ChannelStatus, Close, End, UnboundOp};
+use crate::error::{fail, Error, ErrorKind, Result};
+use crate::interp::InterpId;
+use crate::sync::{Condvar, Mutex, MutexGuard};
+
+/// What a queued payload must offer the state machine: the marker that takes its place
+/// when its sender is destroyed under `Replace` or `Error`.
+pub(crate) trait Payload {
+    /// The payload of an item whose sender is gone (its data is released).
+    fn unbound() -> Self;
+}
+
+/// Whether an operation waits, and how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Never: an empty channel is `ChannelEmpty`, a send returns once queued.
+    No,
+    /// Until it can complete (or the channel closes).
+    Forever,
+    /// At most this long, then `Timeout` (a send's item is withdrawn).
+    For(Duration),
+}
+
+impl Wait {
+    /// `None` waits forever.
+    pub(crate) fn at_most(timeout: Option<Duration>) -> Wait {
+        timeout.map_or(Wait::Forever, Wait::For)
+    }
+}
+
+/// What a send did.
+pub(crate) struct Sent<P> {
+    /// Its outcome.
+    pub(crate) result: Result<()>,
+    /// Whether the item went on the queue (counted as sent, whatever happened next).
+    pub(crate) queued: bool,
+    /// A payload that must be dropped, outside the lock: refused, or withdrawn on timeout.
+    pub(crate) discarded: Option<P>,
+}
+
+impl<P> Sent<P> {
+    fn refused(e: Error, payload: P) -> Self {
+        Sent {
+            result: Err(e),
+            queued: false,
+            discarded: Some(payload),
+        }
+    }
+
+    fn queued(result: Result<()>, discarded: Option<P>) -> Self {
+        Sent {
+            result,
+            queued: true,
+            discarded,
+        }
+    }
+}
+
+/// A queued item: its payload and what the state machine needs to know about it.
+pub(crate) struct Item<P> {
+    id: u64,
+    /// The interpreter that made it (for the unbound-item policy).
+    pub(crate) sender: InterpId,
+    pub(crate) payload: P,
+    unbound: UnboundOp,
+    /// A blocked sender waits for this item to be received.
+    waited: bool,
+    /// The op to apply on receive, for an item whose sender was destroyed.
+    pub(crate) orphaned: Option<UnboundOp>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Association {
+    /// `Some(true)` open, `Some(false)` released, `None` never used.
+    send: Option<bool>,
+    recv: Option<bool>,
+}
+
+impl Association {
+    fn end_mut(&mut self, end: End) -> &mut Option<bool> {
+        match end {
+            End::Send => &mut self.send,
+            End::Recv | End::Both => &mut self.recv,
+        }
+    }
+}
+
+struct State<P> {
+    items: VecDeque<Item<P>>,
+    status: ChannelStatus,
+    ends: BTreeMap<InterpId, Association>,
+    default_unbound: UnboundOp,
+    next_item: u64,
+    /// Ids of waited-for items that a receiver took.
+    received: HashSet<u64>,
+    /// Removed from the registry.
+    destroyed: bool,
+}
+
+/// One channel: the state machine over payloads `P`. Shared by the registry and by whoever
+/// is blocked on it.
+pub(crate) struct Channel<P> {
+    id: ChannelId,
+    state: Mutex<State<P>>,
+    /// Notified whenever items are added or taken, or the channel closes.
+    changed: Condvar,
+}
+
+impl<P: Payload> Channel<P> {
+    pub(crate) fn new(id: ChannelId, default_unbound: UnboundOp) -> Self {
+        Channel {
+            id,
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                status: ChannelStatus::Open,
+                ends: BTreeMap::new(),
+                default_unbound,
+                next_item: 0,
+                received: HashSet::new(),
+                destroyed: false,
+            }),
+            changed: Condvar::default(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::new(
+            ErrorKind::ChannelClosed,
+            format!("channel {} is closed", self.id),
+        )
+    }
+
+    /// `ChannelNotFound` once the channel is destroyed.
+    fn usable(&self, state: &State<P>) -> Result<()> {
+        if state.destroyed {
+            return fail(
+                ErrorKind::ChannelNotFound,
+                format!("channel {} not found", self.id),
+            );
+        }
+        Ok(())
+    }
+
+    /// Associates `interp` with `end`, unless it released that end. Called once the
+    /// operation is known not to fail for the channel's own state (INV-CHAN-ASSOC-SUCCESS).
+    fn associate(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
+        let slot = state.ends.entry(interp).or_default().end_mut(end);
+        match *slot {
+            Some(false) => fail(
+                ErrorKind::ChannelClosed,
+                format!(
+                    "channel {} is already closed for interpreter {interp} (it released that end)",
+                    self.id
+                ),
+            ),
+            _ => {
+                *slot = Some(true);
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
+    /// interpreter using the send end). With a `wait`, blocks (the caller has let go of its
+    /// interpreter) until a receiver takes it, the timeout passes (the item is withdrawn),
+    /// or the channel closes. What must be dropped comes back in [`Sent::discarded`], to be
+    /// dropped outside the lock (INV-CHAN-DROP-OUTSIDE).
+    pub(crate) fn send(
+        &self,
+        user: InterpId,
+        sender: InterpId,
+        payload: P,
+        unbound: Option<UnboundOp>,
+        wait: Wait,
+    ) -> Sent<P> {
+        let mut state = self.state.lock();
+        // As CPython: the channel must be open before the interpreter is associated with
+        // the send end, so a send that fails associates nothing (INV-CHAN-ASSOC-SUCCESS).
+        let checked = self
+            .usable(&state)
+            .and_then(|()| match state.status {
+                ChannelStatus::Open => Ok(()),
+                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
+            })
+            .and_then(|()| self.associate(&mut state, user, End::Send));
+        if let Err(e) = checked {
+            return Sent::refused(e, payload);
+        }
+        let id = state.next_item;
+        state.next_item += 1;
+        let unbound = unbound.unwrap_or(state.default_unbound);
+        state.items.push_back(Item {
+            id,
+            sender,
+            payload,
+            unbound,
+            waited: wait != Wait::No,
+            orphaned: None,
+        });
+        self.changed.notify_all();
+        let deadline = match wait {
+            Wait::No => return Sent::queued(Ok(()), None),
+            Wait::Forever => None,
+            Wait::For(timeout) => Some(Instant::now() + timeout),
+        };
+        loop {
+            if state.received.remove(&id) {
+                return Sent::queued(Ok(()), None);
+            }
+            let queued = state.items.iter().position(|i| i.id == id);
+            let Some(at) = queued else {
+                // Discarded by a forced close or a destroy.
+                let e = Error::new(
+                    ErrorKind::ChannelClosed,
+                    format!("channel {} has closed", self.id),
+                );
+                return Sent::queued(Err(e), None);
+            };
+            let Some(deadline) = deadline else {
+                state = self.changed.wait(state);
+                continue;
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                let withdrawn = state.items.remove(at).map(|i| i.payload);
+                let e = Error::new(
+                    ErrorKind::Timeout,
+                    format!("channel {}: the item was not received in time", self.id),
+                );
+                return Sent::queued(Err(e), withdrawn);
+            }
+            state = self.changed.wait_for(state, deadline - now);
+        }
+    }
+
+    /// Takes the head item for `receiver`. With `wait`, blocks (the caller has let go of
+    /// its interpreter) until an item comes, the timeout passes, or the channel closes.
+    pub(crate) fn recv(&self, receiver: InterpId, wait: Wait) -> Result<Item<P>> {
+        let mut state = self.state.lock();
+        // As CPython: a closed channel associates nothing; an open (or draining) one
+        // associates the receiver, even if it turns out empty (INV-CHAN-ASSOC-SUCCESS).
+        self.usable(&state)?;
+        if state.status == ChannelStatus::Closed {
+            return Err(self.closed_error());
+        }
+        self.associate(&mut state, receiver, End::Recv)?;
+        let deadline = match wait {
+            Wait::For(timeout) => Some(Instant::now() + timeout),
+            Wait::No | Wait::Forever => None,
+        };
+        loop {
+            if state.status == ChannelStatus::Closed {
+                return Err(self.closed_error());
+            }
+            if let Some(item) = state.items.pop_front() {
+                if item.waited {
+                    state.received.insert(item.id);
+                }
+                if state.items.is_empty() && state.status == ChannelStatus::Closing {
+                    state.status = ChannelStatus::Closed;
+                }
+                self.changed.notify_all();
+                return Ok(item);
+            }
+            if state.status == ChannelStatus::Closing {
+                state.status = ChannelStatus::Closed;
+                self.changed.notify_all();
+                return Err(self.closed_error());
+            }
+            let empty = || {
+                Error::new(
+                    ErrorKind::ChannelEmpty,
+                    format!("channel {} is empty", self.id),
+                )
+            };
+            match (wait, deadline) {
+                (Wait::No, _) => return Err(empty()),
+                (_, None) => state = self.changed.wait(state),
+                (_, Some(deadline)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("channel {}: nothing received in time", self.id),
+                        ));
+                    }
+                    state = self.changed.wait_for(state, deadline - now);
+                }
+            }
+        }
+    }
+
+    /// Closes as `how` says; returns the payloads to drop outside the lock.
+    pub(crate) fn close(&self, how: Close) -> Result<Vec<P>> {
+        let mut state = self.state.lock();
+        if state.destroyed {
+            return fail(
+                ErrorKind::ChannelNotFound,
+                format!("channel {} not found", self.id),
+            );
+        }
+        // As CPython: a closing channel still has items, so closing it now is refused as for
+        // any non-empty channel; closing it after the drain again is refused as closed.
+        match (state.status, how) {
+            (ChannelStatus::Closed, _) | (ChannelStatus::Closing, Close::AfterDrain) => {
+                return Err(self.closed_error());
+            }
+            _ => {}
+        }
+        let discarded = match how {
+            Close::Now if !state.items.is_empty() => {
+                return fail(
+                    ErrorKind::ChannelNotEmpty,
+                    format!(
+                        "channel {} may not be closed with {} item(s) queued",
+                        self.id,
+                        state.items.len()
+                    ),
+                );
+            }
+            Close::Now => {
+                state.status = ChannelStatus::Closed;
+                Vec::new()
+            }
+            Close::AfterDrain if !state.items.is_empty() => {
+                state.status = ChannelStatus::Closing;
+                Vec::new()
+            }
+            Close::AfterDrain => {
+                state.status = ChannelStatus::Closed;
+                Vec::new()
+            }
+            Close::Force => {
+                state.status = ChannelStatus::Closed;
+                state.items.drain(..).map(|i| i.payload).collect()
+            }
+        };
+        self.changed.notify_all();
+        Ok(discarded)
+    }
+
+    /// Releases `interp`'s association with `end` (idempotent while the channel is open or
+    /// closing); closes the channel when no open association is left. A closed channel
+    /// refuses, as in CPython. Returns the payloads to drop outside the lock.
+    pub(crate) fn release(&self, interp: InterpId, end: End) -> Result<Vec<P>> {
+        let mut state = self.state.lock();
+        if state.destroyed {
+            return fail(
+                ErrorKind::ChannelNotFound,
+                format!("channel {} not found", self.id),
+            );
+        }
+        if state.status == ChannelStatus::Closed {
+            return Err(self.closed_error());
+        }
+        let assoc = state.ends.entry(interp).or_default();
+        match end {
+            End::Send => assoc.send = Some(false),
+            End::Recv => assoc.recv = Some(false),
+            End::Both => {
+                assoc.send = Some(false);
+                assoc.recv = Some(false);
+            }
+        }
+        Ok(self.close_if_unassociated(&mut state))
+    }
+
+    /// Closes when no open association is left (and at least one end was used). Queued
+    /// items can then never be received, so they are released now (CPython keeps them until
+    /// the channel is freed).
+    fn close_if_unassociated(&self, state: &mut MutexGuard<'_, State<P>>) -> Vec<P> {
+        let any_open = state
+            .ends
+            .values()
+            .any(|a| a.send == Some(true) || a.recv == Some(true));
+        let any_used = state
+            .ends
+            .values()
+            .any(|a| a.send.is_some() || a.recv.is_some());
+        if any_open || !any_used || state.status == ChannelStatus::Closed {
+            return Vec::new();
+        }
+        state.status = ChannelStatus::Closed;
+        self.changed.notify_all();
+        state.items.drain(..).map(|i| i.payload).collect()
+    }
+
+    /// Marks the channel destroyed and hands back every queued payload.
+    pub(crate) fn destroy(&self) -> Vec<P> {
+        let mut state = self.state.lock();
+        state.destroyed = true;
+        state.status = ChannelStatus::Closed;
+        self.changed.notify_all();
+        state.items.drain(..).map(|i| i.payload).collect()
+    }
+
+    /// Applies each queued item's unbound op for a destroyed sender, and ends the sender's
+    /// associations. Returns the payloads to drop outside the lock: they are the sender's
+    /// exports, released while the destroying thread holds it.
+    pub(crate) fn forget_interpreter(&self, gone: InterpId) -> Vec<P> {
+        let mut state = self.state.lock();
+        let mut discarded = Vec::new();
+        let items = std::mem::take(&mut state.items);
+        for mut item in items {
+            if item.sender != gone || item.orphaned.is_some() {
+                state.items.push_back(item);
+                continue;
+            }
+            let payload = std::mem::replace(&mut item.payload, P::unbound());
+            discarded.push(payload);
+            if item.unbound != UnboundOp::Remove {
+                item.orphaned = Some(item.unbound);
+                state.items.push_back(item);
+            }
+        }
+        if let Some(assoc) = state.ends.get_mut(&gone) {
+            // Its associations end; that the ends were used is kept.
+            assoc.send = assoc.send.map(|_| false);
+            assoc.recv = assoc.recv.map(|_| false);
+        }
+        discarded.extend(self.close_if_unassociated(&mut state));
+        self.changed.notify_all();
+        discarded
+    }
+
+    pub(crate) fn info(&self) -> Result<ChannelInfo> {
+        let state = self.state.lock();
+        if state.destroyed {
+            return fail(
+                ErrorKind::ChannelNotFound,
+                format!("channel {} not found", self.id),
+            );
+        }
+        let open = |pick: fn(&Association) -> Option<bool>| {
+            state
+                .ends
+                .iter()
+                .filter(|(_, a)| pick(a) == Some(true))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        Ok(ChannelInfo {
+            id: self.id,
+            status: state.status,
+            count: state.items.len(),
+            send_interps: open(|a| a.send),
+            recv_interps: open(|a| a.recv),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state machine alone: plain payloads, no objects, tokens or runtimes.
+
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum P {
+        Data(u32),
+        Unbound,
+    }
+
+    impl Payload for P {
+        fn unbound() -> Self {
+            P::Unbound
+        }
+    }
+
+    const A: InterpId = InterpId(1);
+    const B: InterpId = InterpId(2);
+
+    fn channel(default: UnboundOp) -> Channel<P> {
+        Channel::new(ChannelId(1), default)
+    }
+
+    fn send(c: &Channel<P>, by: InterpId, n: u32) -> Result<()> {
+        c.send(by, by, P::Data(n), None, Wait::No).result
+    }
+
+    fn recv(c: &Channel<P>, by: InterpId) -> Result<P> {
+        c.recv(by, Wait::No).map(|item| item.payload)
+    }
+
+    fn kind<T>(r: Result<T>) -> Option<ErrorKind> {
+        r.err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn items_come_out_in_order_then_the_channel_is_empty() {
+        let c = channel(UnboundOp::Replace);
+        for n in 1..=3 {
+            send(&c, A, n).unwrap();
+        }
+        for n in 1..=3 {
+            assert_eq!(recv(&c, B).unwrap(), P::Data(n));
+        }
+        assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelEmpty));
+        let info = c.info().unwrap();
+        assert_eq!((info.send_interps, info.recv_interps), (vec![A], vec![B]));
+    }
+
+    #[test]
+    fn close_now_after_drain_and_force() {
+        let c = channel(UnboundOp::Replace);
+        send(&c, A, 1).unwrap();
+        assert_eq!(kind(c.close(Close::Now)), Some(ErrorKind::ChannelNotEmpty));
+        assert_eq!(
+            c.info().unwrap().count,
+            1,
+            "a refused close changes nothing"
+        );
+        assert!(c.close(Close::AfterDrain).unwrap().is_empty());
+        assert_eq!(c.info().unwrap().status, ChannelStatus::Closing);
+        // As CPython: closing now is refused while items remain, closing again is closed.
+        assert_eq!(kind(c.close(Close::Now)), Some(ErrorKind::ChannelNotEmpty));
+        assert_eq!(
+            kind(c.close(Close::AfterDrain)),
+            Some(ErrorKind::ChannelClosed)
+        );
+        assert_eq!(kind(send(&c, A, 2)), Some(ErrorKind::ChannelClosed));
+        assert_eq!(recv(&c, B).unwrap(), P::Data(1));
+        assert_eq!(c.info().unwrap().status, ChannelStatus::Closed, "drained");
+
+        let c = channel(UnboundOp::Replace);
+        send(&c, A, 1).unwrap();
+        send(&c, A, 2).unwrap();
+        assert_eq!(c.close(Close::Force).unwrap(), vec![P::Data(1), P::Data(2)]);
+        assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelClosed));
+    }
+
+    #[test]
+    fn a_failed_operation_associates_nothing() {
+        // INV-CHAN-ASSOC-SUCCESS
+        let c = channel(UnboundOp::Replace);
+        send(&c, A, 1).unwrap();
+        c.close(Close::AfterDrain).unwrap();
+        let refused = c.send(B, B, P::Data(2), None, Wait::No);
+        assert_eq!(kind(refused.result), Some(ErrorKind::ChannelClosed));
+        assert_eq!(
+            refused.discarded,
+            Some(P::Data(2)),
+            "handed back to be dropped"
+        );
+        assert!(!refused.queued);
+        assert_eq!(c.info().unwrap().send_interps, vec![A]);
+    }
+
+    #[test]
+    fn release_is_per_interpreter_and_end_and_closes_when_nobody_is_left() {
+        let c = channel(UnboundOp::Replace);
+        send(&c, A, 1).unwrap();
+        assert_eq!(kind(recv(&c, B)), None);
+        send(&c, A, 2).unwrap();
+        assert!(c.release(A, End::Send).unwrap().is_empty());
+        assert!(c.release(A, End::Send).unwrap().is_empty(), "idempotent");
+        assert_eq!(
+            c.info().unwrap().status,
+            ChannelStatus::Open,
+            "B still receives"
+        );
+        assert_eq!(kind(send(&c, A, 3)), Some(ErrorKind::ChannelClosed));
+        // The last association goes: closed, and the item nobody can receive comes back.
+        assert_eq!(c.release(B, End::Both).unwrap(), vec![P::Data(2)]);
+        assert_eq!(c.info().unwrap().status, ChannelStatus::Closed);
+        assert_eq!(
+            kind(c.release(B, End::Recv)),
+            Some(ErrorKind::ChannelClosed)
+        );
+    }
+
+    #[test]
+    fn a_destroyed_senders_items_follow_their_unbound_op() {
+        let c = channel(UnboundOp::Replace);
+        send(&c, A, 1).unwrap();
+        c.send(A, A, P::Data(2), Some(UnboundOp::Remove), Wait::No)
+            .result
+            .unwrap();
+        c.send(A, A, P::Data(3), Some(UnboundOp::Error), Wait::No)
+            .result
+            .unwrap();
+        send(&c, B, 4).unwrap();
+        assert_eq!(
+            c.forget_interpreter(A),
+            vec![P::Data(1), P::Data(2), P::Data(3)],
+            "the gone sender's data comes back, to be released in it"
+        );
+        let first = c.recv(B, Wait::No).unwrap();
+        assert_eq!(
+            (first.payload, first.orphaned),
+            (P::Unbound, Some(UnboundOp::Replace))
+        );
+        let second = c.recv(B, Wait::No).unwrap();
+        assert_eq!(
+            (second.payload, second.orphaned),
+            (P::Unbound, Some(UnboundOp::Error))
+        );
+        assert_eq!(recv(&c, B).unwrap(), P::Data(4));
+    }
+
+    #[test]
+    fn a_timed_send_nobody_receives_is_withdrawn() {
+        let c = channel(UnboundOp::Replace);
+        let sent = c.send(A, A, P::Data(1), None, Wait::For(Duration::from_millis(1)));
+        assert_eq!(kind(sent.result), Some(ErrorKind::Timeout));
+        assert!(sent.queued, "counted as sent");
+        assert_eq!(sent.discarded, Some(P::Data(1)), "withdrawn, to be dropped");
+        assert_eq!(c.info().unwrap().count, 0);
+    }
+}
