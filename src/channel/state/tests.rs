@@ -1,0 +1,156 @@
+//! The channel state machine alone: plain payloads, no objects, tokens or runtimes.
+
+use super::*;
+
+#[derive(Debug, PartialEq)]
+enum P {
+    Data(u32),
+    Unbound,
+}
+
+impl Payload for P {
+    fn unbound() -> Self {
+        P::Unbound
+    }
+}
+
+const A: InterpId = InterpId(1);
+const B: InterpId = InterpId(2);
+
+fn channel(default: UnboundOp) -> Channel<P> {
+    Channel::new(ChannelId(1), default)
+}
+
+fn send(c: &Channel<P>, by: InterpId, n: u32) -> Result<()> {
+    c.send(by, by, P::Data(n), None, Wait::No).result
+}
+
+fn recv(c: &Channel<P>, by: InterpId) -> Result<P> {
+    c.recv(by, Wait::No).map(|item| item.payload)
+}
+
+fn kind<T>(r: Result<T>) -> Option<ErrorKind> {
+    r.err().map(|e| e.kind())
+}
+
+#[test]
+fn items_come_out_in_order_then_the_channel_is_empty() {
+    let c = channel(UnboundOp::Replace);
+    for n in 1..=3 {
+        send(&c, A, n).unwrap();
+    }
+    for n in 1..=3 {
+        assert_eq!(recv(&c, B).unwrap(), P::Data(n));
+    }
+    assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelEmpty));
+    let info = c.info().unwrap();
+    assert_eq!((info.send_interps, info.recv_interps), (vec![A], vec![B]));
+}
+
+#[test]
+fn close_now_after_drain_and_force() {
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    assert_eq!(kind(c.close(Close::Now)), Some(ErrorKind::ChannelNotEmpty));
+    assert_eq!(
+        c.info().unwrap().count,
+        1,
+        "a refused close changes nothing"
+    );
+    assert!(c.close(Close::AfterDrain).unwrap().is_empty());
+    assert_eq!(c.info().unwrap().status, ChannelStatus::Closing);
+    // As CPython: closing now is refused while items remain, closing again is closed.
+    assert_eq!(kind(c.close(Close::Now)), Some(ErrorKind::ChannelNotEmpty));
+    assert_eq!(
+        kind(c.close(Close::AfterDrain)),
+        Some(ErrorKind::ChannelClosed)
+    );
+    assert_eq!(kind(send(&c, A, 2)), Some(ErrorKind::ChannelClosed));
+    assert_eq!(recv(&c, B).unwrap(), P::Data(1));
+    assert_eq!(c.info().unwrap().status, ChannelStatus::Closed, "drained");
+
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    send(&c, A, 2).unwrap();
+    assert_eq!(c.close(Close::Force).unwrap(), vec![P::Data(1), P::Data(2)]);
+    assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelClosed));
+}
+
+#[test]
+fn a_failed_operation_associates_nothing() {
+    // INV-CHAN-ASSOC-SUCCESS
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    c.close(Close::AfterDrain).unwrap();
+    let refused = c.send(B, B, P::Data(2), None, Wait::No);
+    assert_eq!(kind(refused.result), Some(ErrorKind::ChannelClosed));
+    assert_eq!(
+        refused.discarded,
+        Some(P::Data(2)),
+        "handed back to be dropped"
+    );
+    assert!(!refused.queued);
+    assert_eq!(c.info().unwrap().send_interps, vec![A]);
+}
+
+#[test]
+fn release_is_per_interpreter_and_end_and_closes_when_nobody_is_left() {
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    assert_eq!(kind(recv(&c, B)), None);
+    send(&c, A, 2).unwrap();
+    assert!(c.release(A, End::Send).unwrap().is_empty());
+    assert!(c.release(A, End::Send).unwrap().is_empty(), "idempotent");
+    assert_eq!(
+        c.info().unwrap().status,
+        ChannelStatus::Open,
+        "B still receives"
+    );
+    assert_eq!(kind(send(&c, A, 3)), Some(ErrorKind::ChannelClosed));
+    // The last association goes: closed, and the item nobody can receive comes back.
+    assert_eq!(c.release(B, End::Both).unwrap(), vec![P::Data(2)]);
+    assert_eq!(c.info().unwrap().status, ChannelStatus::Closed);
+    assert_eq!(
+        kind(c.release(B, End::Recv)),
+        Some(ErrorKind::ChannelClosed)
+    );
+}
+
+#[test]
+fn a_destroyed_senders_items_follow_their_unbound_op() {
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    c.send(A, A, P::Data(2), Some(UnboundOp::Remove), Wait::No)
+        .result
+        .unwrap();
+    c.send(A, A, P::Data(3), Some(UnboundOp::Error), Wait::No)
+        .result
+        .unwrap();
+    send(&c, B, 4).unwrap();
+    assert_eq!(
+        c.forget_interpreter(A),
+        vec![P::Data(1), P::Data(2), P::Data(3)],
+        "the gone sender's data comes back, to be released in it"
+    );
+    let first = c.recv(B, Wait::No).unwrap();
+    assert_eq!(
+        (first.payload, first.orphaned),
+        (P::Unbound, Some(UnboundOp::Replace))
+    );
+    let second = c.recv(B, Wait::No).unwrap();
+    assert_eq!(
+        (second.payload, second.orphaned),
+        (P::Unbound, Some(UnboundOp::Error))
+    );
+    assert_eq!(recv(&c, B).unwrap(), P::Data(4));
+}
+
+#[test]
+fn a_timed_send_nobody_receives_is_withdrawn() {
+    let c = channel(UnboundOp::Replace);
+    let sent = c.send(A, A, P::Data(1), None, Wait::For(Duration::from_millis(1)));
+    assert_eq!(kind(sent.result), Some(ErrorKind::Timeout));
+    assert!(sent.queued, "counted as sent");
+    assert_eq!(sent.discarded, Some(P::Data(1)), "withdrawn, to be dropped");
+    assert_eq!(c.info().unwrap().count, 0);
+}
