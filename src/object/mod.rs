@@ -15,120 +15,32 @@
 //! (INV-OWN-LOCKED); the refcount lives in a loom-tracked cell, so a touch from the wrong
 //! interpreter is also a data race that loom and Miri report.
 
+mod attrs;
+mod cell;
 mod class;
+mod compare;
+mod constructors;
 mod dict;
-mod ops;
+mod owned;
+mod pointer;
+mod repr;
+mod sequence;
 
 use std::mem;
 use std::ptr::{self, NonNull};
 
+pub(crate) use cell::OwnerCell;
 pub(crate) use class::Attrs;
 pub use class::{ClassDef, Method};
 pub(crate) use dict::{Dict, HashKey};
+pub use owned::{OwnedObj, RawObj};
+pub(crate) use pointer::ObjPtr;
+use pointer::{ObjBox, ObjHeader};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
-use crate::interp::{InterpId, InterpState};
-use crate::runtime::Runtime;
 use crate::sync::{Arc, DataByte, Ordering, UnsafeCell};
-use crate::thread_state::{current, Token};
-
-/// The header every object starts with. `repr(C)` so that the header sits at offset 0 and
-/// an object's address is its header's address (asserted in `lib.rs`).
-#[repr(C)]
-pub(crate) struct ObjHeader {
-    /// Strong references. Touched only by the thread holding `owner` (INV-OWN-LOCKED).
-    refcnt: UnsafeCell<usize>,
-    /// The interpreter that allocated the object. Its state outlives every object of it
-    /// (INV-OWNER-OUTLIVES).
-    owner: NonNull<InterpState>,
-}
-
-#[repr(C)]
-pub(crate) struct ObjBox {
-    header: ObjHeader,
-    body: Body,
-}
-
-/// A cell of object state that only the thread holding the object's owner touches
-/// (INV-OWN-LOCKED). Accessors are on [`Obj`], which proves the holding.
-///
-/// In debug builds the cell remembers the interpreter the thread held when it was made (the
-/// interpreter that allocates its object) and every access checks that the thread holds
-/// that interpreter now, as refcount touches do: a wrong-interpreter read or write of object
-/// state panics instead of racing.
-pub(crate) struct OwnerCell<T> {
-    value: UnsafeCell<T>,
-    /// The address of the owner's state, or 0 for an unchecked cell (see
-    /// [`OwnerCell::unchecked`]).
-    #[cfg(debug_assertions)]
-    owner: usize,
-}
-
-impl<T> OwnerCell<T> {
-    /// A cell of the interpreter this thread holds (in debug builds, checked at each access).
-    pub(crate) fn new(value: T) -> Self {
-        Self {
-            value: UnsafeCell::new(value),
-            #[cfg(debug_assertions)]
-            owner: current().addr(),
-        }
-    }
-
-    /// A cell whose accesses are not checked: for state that belongs to an interpreter but
-    /// is made with it, not by a thread holding it (its identity cache), and is reached only
-    /// through that interpreter's token.
-    pub(crate) fn unchecked(value: T) -> Self {
-        Self {
-            value: UnsafeCell::new(value),
-            #[cfg(debug_assertions)]
-            owner: 0,
-        }
-    }
-
-    /// The value, from a cell that is being dropped with its object.
-    pub(crate) fn into_inner(self) -> T {
-        self.value.into_inner()
-    }
-
-    /// Panics (debug builds) unless the calling thread holds the interpreter that made the
-    /// cell (INV-OWN-LOCKED).
-    fn check_owner(&self) {
-        #[cfg(debug_assertions)]
-        if self.owner != 0 && current().addr() != self.owner {
-            let held = current();
-            let held = if held.is_null() {
-                "no interpreter".to_string()
-            } else {
-                // SAFETY: a non-null CURRENT points at the state this thread holds, kept
-                // alive by its entry (INV-ONE-LOCK).
-                format!("interpreter {}", unsafe { (*held).id })
-            };
-            panic!(
-                "wrong interpreter: object state touched from a thread that holds {held}, not \
-                 the object's owner (INV-OWN-LOCKED)"
-            );
-        }
-    }
-
-    /// # Safety
-    /// The calling thread holds the owner of the object this cell belongs to, and `f` does
-    /// not reach this cell again (it runs no user code and drops no object).
-    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.check_owner();
-        // SAFETY: per the contract, this thread has exclusive access to the cell for the
-        // duration of `f` (INV-OWN-LOCKED) and `f` creates no second reference to it.
-        self.value.with_mut(|p| f(unsafe { &mut *p }))
-    }
-
-    /// # Safety
-    /// As for [`OwnerCell::with_mut`].
-    pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        self.check_owner();
-        // SAFETY: as for `with_mut`; a shared view for the duration of `f` (INV-OWN-LOCKED).
-        self.value.with(|p| f(unsafe { &*p }))
-    }
-}
+use crate::thread_state::Token;
 
 /// What an object is.
 pub(crate) enum Body {
@@ -286,178 +198,6 @@ impl Body {
             | Body::Unbound
             | Body::Proxy(_) => {}
         }
-    }
-}
-
-/// A raw pointer to an object. By itself it owns nothing; a field documented as holding a
-/// strong reference releases it with [`ObjPtr::decref`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct ObjPtr(NonNull<ObjBox>);
-
-impl ObjPtr {
-    /// # Safety
-    /// The object is alive: the caller holds (or knows of) a strong reference for the whole
-    /// time it uses the result (INV-FREE-ONCE).
-    unsafe fn header<'a>(self) -> &'a ObjHeader {
-        // SAFETY: per the contract the allocation is live for `'a`; the header is never
-        // mutated in place except through its cell.
-        unsafe { &self.0.as_ref().header }
-    }
-
-    /// The object's body. Its immutable parts may be read from any thread; its mutable parts
-    /// sit in `OwnerCell`s, which only the owner's holder touches.
-    ///
-    /// # Safety
-    /// As for `header`: the object is alive for `'a`.
-    pub(crate) unsafe fn body<'a>(self) -> &'a Body {
-        // SAFETY: per the contract the allocation is live for `'a`.
-        unsafe { &self.0.as_ref().body }
-    }
-
-    /// The owner's state.
-    ///
-    /// # Safety
-    /// As for `header`: the object is alive for `'a`; its owner's state outlives it
-    /// (INV-OWNER-OUTLIVES).
-    pub(crate) unsafe fn owner<'a>(self) -> &'a InterpState {
-        // SAFETY: per the contract the object is alive.
-        let header = unsafe { self.header() };
-        // SAFETY: the owner's state outlives its objects (INV-OWNER-OUTLIVES).
-        unsafe { header.owner.as_ref() }
-    }
-
-    pub(crate) fn addr(&self) -> usize {
-        self.0.as_ptr().addr()
-    }
-
-    /// Panics (debug builds) unless the calling thread holds the owner (INV-OWN-LOCKED).
-    ///
-    /// # Safety
-    /// The object is alive.
-    unsafe fn check_owner(self, what: &str) {
-        if cfg!(debug_assertions) {
-            let held = current();
-            // SAFETY: forwarded contract: alive.
-            let header = unsafe { self.header() };
-            if !ptr::eq(held, header.owner.as_ptr()) {
-                let held = if held.is_null() {
-                    "no interpreter".to_string()
-                } else {
-                    // SAFETY: a non-null CURRENT points at the state this thread holds,
-                    // kept alive by its entry (INV-ONE-LOCK).
-                    format!("interpreter {}", unsafe { (*held).id })
-                };
-                // SAFETY: forwarded contract: alive.
-                let kind = unsafe { self.body() }.kind();
-                // SAFETY: as above.
-                let owner = unsafe { self.owner() }.id;
-                panic!(
-                    "wrong interpreter: {what} of a {kind:?} object owned by interpreter {owner} \
-                     from a thread that holds {held}",
-                );
-            }
-        }
-    }
-
-    /// The reference count.
-    ///
-    /// # Safety
-    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
-    pub(crate) unsafe fn refcount(self) -> usize {
-        // SAFETY: forwarded contract: alive.
-        unsafe { self.check_owner("read the refcount") };
-        // SAFETY: forwarded contract: alive.
-        let header = unsafe { self.header() };
-        // SAFETY: the owner is held (checked in debug builds), so nobody writes the count.
-        header.refcnt.with(|c| unsafe { *c })
-    }
-
-    /// Adds a strong reference.
-    ///
-    /// # Safety
-    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
-    pub(crate) unsafe fn incref(self) {
-        // SAFETY: per the contract the object is alive.
-        unsafe { self.check_owner("incref") };
-        // SAFETY: as above.
-        let header = unsafe { self.header() };
-        // SAFETY: per the contract this thread has the refcount to itself (checked in debug
-        // builds).
-        header.refcnt.with_mut(|c| unsafe { *c += 1 });
-    }
-
-    /// Gives up a strong reference, freeing the object (and, iteratively, whatever only it
-    /// held) when the count reaches zero.
-    ///
-    /// # Safety
-    /// The caller owns one strong reference and gives it up, and holds the owner.
-    pub(crate) unsafe fn decref(self) {
-        // SAFETY: forwarded contract.
-        if !unsafe { self.release_one() } {
-            return;
-        }
-        let mut children = Vec::new();
-        // SAFETY: the count reached zero, so nobody else refers to the object; it is freed
-        // exactly once, here (INV-FREE-ONCE).
-        unsafe { self.free(&mut children) };
-        // Containers free what only they held iteratively, so that a long chain cannot
-        // overflow the stack. (Objects without children allocate no worklist.)
-        while let Some(child) = children.pop() {
-            // SAFETY: the freed body held one strong reference to `child`; objects only
-            // hold objects of their own owner, which this thread holds.
-            if unsafe { child.release_one() } {
-                // SAFETY: as above, `child`'s count reached zero: freed once, here.
-                unsafe { child.free(&mut children) };
-            }
-        }
-    }
-
-    /// Decrements; true when the count reached zero.
-    ///
-    /// # Safety
-    /// As for [`ObjPtr::decref`].
-    unsafe fn release_one(self) -> bool {
-        // SAFETY: per the contract the object is alive.
-        unsafe { self.check_owner("decref") };
-        // SAFETY: as above.
-        let header = unsafe { self.header() };
-        header.refcnt.with_mut(|c| {
-            // SAFETY: per the contract, this thread has the refcount to itself.
-            let count = unsafe { &mut *c };
-            debug_assert!(
-                *count > 0,
-                "decref of an object whose refcount is already zero"
-            );
-            *count -= 1;
-            *count == 0
-        })
-    }
-
-    /// # Safety
-    /// The count is zero and the caller holds the owner.
-    unsafe fn free(self, children: &mut Vec<ObjPtr>) {
-        let addr = self.addr();
-        // SAFETY: alive until the `Box::from_raw` below; the owner's state outlives its
-        // objects, so the reference stays valid after it (INV-OWNER-OUTLIVES).
-        let owner = unsafe { self.owner() };
-        // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
-        // (INV-FREE-ONCE).
-        let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
-        let ObjBox {
-            header: _,
-            mut body,
-        } = *boxed;
-        if let Body::Proxy(proxy) = &mut body {
-            // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
-            unsafe { crate::proxy::forget_proxy(owner, proxy, addr) };
-            proxy.settle();
-        }
-        // SAFETY: forwarded contract: this thread holds the owner. Dropping the body gives
-        // back what it holds elsewhere (a proxy's origin reference, a received buffer's
-        // export), which may let go of this interpreter for a moment (INV-RELEASE-SUSPEND).
-        unsafe { body.take_children(children) };
-        owner.note_freed();
-        LiveCounters::bump(&owner.counters.objects_freed);
     }
 }
 
@@ -631,134 +371,67 @@ impl std::fmt::Debug for Obj<'_> {
     }
 }
 
-/// A strong reference bound to no token: it may move between threads and outlive the entry
-/// it was made in. It keeps its runtime alive.
-pub struct OwnedObj {
-    ptr: ObjPtr,
-    /// Keeps the owner's state (which every object header points to) alive
-    /// (INV-OWNER-OUTLIVES).
-    owner: Arc<InterpState>,
-    /// Keeps the runtime alive: its finalization waits for every owned handle.
-    runtime: Runtime,
+fn type_error<T>(message: impl Into<String>) -> Result<T> {
+    fail(ErrorKind::TypeError, message)
 }
 
-// SAFETY: an `OwnedObj` only reaches its object through `bind` (which checks that the token
-// holds the owner) or through `drop` (which decrefs only while holding the owner, and
-// otherwise queues the decref on the owner's own inbox), so no thread touches the object
-// without holding its owner (INV-OWN-LOCKED).
-unsafe impl Send for OwnedObj {}
-// SAFETY: `&OwnedObj` allows only `bind` (which checks ownership before touching the
-// object), `owner` (the immutable owner state it holds), `as_raw` (the address) and `Debug`
-// (the owner's id and the address).
-unsafe impl Sync for OwnedObj {}
-
-impl OwnedObj {
-    /// The interpreter that owns the object.
-    pub fn owner(&self) -> InterpId {
-        self.owner.id
-    }
-
-    /// A token-bound handle, with a new strong reference. Fails with `WrongRuntime` if `tok`
-    /// belongs to another runtime, and with `WrongInterpreter` unless `tok` holds the owner.
-    pub fn bind<'t>(&self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
-        tok.runtime()
-            .refuse_foreign(self.runtime.id(), "this object handle")?;
-        if !ptr::eq(&*self.owner, &**tok.interp()) {
-            return fail(
-                ErrorKind::WrongInterpreter,
-                format!(
-                    "object owned by interpreter {} used from interpreter {}",
-                    self.owner(),
-                    tok.id()
-                ),
-            );
+/// What every operation needs: the type's name, a contained object as a handle, the class of
+/// an instance, and its special methods.
+impl<'t> Obj<'t> {
+    /// The type's name as Python shows it: `"int"`, `"list"`, or the class name.
+    pub fn type_name(&self) -> String {
+        match self.body() {
+            Body::None => "NoneType".into(),
+            Body::Bool(_) => "bool".into(),
+            Body::Int(_) => "int".into(),
+            Body::Float(_) => "float".into(),
+            Body::Str(_) => "str".into(),
+            Body::Bytes { .. } => "bytes".into(),
+            Body::ByteArray { .. } => "bytearray".into(),
+            Body::Tuple(_) => "tuple".into(),
+            Body::List(_) => "list".into(),
+            Body::Dict(_) => "dict".into(),
+            Body::Class(_) => "type".into(),
+            // SAFETY: the instance holds its class alive.
+            Body::Instance { class, .. } => match unsafe { class.body() } {
+                Body::Class(def) => def.name().into(),
+                _ => unreachable!("an instance's class is a class object"),
+            },
+            Body::BoundMethod { .. } => "method".into(),
+            Body::View(_) => "memoryview".into(),
+            Body::ReceivedBuffer { .. } => "xinterp.ReceivedBuffer".into(),
+            Body::Unbound => "xinterp.Unbound".into(),
+            Body::Proxy(_) => "xinterp.RemoteProxy".into(),
         }
-        // SAFETY: this handle keeps the object alive, and `tok` holds its owner (checked
-        // above; INV-OBJ-BOUND).
-        Ok(unsafe { Obj::from_borrowed_ptr(tok, self.ptr) })
     }
 
-    /// The object's address (not a reference).
-    pub fn as_raw(&self) -> RawObj {
-        RawObj(self.ptr)
+    /// A handle to `ptr`, adding a strong reference.
+    ///
+    /// # Safety
+    /// `ptr` is held by this object (an item, a key, a value, an attribute, a class) and so
+    /// is alive and has this object's owner, which the token holds (INV-OBJ-BOUND).
+    unsafe fn bound(&self, ptr: ObjPtr) -> Obj<'t> {
+        // SAFETY: forwarded contract.
+        unsafe { Obj::from_borrowed_ptr(self.tok, ptr) }
     }
-}
 
-impl Drop for OwnedObj {
-    fn drop(&mut self) {
-        let ptr = self.ptr;
-        let owner = &*self.owner;
-        if ptr::eq(current(), owner) {
-            // SAFETY: this thread holds the owner right now, and this handle owns one strong
-            // reference (INV-OWN-LOCKED).
-            unsafe { ptr.decref() };
-        } else {
-            let decref = SendPtr(ptr);
-            let call: crate::PendingCall = Box::new(move |_tok| {
-                let ptr = decref.into_inner();
-                // SAFETY: pending calls run in the interpreter whose inbox holds them, which
-                // owns this object (INV-INBOX-OWNER); the reference travels with the call.
-                unsafe { ptr.decref() }
-            });
-            match owner.inbox.push_release(call) {
-                Ok(()) => LiveCounters::bump(&owner.counters.pending_queued),
-                // The owner was destroyed (this handle escaped its final drain): run the
-                // decref in a late entry (INV-INBOX-SEALED).
-                Err(call) => crate::release::release_late(&self.runtime, &self.owner, call),
-            }
+    fn class_def(&self) -> Option<&ClassDef> {
+        match self.body() {
+            // SAFETY: the instance holds its class alive for as long as `self` is borrowed.
+            Body::Instance { class, .. } => match unsafe { class.body() } {
+                Body::Class(def) => Some(def),
+                _ => unreachable!("an instance's class is a class object"),
+            },
+            _ => None,
         }
-        // Only after the decref is done or queued (INV-INBOX-BEFORE-HANDLE).
-        owner.owned_handles.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Calls special method `name` if this is an instance whose class defines it.
+    fn call_special(&self, name: &str, args: &[Obj<'t>]) -> Option<Result<Obj<'t>>> {
+        let method = self.class_def()?.find(name)?;
+        Some(method(self, args))
     }
 }
-
-impl std::fmt::Debug for OwnedObj {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnedObj")
-            .field("owner", &self.owner())
-            .field("addr", &format_args!("{:#x}", self.ptr.addr()))
-            .finish()
-    }
-}
-
-/// An object's address, and nothing more: no reference, no lifetime. It can be sent
-/// anywhere; making a handle of it again is `unsafe` ([`Token::borrow_raw`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct RawObj(ObjPtr);
-
-// SAFETY: a `RawObj` is an address; every way back to the object is an `unsafe fn` whose
-// contract requires holding the owner.
-unsafe impl Send for RawObj {}
-// SAFETY: as above.
-unsafe impl Sync for RawObj {}
-
-impl RawObj {
-    /// The address.
-    pub fn addr(self) -> usize {
-        self.0.addr()
-    }
-}
-
-/// Carries a strong reference inside a pending call to the owner's inbox.
-struct SendPtr(ObjPtr);
-
-// SAFETY: the pointer is only dereferenced by the pending call, which runs in the owner
-// (INV-INBOX-OWNER).
-unsafe impl Send for SendPtr {}
-
-impl SendPtr {
-    /// Taken by value so a closure captures the whole `SendPtr`, not its field.
-    fn into_inner(self) -> ObjPtr {
-        self.0
-    }
-}
-
-// The layout a byte encoding of object pointers will rely on: the header is at offset 0 (an
-// object's address is its header's), the refcount is its first word, and objects are at
-// least 8-byte aligned, so a valid address has its three low bits clear.
-static_assertions::const_assert_eq!(std::mem::offset_of!(ObjBox, header), 0);
-static_assertions::const_assert_eq!(std::mem::offset_of!(ObjHeader, refcnt), 0);
-static_assertions::const_assert!(std::mem::align_of::<ObjBox>() >= 8);
 
 #[cfg(test)]
 mod tests {
