@@ -235,5 +235,8 @@ fn the_reader_finds_grouped_and_path_uses() {
     for name in ["error", "sync", "proxy"] {
         assert!(refs.contains(name), "{name} in {refs:?}");
     }
-    assert!(!refs.contains("Arc") && !refs.contains("Result"), "{refs:?}");
+    assert!(
+        !refs.contains("Arc") && !refs.contains("Result"),
+        "{refs:?}"
+    );
 }
