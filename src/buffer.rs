@@ -13,6 +13,7 @@ use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::object::{Body, Obj, ObjPtr, OwnerCell, ViewBody};
+use crate::proxy::Forward;
 use crate::release::release_in_owner;
 use crate::runtime::Runtime;
 use crate::sync::{Arc, DataByte, Ordering};
@@ -348,14 +349,8 @@ impl<'t> Obj<'t> {
     /// `memoryview(x)` over a `bytes`, `bytearray` or `memoryview`. The view holds one
     /// export on the underlying exporter until released.
     pub fn memoryview(&self) -> Result<Obj<'t>> {
-        if let Some(p) = self.as_proxy() {
-            // The buffer protocol crosses the membrane: the origin pins an export of its
-            // object's bytes, and this interpreter gets a view onto them (zero copy).
-            return self.forward(
-                p,
-                &[],
-                Box::new(|t, _| Ok(crate::proxy::Value::Buffer(t.get_buffer()?.pin()))),
-            );
+        if let Some(r) = self.forwarded(Forward::Memoryview, &[]) {
+            return r;
         }
         match self.view() {
             Some(view) => {

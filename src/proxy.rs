@@ -288,10 +288,79 @@ impl TargetPtr {
     }
 }
 
-/// A forwarded operation: runs in the origin on the target, with the arguments, and says
-/// what to bring back.
-pub(crate) type Forwarded<'a> =
-    dyn for<'o> FnOnce(&Obj<'o>, &[Obj<'o>]) -> Result<Value> + Send + 'a;
+/// An operation a proxy forwards to its origin: the one dispatch point for proxies. Every
+/// operation of `Obj` that a proxy supports starts with [`Obj::forwarded`], naming its
+/// variant here; [`Forward::run`] says what each runs in the origin and what comes back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Forward<'a> {
+    /// `as_bytes()`: a copy of the bytes comes back.
+    AsBytes,
+    /// `bool(x)`.
+    IsTrue,
+    /// `repr(x)`.
+    Repr,
+    /// `str(x)`.
+    Str,
+    /// `x == args[0]`.
+    Eq,
+    /// `hash(x)`.
+    Hash,
+    /// `len(x)`.
+    Len,
+    /// `for item in x`: the items come back as a tuple, each across the membrane.
+    Iterate,
+    /// `x[args[0]]`.
+    GetItem,
+    /// `x[args[0]] = args[1]`.
+    SetItem,
+    /// `del x[args[0]]`.
+    DelItem,
+    /// `x[start:end]`.
+    Slice { start: i64, end: i64 },
+    /// `x.name`.
+    GetAttr(&'a str),
+    /// `x.name = args[0]`.
+    SetAttr(&'a str),
+    /// `del x.name`.
+    DelAttr(&'a str),
+    /// `x(*args)`.
+    Call,
+    /// `x.name(*args)`.
+    CallMethod(&'a str),
+    /// `memoryview(x)`.
+    Memoryview,
+}
+
+impl Forward<'_> {
+    /// Runs the operation in the origin on `target`, with `args` already across the
+    /// membrane, and gives what crosses it back.
+    fn run<'o>(self, target: &Obj<'o>, args: &[Obj<'o>]) -> Result<Value> {
+        Ok(match self {
+            Forward::AsBytes => Value::Bytes(target.as_bytes()?.into()),
+            Forward::IsTrue => Value::Bool(target.is_true()?),
+            Forward::Repr => Value::Str(target.repr()?.into()),
+            Forward::Str => Value::Str(target.str()?.into()),
+            Forward::Eq => Value::Bool(target.eq(&args[0])?),
+            Forward::Hash => Value::Int(target.hash()?),
+            Forward::Len => Value::Int(target.len()? as i64),
+            Forward::Iterate => {
+                Value::Tuple(target.iterate()?.iter().map(Value::from_obj).collect())
+            }
+            Forward::GetItem => Value::from_obj(&target.getitem(&args[0])?),
+            Forward::SetItem => target.setitem(&args[0], &args[1]).map(|()| Value::None)?,
+            Forward::DelItem => target.delitem(&args[0]).map(|()| Value::None)?,
+            Forward::Slice { start, end } => Value::from_obj(&target.slice(start, end)?),
+            Forward::GetAttr(name) => Value::from_obj(&target.getattr(name)?),
+            Forward::SetAttr(name) => target.setattr(name, &args[0]).map(|()| Value::None)?,
+            Forward::DelAttr(name) => target.delattr(name).map(|()| Value::None)?,
+            Forward::Call => Value::from_obj(&target.call(args)?),
+            Forward::CallMethod(name) => Value::from_obj(&target.call_method(name, args)?),
+            // The buffer protocol crosses the membrane: the origin pins an export of its
+            // object's bytes, and this interpreter gets a view onto them (zero copy).
+            Forward::Memoryview => Value::Buffer(target.get_buffer()?.pin()),
+        })
+    }
+}
 
 impl<'t> Obj<'t> {
     /// For a proxy, the interpreter that owns the object it stands for.
@@ -306,17 +375,19 @@ impl<'t> Obj<'t> {
         }
     }
 
+    /// For a proxy, runs `op` in its origin and gives back the result, here; `None` for any
+    /// other object, which runs the operation itself.
+    pub(crate) fn forwarded(&self, op: Forward<'_>, args: &[Obj<'t>]) -> Option<Result<Obj<'t>>> {
+        let proxy = self.as_proxy()?;
+        Some(self.forward(proxy, op, args))
+    }
+
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
     /// the result crosses it out. The call holds its own strong reference to the target in
     /// the origin for its whole duration, and its caller holds the proxy, whose origin
     /// references keep the export alive until then (INV-PROXY-CALL-PINS). This interpreter
     /// is let go meanwhile (INV-ONE-LOCK).
-    pub(crate) fn forward(
-        &self,
-        proxy: &ProxyBody,
-        args: &[Obj<'t>],
-        op: Box<Forwarded<'_>>,
-    ) -> Result<Obj<'t>> {
+    fn forward(&self, proxy: &ProxyBody, op: Forward<'_>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
         let tok = self.token();
         let origin = proxy.origin_ref.origin();
         if origin.lock.is_destroyed() {
@@ -350,8 +421,10 @@ impl<'t> Obj<'t> {
                         .collect::<Result<Vec<_>>>()?;
                     // A panic in the origin's code stays there: everything it held unwinds in the
                     // origin, and the caller gets a typed error (INV-PROXY-PANIC).
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&target, &args)))
-                        .unwrap_or_else(|panic| Err(panicked(origin.id, &*panic)))
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        op.run(&target, &args)
+                    }))
+                    .unwrap_or_else(|panic| Err(panicked(origin.id, &*panic)))
                 },
             )
         });

@@ -3,18 +3,14 @@
 
 use super::{type_error, Attrs, Body, Obj, OwnerCell};
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::proxy::Value;
+use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// `getattr(x, name)`: an instance's attribute, else its class's method bound to it;
     /// a class's `__name__`.
     pub fn getattr(&self, name: &str) -> Result<Obj<'t>> {
-        if let Some(p) = self.as_proxy() {
-            return self.forward(
-                p,
-                &[],
-                Box::new(move |t, _| Ok(Value::from_obj(&t.getattr(name)?))),
-            );
+        if let Some(r) = self.forwarded(Forward::GetAttr(name), &[]) {
+            return r;
         }
         match self.body() {
             Body::Instance { attrs, class } => {
@@ -47,14 +43,8 @@ impl<'t> Obj<'t> {
 
     /// `setattr(x, name, value)`, for instances.
     pub fn setattr(&self, name: &str, value: &Obj<'t>) -> Result<()> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(
-                    p,
-                    std::slice::from_ref(value),
-                    Box::new(move |t, a| t.setattr(name, &a[0]).map(|()| Value::None)),
-                )
-                .map(drop);
+        if let Some(r) = self.forwarded(Forward::SetAttr(name), std::slice::from_ref(value)) {
+            return r.map(drop);
         }
         let Body::Instance { attrs, .. } = self.body() else {
             return fail(
@@ -76,14 +66,8 @@ impl<'t> Obj<'t> {
 
     /// `delattr(x, name)`, for instances.
     pub fn delattr(&self, name: &str) -> Result<()> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(
-                    p,
-                    &[],
-                    Box::new(move |t, _| t.delattr(name).map(|()| Value::None)),
-                )
-                .map(drop);
+        if let Some(r) = self.forwarded(Forward::DelAttr(name), &[]) {
+            return r.map(drop);
         }
         let removed = match self.body() {
             // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
@@ -116,8 +100,8 @@ impl<'t> Obj<'t> {
     /// `x(*args)`: a class makes an instance (running `__init__`), a bound method runs, an
     /// instance runs its `__call__`.
     pub fn call(&self, args: &[Obj<'t>]) -> Result<Obj<'t>> {
-        if let Some(p) = self.as_proxy() {
-            return self.forward(p, args, Box::new(|t, a| Ok(Value::from_obj(&t.call(a)?))));
+        if let Some(r) = self.forwarded(Forward::Call, args) {
+            return r;
         }
         match self.body() {
             Body::Class(def) => {
@@ -160,12 +144,8 @@ impl<'t> Obj<'t> {
                 ))
             }
         };
-        if let Some(p) = self.as_proxy() {
-            return self.forward(
-                p,
-                args,
-                Box::new(move |t, a| Ok(Value::from_obj(&t.call_method(name, a)?))),
-            );
+        if let Some(r) = self.forwarded(Forward::CallMethod(name), args) {
+            return r;
         }
         match (self.body(), name) {
             (Body::Instance { .. }, _) => self.getattr(name)?.call(args),

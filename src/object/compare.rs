@@ -4,15 +4,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::{type_error, Body, HashKey, Obj};
 use crate::error::Result;
-use crate::proxy::Value;
+use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// Truthiness, as `bool(x)`.
     pub fn is_true(&self) -> Result<bool> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(p, &[], Box::new(|t, _| Ok(Value::Bool(t.is_true()?))))?
-                .as_bool();
+        if let Some(r) = self.forwarded(Forward::IsTrue, &[]) {
+            return r?.as_bool();
         }
         if let Some(result) = self.call_special("__bool__", &[]) {
             return result?.as_bool();
@@ -48,14 +46,8 @@ impl<'t> Obj<'t> {
         // A proxy compares in its origin, where `other` arrives through the membrane (a proxy
         // of the same object unwraps there to the object itself). Hash is forwarded alike,
         // so the two stay consistent.
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(
-                    p,
-                    std::slice::from_ref(other),
-                    Box::new(|t, a| Ok(Value::Bool(t.eq(&a[0])?))),
-                )?
-                .as_bool();
+        if let Some(r) = self.forwarded(Forward::Eq, std::slice::from_ref(other)) {
+            return r?.as_bool();
         }
         if other.as_proxy().is_some() {
             return other.eq(self);
@@ -106,10 +98,8 @@ impl<'t> Obj<'t> {
     /// `hash(x)`, consistent with [`Obj::eq`]: equal builtins hash equal; instances use
     /// `__hash__`, or identity when the class defines neither `__hash__` nor `__eq__`.
     pub fn hash(&self) -> Result<i64> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(p, &[], Box::new(|t, _| Ok(Value::Int(t.hash()?))))?
-                .as_int();
+        if let Some(r) = self.forwarded(Forward::Hash, &[]) {
+            return r?.as_int();
         }
         if let Some(result) = self.call_special("__hash__", &[]) {
             return result?.as_int();

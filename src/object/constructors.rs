@@ -3,7 +3,7 @@
 
 use super::{type_error, Body, ClassDef, Dict, Obj, ObjPtr, OwnerCell};
 use crate::error::Result;
-use crate::proxy::Value;
+use crate::proxy::Forward;
 use crate::sync::DataByte;
 use crate::thread_state::Token;
 
@@ -118,13 +118,8 @@ impl<'t> Obj<'t> {
 
     /// A copy of the bytes of a `bytes`, `bytearray` or `memoryview`.
     pub fn as_bytes(&self) -> Result<Vec<u8>> {
-        if let Some(p) = self.as_proxy() {
-            let copy = self.forward(
-                p,
-                &[],
-                Box::new(|t, _| Ok(Value::Bytes(t.as_bytes()?.into()))),
-            )?;
-            return copy.as_bytes();
+        if let Some(r) = self.forwarded(Forward::AsBytes, &[]) {
+            return r?.as_bytes();
         }
         match self.body() {
             Body::Bytes { data, .. } => Ok(data.to_vec()),

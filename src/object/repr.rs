@@ -2,15 +2,13 @@
 
 use super::{Body, Obj};
 use crate::error::Result;
-use crate::proxy::Value;
+use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// `repr(x)`.
     pub fn repr(&self) -> Result<String> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(p, &[], Box::new(|t, _| Ok(Value::Str(t.repr()?.into()))))?
-                .as_str();
+        if let Some(r) = self.forwarded(Forward::Repr, &[]) {
+            return r?.as_str();
         }
         if let Some(result) = self.call_special("__repr__", &[]) {
             return result?.as_str();
@@ -70,10 +68,8 @@ impl<'t> Obj<'t> {
 
     /// `str(x)`.
     pub fn str(&self) -> Result<String> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(p, &[], Box::new(|t, _| Ok(Value::Str(t.str()?.into()))))?
-                .as_str();
+        if let Some(r) = self.forwarded(Forward::Str, &[]) {
+            return r?.as_str();
         }
         if let Some(result) = self.call_special("__str__", &[]) {
             return result?.as_str();

@@ -8,15 +8,14 @@
 
 use super::{type_error, Body, Dict, Obj, ObjKind, ObjPtr};
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::proxy::Value;
+use crate::proxy::Forward;
 use crate::sync::DataByte;
 
 impl<'t> Obj<'t> {
     /// `len(x)`.
     pub fn len(&self) -> Result<usize> {
-        if let Some(p) = self.as_proxy() {
-            let n = self.forward(p, &[], Box::new(|t, _| Ok(Value::Int(t.len()? as i64))))?;
-            return Ok(n.as_int()? as usize);
+        if let Some(r) = self.forwarded(Forward::Len, &[]) {
+            return Ok(r?.as_int()? as usize);
         }
         if let Some(result) = self.call_special("__len__", &[]) {
             let n = result?.as_int()?;
@@ -101,17 +100,8 @@ impl<'t> Obj<'t> {
     /// keys, a string's characters, a bytes-like object's byte values, or what an instance's
     /// `__iter__` returns (which must itself be iterable).
     pub fn iterate(&self) -> Result<Vec<Obj<'t>>> {
-        if let Some(p) = self.as_proxy() {
-            let items = self.forward(
-                p,
-                &[],
-                Box::new(|t, _| {
-                    Ok(Value::Tuple(
-                        t.iterate()?.iter().map(Value::from_obj).collect(),
-                    ))
-                }),
-            )?;
-            return items.iterate();
+        if let Some(r) = self.forwarded(Forward::Iterate, &[]) {
+            return r?.iterate();
         }
         if let Some(result) = self.call_special("__iter__", &[]) {
             return result?.iterate();
@@ -135,12 +125,8 @@ impl<'t> Obj<'t> {
 
     /// `x[key]`.
     pub fn getitem(&self, key: &Obj<'t>) -> Result<Obj<'t>> {
-        if let Some(p) = self.as_proxy() {
-            return self.forward(
-                p,
-                std::slice::from_ref(key),
-                Box::new(|t, a| Ok(Value::from_obj(&t.getitem(&a[0])?))),
-            );
+        if let Some(r) = self.forwarded(Forward::GetItem, std::slice::from_ref(key)) {
+            return r;
         }
         if let Some(result) = self.call_special("__getitem__", std::slice::from_ref(key)) {
             return result;
@@ -188,15 +174,8 @@ impl<'t> Obj<'t> {
 
     /// `x[key] = value`.
     pub fn setitem(&self, key: &Obj<'t>, value: &Obj<'t>) -> Result<()> {
-        if let Some(p) = self.as_proxy() {
-            let args = [key.clone(), value.clone()];
-            return self
-                .forward(
-                    p,
-                    &args,
-                    Box::new(|t, a| t.setitem(&a[0], &a[1]).map(|()| Value::None)),
-                )
-                .map(drop);
+        if let Some(r) = self.forwarded(Forward::SetItem, &[key.clone(), value.clone()]) {
+            return r.map(drop);
         }
         if let Some(result) = self.call_special("__setitem__", &[key.clone(), value.clone()]) {
             return result.map(drop);
@@ -243,14 +222,8 @@ impl<'t> Obj<'t> {
 
     /// `del x[key]` for lists and dicts.
     pub fn delitem(&self, key: &Obj<'t>) -> Result<()> {
-        if let Some(p) = self.as_proxy() {
-            return self
-                .forward(
-                    p,
-                    std::slice::from_ref(key),
-                    Box::new(|t, a| t.delitem(&a[0]).map(|()| Value::None)),
-                )
-                .map(drop);
+        if let Some(r) = self.forwarded(Forward::DelItem, std::slice::from_ref(key)) {
+            return r.map(drop);
         }
         match self.body() {
             Body::List(items) => {
@@ -289,12 +262,8 @@ impl<'t> Obj<'t> {
     /// `x[start:end]` for str, bytes, bytearray, tuple, list (copies) and memoryview (a new
     /// view onto the same bytes).
     pub fn slice(&self, start: i64, end: i64) -> Result<Obj<'t>> {
-        if let Some(p) = self.as_proxy() {
-            return self.forward(
-                p,
-                &[],
-                Box::new(move |t, _| Ok(Value::from_obj(&t.slice(start, end)?))),
-            );
+        if let Some(r) = self.forwarded(Forward::Slice { start, end }, &[]) {
+            return r;
         }
         let tok = self.tok;
         match self.body() {
