@@ -58,7 +58,9 @@ fn main() -> Result<(), String> {
             })
             .expect("enter a");
         });
-        let all = round_trips / 10 + round_trips * h.reps as u64;
+        // Operations run by that `per_op` call, warm-up included (in rounds, the lab runs
+        // one repetition of every measurement per round).
+        let all = h.ops_counted(round_trips);
         let ours = e.push(
             Row::new("two interpreters on one thread", sample).counted_per_op(&rt, &before, all),
         );

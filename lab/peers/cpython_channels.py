@@ -46,6 +46,7 @@ def main():
         ops = BATCH * max(1, min(64, (64 << 20) // max(size, 1) // BATCH))
         for kind, send in (("buffer", channels.send_buffer), ("bytes", channels.send)):
             data = payload if kind == "buffer" else bytes(payload)
+            measure(sub, cid, data, send, max(BATCH, ops // 10))  # warm-up, discarded
             samples = [measure(sub, cid, data, send, ops) for _ in range(REPS)]
             results.append({"size": size, "kind": kind, "ns": samples})
     channels.destroy(cid)

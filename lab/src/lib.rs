@@ -78,11 +78,13 @@ impl Run {
         })
     }
 
-    /// Runs one experiment (`body` builds it), records the machine load meanwhile, prints
-    /// its table and keeps it.
-    pub fn experiment(&mut self, h: &measure::Harness, body: impl FnOnce() -> Experiment) {
+    /// Runs one experiment (`body` builds it) in rounds, one per repetition, so that the
+    /// repetitions of its measurements interleave (see [`measure`]; the body must make the
+    /// same measurements in every round), records the machine load meanwhile, prints its
+    /// table and keeps it.
+    pub fn experiment(&mut self, h: &measure::Harness, body: impl FnMut() -> Experiment) {
         let probe = env::LoadProbe::start();
-        let mut e = body();
+        let mut e = h.rounds(body);
         e.load = Some(probe.finish());
         h.suspend(|| render::print_table(&e));
         self.results.experiments.push(e);

@@ -1,11 +1,39 @@
 //! Measuring: a [`Harness`] repeats a measurement (after a warm-up), keeps every repetition
-//! and shows a progress bar per measurement, with an estimate of the time left.
+//! and shows progress, with an estimate of the time left.
+//!
+//! **Interleaving.** The speed of a machine drifts (other processes, frequency, a virtual
+//! machine's neighbours): repetitions made back to back cannot see that, so their interval
+//! is too narrow and two runs disagree. When [`Harness::interleave`] is on (the default) and
+//! an experiment runs through [`Harness::rounds`] (as [`crate::Run::experiment`] does), the
+//! experiment's body runs once per repetition: round `i` measures repetition `i` of every
+//! row in turn, so a slow phase hits every row alike; each row's interval then reflects the
+//! drift, and a ratio between rows pairs repetition `i` with repetition `i` (see
+//! [`crate::results::Ratio`]) so the drift common to both cancels. In the last round every
+//! [`Harness::per_op`] and [`Harness::repeat`] returns the repetitions of all rounds, so the
+//! experiment's rows, ratios and answers are built once, from everything.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::stats::Sample;
+
+/// One measurement's repetitions kept across rounds.
+struct Slot {
+    what: String,
+    reps: Vec<Box<dyn Any>>,
+}
+
+/// The state of an experiment run in rounds.
+struct Rounds {
+    round: usize,
+    total: usize,
+    next: usize,
+    slots: Vec<Slot>,
+    bar: ProgressBar,
+}
 
 /// Runs measurements: repetitions, warm-up and progress.
 pub struct Harness {
@@ -13,8 +41,13 @@ pub struct Harness {
     pub reps: usize,
     /// How much of each experiment's full size to run (1 = full, 0.02 = `--quick`).
     pub scale: f64,
+    /// Whether [`Harness::rounds`] runs the repetitions round-robin across an experiment's
+    /// measurements (one round per repetition; the default) or each measurement's
+    /// repetitions back to back (one round).
+    pub interleave: bool,
     bars: MultiProgress,
     overall: ProgressBar,
+    rounds: RefCell<Option<Rounds>>,
 }
 
 impl Harness {
@@ -40,8 +73,10 @@ impl Harness {
         Harness {
             reps,
             scale,
+            interleave: true,
             bars,
             overall,
+            rounds: RefCell::new(None),
         }
     }
 
@@ -91,9 +126,152 @@ impl Harness {
         bar
     }
 
+    /// How many times [`Harness::rounds`] runs an experiment's body: one per repetition
+    /// when interleaving, else one.
+    pub fn round_count(&self) -> usize {
+        if self.interleave {
+            self.reps
+        } else {
+            1
+        }
+    }
+
+    /// Runs an experiment's `body` in rounds (see the module's documentation) and returns
+    /// what its last round built, from the repetitions of every round. Without
+    /// interleaving, runs it once.
+    pub fn rounds<T>(&self, mut body: impl FnMut() -> T) -> T {
+        let total = self.round_count();
+        if total <= 1 {
+            return body();
+        }
+        let bar = self.bar("round 1", 0);
+        *self.rounds.borrow_mut() = Some(Rounds {
+            round: 0,
+            total,
+            next: 0,
+            slots: Vec::new(),
+            bar,
+        });
+        let mut last = None;
+        for round in 0..total {
+            {
+                let mut state = self.rounds.borrow_mut();
+                let s = state.as_mut().expect("in rounds");
+                s.round = round;
+                if round > 0 {
+                    assert_eq!(
+                        s.next,
+                        s.slots.len(),
+                        "an experiment run in rounds must make the same measurements in \
+                         every round"
+                    );
+                }
+                s.next = 0;
+                if round == 1 {
+                    s.bar.set_length((s.slots.len() * total) as u64);
+                }
+            }
+            last = Some(body());
+        }
+        if let Some(s) = self.rounds.borrow_mut().take() {
+            s.bar.finish_and_clear();
+            self.bars.remove(&s.bar);
+        }
+        last.expect("at least one round")
+    }
+
+    /// Repetitions each [`Harness::per_op`] or [`Harness::repeat`] call makes now: one per
+    /// call inside [`Harness::rounds`] when interleaving, else [`Harness::reps`].
+    pub fn reps_now(&self) -> usize {
+        if self.rounds.borrow().is_some() {
+            1
+        } else {
+            self.reps
+        }
+    }
+
+    /// Operations that a `per_op(_, ops, _)` call runs now, warm-up included: what to
+    /// divide counter deltas taken around it by.
+    pub fn ops_counted(&self, ops: u64) -> u64 {
+        ops.div_ceil(10) + ops * self.reps_now() as u64
+    }
+
+    /// Times a [`Harness::repeat`] call runs its body now, warm-up included (the warm-up
+    /// runs in the first round only).
+    pub fn runs_counted(&self) -> u64 {
+        match &*self.rounds.borrow() {
+            Some(s) => 1 + u64::from(s.round == 0),
+            None => self.reps as u64 + 1,
+        }
+    }
+
+    /// Inside rounds: this call's slot and round, the bar advanced.
+    fn slot(&self, what: &str) -> Option<(usize, usize, usize)> {
+        let mut state = self.rounds.borrow_mut();
+        let s = state.as_mut()?;
+        let i = s.next;
+        s.next += 1;
+        if s.round == 0 {
+            s.slots.push(Slot {
+                what: what.to_string(),
+                reps: Vec::new(),
+            });
+        } else {
+            assert_eq!(
+                s.slots.get(i).map(|slot| slot.what.as_str()),
+                Some(what),
+                "an experiment run in rounds must make the same measurements in the same \
+                 order in every round"
+            );
+        }
+        s.bar
+            .set_message(format!("round {}/{}: {what}", s.round + 1, s.total));
+        Some((i, s.round, s.total))
+    }
+
+    fn advance(&self) {
+        if let Some(s) = &*self.rounds.borrow() {
+            s.bar.inc(1);
+        }
+    }
+
+    /// Keeps `value` as this round's repetition of slot `i`; in the last round, returns
+    /// every round's.
+    fn keep<T: Clone + 'static>(&self, i: usize, value: T) -> Vec<T> {
+        let mut state = self.rounds.borrow_mut();
+        let s = state.as_mut().expect("in rounds");
+        let last = s.round + 1 == s.total;
+        let slot = &mut s.slots[i];
+        slot.reps.push(Box::new(value.clone()));
+        if !last {
+            return vec![value];
+        }
+        std::mem::take(&mut slot.reps)
+            .into_iter()
+            .map(|b| {
+                *b.downcast::<T>()
+                    .expect("the same measurement in every round")
+            })
+            .collect()
+    }
+
     /// Runs `body(rep)` once to warm up (`rep` = `None`), then [`Harness::reps`] times,
-    /// collecting what each repetition returns, with a bar.
-    pub fn repeat<T>(&self, what: &str, mut body: impl FnMut(Option<usize>) -> T) -> Vec<T> {
+    /// collecting what each repetition returns, with a bar. Inside [`Harness::rounds`]
+    /// (interleaving), one repetition per round, the warm-up in the first round only, and
+    /// the last round returns the repetitions of every round.
+    pub fn repeat<T: Clone + 'static>(
+        &self,
+        what: &str,
+        mut body: impl FnMut(Option<usize>) -> T,
+    ) -> Vec<T> {
+        if let Some((i, round, _)) = self.slot(what) {
+            if round == 0 {
+                body(None);
+            }
+            let v = body(Some(round));
+            self.advance();
+            return self.keep(i, v);
+        }
         let bar = self.bar(what, self.reps as u64 + 1);
         body(None);
         bar.inc(1);
@@ -111,8 +289,11 @@ impl Harness {
 
     /// Nanoseconds per operation: `body(ops)` runs `ops` operations; it runs once with
     /// `ops / 10` to warm up, then [`Harness::reps`] times, each timed and divided by `ops`.
+    /// Inside [`Harness::rounds`] (interleaving), it warms up and times one repetition per
+    /// round (the other measurements ran in between), and the last round returns the
+    /// repetitions of every round.
     pub fn per_op(&self, what: &str, ops: u64, mut body: impl FnMut(u64)) -> Sample {
-        let reps = self.repeat(what, |rep| match rep {
+        let mut timed = |rep: Option<usize>| match rep {
             None => {
                 body(ops.div_ceil(10));
                 0.0
@@ -122,7 +303,56 @@ impl Harness {
                 body(ops);
                 start.elapsed().as_nanos() as f64 / ops as f64
             }
-        });
+        };
+        if let Some((i, round, _)) = self.slot(what) {
+            timed(None);
+            let v = timed(Some(round));
+            self.advance();
+            return Sample::from_reps(self.keep(i, v));
+        }
+        let reps = self.repeat(what, timed);
         Sample::from_reps(reps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_interleave_the_repetitions_and_the_last_round_gets_them_all() {
+        let h = Harness::quiet(4, 1.0);
+        let mut order = Vec::new();
+        let mut round = 0.0;
+        let (a, b, counted) = h.rounds(|| {
+            round += 1.0;
+            let a = h.repeat("a", |rep| {
+                if rep.is_some() {
+                    order.push("a");
+                }
+                round
+            });
+            let b = h.repeat("b", |rep| {
+                if rep.is_some() {
+                    order.push("b");
+                }
+                round * 10.0
+            });
+            (a, b, h.runs_counted())
+        });
+        assert_eq!(order, ["a", "b", "a", "b", "a", "b", "a", "b"]);
+        assert_eq!(a, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(b, [10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(counted, 1, "no warm-up after the first round");
+        // Outside rounds, or without interleaving: back to back.
+        assert_eq!(h.repeat("c", |_| 1).len(), 4);
+        let mut seq = Harness::quiet(3, 1.0);
+        seq.interleave = false;
+        let mut bodies = 0;
+        let s = seq.rounds(|| {
+            bodies += 1;
+            seq.per_op("x", 10, |_| {})
+        });
+        assert_eq!((bodies, s.reps.len()), (1, 3));
     }
 }

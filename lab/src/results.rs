@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::env::{Load, RunInfo};
 use crate::plot::Chart;
-use crate::stats::{ratio_interval, with_interval, Sample};
+use crate::stats::{paired_ratio_interval, ratio_interval, with_interval, Sample};
 
 /// Typed parameters, in the order they were given: name to number, string or bool.
 pub type Params = serde_json::Map<String, Value>;
@@ -266,9 +266,13 @@ impl Verdict {
     }
 }
 
-/// A ratio of medians between rows of one experiment (the sum of the numerator rows' first
-/// metric over the sum of the denominator rows'), with its 95% bootstrap interval and its
-/// verdict against `target`.
+/// A ratio between rows of one experiment (the sum of the numerator rows' first metric over
+/// the sum of the denominator rows'), with its 95% bootstrap interval and its verdict
+/// against `target`. When every row has the same number of repetitions (the harness ran
+/// them round-robin, repetition `i` of each in round `i`), the ratio is paired: the median
+/// of the per-repetition ratios, with the bootstrap interval of that median, so that drift
+/// of the machine common to both rows cancels; otherwise it is the ratio of the medians,
+/// each row resampled on its own.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ratio {
     /// What it compares.
@@ -277,7 +281,8 @@ pub struct Ratio {
     pub num: Vec<String>,
     /// Labels of the denominator rows (summed).
     pub den: Vec<String>,
-    /// The ratio of the medians.
+    /// The ratio: the median of the per-repetition ratios when paired, else the ratio of
+    /// the medians.
     pub value: f64,
     /// Lower end of its 95% interval.
     pub ci_low: f64,
@@ -301,7 +306,10 @@ impl Ratio {
         let (n, d) = (reps(num), reps(den));
         let n_refs: Vec<&[f64]> = n.iter().map(Vec::as_slice).collect();
         let d_refs: Vec<&[f64]> = d.iter().map(Vec::as_slice).collect();
-        let (value, ci_low, ci_high) = ratio_interval(&n_refs, &d_refs);
+        // Rows measured in the same rounds (the harness interleaves them) pair up by
+        // repetition; otherwise each row's repetitions are resampled on their own.
+        let (value, ci_low, ci_high) = paired_ratio_interval(&n_refs, &d_refs)
+            .unwrap_or_else(|| ratio_interval(&n_refs, &d_refs));
         let few = n.iter().chain(&d).any(|r| r.len() < 2);
         let labels = |ix: &[usize]| ix.iter().map(|&i| rows[i].label.clone()).collect();
         Ratio {

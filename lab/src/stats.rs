@@ -119,6 +119,24 @@ pub fn ratio_interval(num: &[&[f64]], den: &[&[f64]]) -> (f64, f64, f64) {
     (value, low, high)
 }
 
+/// The ratio of rows measured in the same rounds, paired by repetition: for every
+/// repetition `i`, `sum(num[k][i]) / sum(den[k][i])`; the result is the median of those
+/// per-repetition ratios and its 95% bootstrap interval. A slow phase of the machine that
+/// hit repetition `i` of every row cancels in its ratio, so the interval holds the noise of
+/// the comparison, not the machine's drift. `None` unless every part has the same number of
+/// repetitions (at least one).
+pub fn paired_ratio_interval(num: &[&[f64]], den: &[&[f64]]) -> Option<(f64, f64, f64)> {
+    let n = num.first()?.len();
+    if n == 0 || den.is_empty() || num.iter().chain(den).any(|v| v.len() != n) {
+        return None;
+    }
+    let ratios: Vec<f64> = (0..n)
+        .map(|i| num.iter().map(|v| v[i]).sum::<f64>() / den.iter().map(|v| v[i]).sum::<f64>())
+        .collect();
+    let (low, high) = median_interval(&ratios);
+    Some((median(&ratios), low, high))
+}
+
 /// One measured quantity over repetitions: every repetition, its median, the 95% interval
 /// of the median, and the extremes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -226,21 +244,27 @@ pub fn human_ns(ns: f64, decimals_in_ns: Option<usize>) -> String {
 /// A duration in ns with its interval, in one unit, to the precision the interval supports:
 /// `43 ns (95% CI 42 to 45 ns)`.
 pub fn ns_with_interval(s: &Sample) -> String {
-    let half = (s.ci_high - s.ci_low) / 2.0;
     if !s.has_interval() {
         return format!("{} (one repetition)", human_ns(s.median, None));
     }
+    ns_interval(s.median, s.ci_low, s.ci_high)
+}
+
+/// `median` ns with its interval `low` to `high`, in one unit, to the precision the
+/// interval supports: `43 ns (95% CI 42 to 45 ns)`.
+pub fn ns_interval(median: f64, low: f64, high: f64) -> String {
+    let half = (high - low) / 2.0;
     // Decimals in ns that the interval supports (negative: round to tens, hundreds...).
     let d_ns = if half > 0.0 {
         -half.log10().floor() as i64
     } else {
         3
     };
-    let (scale, unit): (f64, &str) = if s.median.abs() >= 1e9 {
+    let (scale, unit): (f64, &str) = if median.abs() >= 1e9 {
         (1e9, "s")
-    } else if s.median.abs() >= 1e6 {
+    } else if median.abs() >= 1e6 {
         (1e6, "ms")
-    } else if s.median.abs() >= 1e3 {
+    } else if median.abs() >= 1e3 {
         (1e3, "µs")
     } else {
         (1.0, "ns")
@@ -248,9 +272,9 @@ pub fn ns_with_interval(s: &Sample) -> String {
     let d = (d_ns + scale.log10() as i64).clamp(0, 3) as usize;
     format!(
         "{:.d$} {unit} (95% CI {:.d$} to {:.d$} {unit})",
-        s.median / scale,
-        s.ci_low / scale,
-        s.ci_high / scale
+        median / scale,
+        low / scale,
+        high / scale
     )
 }
 
@@ -295,6 +319,22 @@ mod tests {
         let (v, lo, hi) = ratio_interval(&[&b], &[&a]);
         assert_eq!(v, 2.0);
         assert!(lo > 1.0 && hi >= 2.0 && lo <= 2.0);
+    }
+
+    #[test]
+    fn paired_ratios_cancel_drift_common_to_both_rows() {
+        // Both rows slow down alike from repetition to repetition (the machine drifts);
+        // row b always costs 1.5x row a.
+        let drift = [1.0, 1.3, 0.9, 1.8, 1.1, 1.6, 1.2];
+        let a: Vec<f64> = drift.iter().map(|d| 100.0 * d).collect();
+        let b: Vec<f64> = drift.iter().map(|d| 150.0 * d).collect();
+        let (v, lo, hi) = paired_ratio_interval(&[&b], &[&a]).expect("paired");
+        assert!((v - 1.5).abs() < 1e-9 && (lo - 1.5).abs() < 1e-9 && (hi - 1.5).abs() < 1e-9);
+        // Unpaired, the drift widens the interval.
+        let (_, lo, hi) = ratio_interval(&[&b], &[&a]);
+        assert!(hi - lo > 0.1, "{lo} {hi}");
+        // Different repetition counts cannot be paired.
+        assert!(paired_ratio_interval(&[&b[..3]], &[&a]).is_none());
     }
 
     #[test]

@@ -212,7 +212,7 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
         let ops = ops_for(size, h.scale, false);
         let copy_ops = ops_for(size, h.scale, true);
         let what = |series: &str| format!("{size_label}: {series}");
-        let all = |ops: u64| ops.div_ceil(10) + ops * h.reps as u64;
+        let all = |ops: u64| h.ops_counted(ops);
 
         let before = rt.counters();
         let sample = cross_interpreter(&rt, (s, r), size, true, h, &what(SERIES[0]), ops);
@@ -243,9 +243,17 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
     e.ratio("zero-copy 16 MiB / zero-copy 64 B", last, first);
 
     // CPython's own channels, from the same run.
-    let bar = h.bar("CPython peer (_interpchannels)", 1);
-    let peer = crate::experiments::cpython::run(python, h.reps, &SIZES);
-    bar.finish_and_clear();
+    // One subprocess per repetition (each warms up first), so that in the lab's rounds the
+    // peer's repetitions interleave with ours like every other row's.
+    let runs = h.repeat("CPython peer (_interpchannels)", |rep| match rep {
+        None => Err(String::new()),
+        Some(_) => crate::experiments::cpython::run(python, 1, &SIZES),
+    });
+    let peer = match runs.iter().find_map(|r| r.as_ref().err()) {
+        Some(why) => Err(why.clone()),
+        None => crate::experiments::cpython::Peer::merge(runs.into_iter().flatten().collect())
+            .ok_or_else(|| "no repetition ran".to_string()),
+    };
     let mut cpython_1mib = None;
     match peer {
         Ok(peer) => {

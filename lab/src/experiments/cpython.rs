@@ -26,6 +26,7 @@ struct Result {
 }
 
 /// What the peer measured: per (size, "buffer" | "bytes"), ns per item.
+#[derive(Clone, Debug)]
 pub struct Peer {
     /// The CPython version that ran.
     pub version: String,
@@ -41,6 +42,32 @@ impl Peer {
             .iter()
             .find(|(s, k, _)| *s == size && k == kind)
             .map(|(_, _, sample)| sample)
+    }
+}
+
+impl Peer {
+    /// One peer from several runs (one repetition each, made in the lab's rounds): every
+    /// (size, kind)'s repetitions in the order of the runs.
+    pub fn merge(runs: Vec<Peer>) -> Option<Peer> {
+        let mut runs = runs.into_iter();
+        let mut peer = runs.next()?;
+        for run in runs {
+            for (size, kind, sample) in run.samples {
+                match peer
+                    .samples
+                    .iter_mut()
+                    .find(|(s, k, _)| *s == size && *k == kind)
+                {
+                    Some((_, _, mine)) => {
+                        let mut reps = std::mem::take(&mut mine.reps);
+                        reps.extend(sample.reps);
+                        *mine = Sample::from_reps(reps);
+                    }
+                    None => peer.samples.push((size, kind, sample)),
+                }
+            }
+        }
+        Some(peer)
     }
 }
 

@@ -146,7 +146,7 @@ pub fn run(h: &Harness) -> Experiment {
                 Sample::from_reps(runs.iter().map(|r| percentile_sorted(&r.1, p)).collect()),
             ));
         }
-        let all_jobs = (jobs * (h.reps + 1)) as u64;
+        let all_jobs = jobs as u64 * h.runs_counted();
         rows.push(
             e.push(
                 Row::with_metrics(&format!("{label}: per job"), metrics)

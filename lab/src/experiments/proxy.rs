@@ -28,7 +28,7 @@ pub fn run(h: &Harness) -> Experiment {
     let ops = h.scaled(200_000, 100);
     let call_ops = h.scaled(50_000, 100);
     // Operations over a whole measurement, warm-up included: counters are divided by them.
-    let all = |ops: u64| ops.div_ceil(10) + ops * h.reps as u64;
+    let all = |ops: u64| h.ops_counted(ops);
     let rt = Runtime::with_config(Config::default().identity_cache(true));
     let s = rt.create().expect("creating s");
     let r = rt.create().expect("creating r");

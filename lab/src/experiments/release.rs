@@ -77,6 +77,7 @@ impl Params {
 }
 
 /// What one repetition measured.
+#[derive(Clone)]
 struct Once {
     ns_per_release: f64,
     drop_latency: Vec<f64>,

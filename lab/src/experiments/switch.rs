@@ -13,7 +13,6 @@ use crate::results::{params, Experiment, Row};
 /// Runs the experiment.
 pub fn run(h: &Harness) -> Experiment {
     let ops = h.scaled(200_000, 100);
-    let counted_ops = ops.div_ceil(10) + ops * h.reps as u64;
     let rt = Runtime::new();
     let main = rt.main();
     let other = rt.create().expect("creating an interpreter");
@@ -23,6 +22,7 @@ pub fn run(h: &Harness) -> Experiment {
         params([("ops_per_rep", ops.into())]),
     );
 
+    let counted_ops = h.ops_counted(ops);
     let mutex = Mutex::new(0u64);
     let sample = h.per_op("std Mutex lock + unlock", ops, |n| {
         for _ in 0..n {
