@@ -13,16 +13,11 @@ impl<'t> Obj<'t> {
             return r;
         }
         match self.body() {
-            Body::Instance { attrs, class } => {
-                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-                if let Some(value) = unsafe { attrs.with(|a| a.get(name)) } {
-                    // SAFETY: the instance holds its attributes (INV-OBJ-BOUND).
-                    return Ok(unsafe { self.bound(value) });
+            Body::Instance { .. } => {
+                if let Some(value) = self.attr(name) {
+                    return Ok(value);
                 }
-                // SAFETY: the instance holds its class.
-                let Body::Class(def) = (unsafe { class.body() }) else {
-                    unreachable!("an instance's class is a class object")
-                };
+                let def = self.class_def().expect("an instance");
                 if let Some(method) = def.find(name) {
                     let receiver = self.clone().into_ptr();
                     return Ok(self.tok.alloc(Body::BoundMethod {
@@ -35,10 +30,7 @@ impl<'t> Obj<'t> {
             Body::Class(def) if name == "__name__" => return Ok(self.tok.str(def.name())),
             _ => {}
         }
-        fail(
-            ErrorKind::AttributeError,
-            format!("'{}' object has no attribute '{name}'", self.type_name()),
-        )
+        self.no_attribute(name)
     }
 
     /// `setattr(x, name, value)`, for instances.
@@ -46,22 +38,11 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::SetAttr(name), std::slice::from_ref(value)) {
             return r.map(drop);
         }
-        let Body::Instance { attrs, .. } = self.body() else {
-            return fail(
-                ErrorKind::AttributeError,
-                format!("'{}' object has no attribute '{name}'", self.type_name()),
-            );
-        };
-        let new = value.clone().into_ptr();
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND); the closure
-        // only moves pointers.
-        let old = unsafe { attrs.with_mut(|a| a.set(name, new)) };
-        if let Some(old) = old {
-            // SAFETY: the cell held this strong reference to an object of the same owner, which
-            // the token holds; it is handed over here (INV-OBJ-BOUND).
-            drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
+        if self.set_attr(name, value) {
+            Ok(())
+        } else {
+            self.no_attribute(name)
         }
-        Ok(())
     }
 
     /// `delattr(x, name)`, for instances.
@@ -69,31 +50,10 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::DelAttr(name), &[]) {
             return r.map(drop);
         }
-        let removed = match self.body() {
-            // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-            Body::Instance { attrs, .. } => unsafe { attrs.with_mut(|a| a.remove(name)) },
-            _ => None,
-        };
-        match removed {
-            Some(old) => {
-                // SAFETY: the cell held this strong reference to an object of the same owner, which
-                // the token holds; it is handed over here (INV-OBJ-BOUND).
-                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
-                Ok(())
-            }
-            None => fail(
-                ErrorKind::AttributeError,
-                format!("'{}' object has no attribute '{name}'", self.type_name()),
-            ),
-        }
-    }
-
-    /// The names of an instance's attributes, in the order they were first set.
-    pub fn attr_names(&self) -> Vec<String> {
-        match self.body() {
-            // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-            Body::Instance { attrs, .. } => unsafe { attrs.with(Attrs::names) },
-            _ => Vec::new(),
+        if self.remove_attr(name) {
+            Ok(())
+        } else {
+            self.no_attribute(name)
         }
     }
 
@@ -118,10 +78,9 @@ impl<'t> Obj<'t> {
                 }
                 Ok(instance)
             }
-            Body::BoundMethod {
-                receiver, method, ..
-            // SAFETY: the bound method holds its receiver (INV-OBJ-BOUND).
-            } => method(&unsafe { self.bound(*receiver) }, args),
+            Body::BoundMethod { method, .. } => {
+                method(&self.receiver().expect("a bound method"), args)
+            }
             Body::Instance { .. } => self.call_special("__call__", args).unwrap_or_else(|| {
                 type_error(format!("'{}' object is not callable", self.type_name()))
             }),
@@ -149,21 +108,14 @@ impl<'t> Obj<'t> {
         }
         match (self.body(), name) {
             (Body::Instance { .. }, _) => self.getattr(name)?.call(args),
-            (Body::List(items), "append") => {
+            (Body::List(_), "append") => {
                 arity(1)?;
-                let new = args[0].clone().into_ptr();
-                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-                unsafe { items.with_mut(|v| v.push(new)) };
+                self.list_push(&args[0]);
                 Ok(tok.none())
             }
-            (Body::List(items), "pop") => {
+            (Body::List(_), "pop") => {
                 arity(0)?;
-                // SAFETY: as above.
-                let popped = unsafe { items.with_mut(Vec::pop) };
-                popped
-                    // SAFETY: the list held this strong reference to an object of its owner,
-                    // which the token holds; it is handed over (INV-OBJ-BOUND).
-                    .map(|p| unsafe { Obj::from_owned_ptr(tok, p) })
+                self.list_pop()
                     .ok_or_else(|| Error::new(ErrorKind::IndexError, "pop from empty list"))
             }
             (Body::Dict(_), "get") => {
@@ -179,10 +131,14 @@ impl<'t> Obj<'t> {
                 self.bytearray_extend(&args[0].as_bytes()?)?;
                 Ok(tok.none())
             }
-            _ => fail(
-                ErrorKind::AttributeError,
-                format!("'{}' object has no attribute '{name}'", self.type_name()),
-            ),
+            _ => self.no_attribute(name),
         }
+    }
+
+    fn no_attribute<T>(&self, name: &str) -> Result<T> {
+        fail(
+            ErrorKind::AttributeError,
+            format!("'{}' object has no attribute '{name}'", self.type_name()),
+        )
     }
 }

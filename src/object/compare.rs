@@ -119,11 +119,10 @@ impl<'t> Obj<'t> {
             Body::Float(f) => HashKey::from_float(*f),
             Body::Str(s) => HashKey::Str(s.clone()),
             Body::Bytes { data, .. } => HashKey::Bytes(data.clone()),
-            Body::Tuple(items) => HashKey::Tuple(
-                items
+            Body::Tuple(_) => HashKey::Tuple(
+                self.items_snapshot()?
                     .iter()
-                    // SAFETY: the tuple holds its items (INV-OBJ-BOUND).
-                    .map(|p| unsafe { self.bound(*p) }.hash_key())
+                    .map(Obj::hash_key)
                     .collect::<Result<_>>()?,
             ),
             Body::Instance { .. } => {

@@ -25,6 +25,7 @@ mod owned;
 mod pointer;
 mod repr;
 mod sequence;
+mod state;
 
 use std::mem;
 use std::ptr::{self, NonNull};
@@ -375,8 +376,7 @@ fn type_error<T>(message: impl Into<String>) -> Result<T> {
     fail(ErrorKind::TypeError, message)
 }
 
-/// What every operation needs: the type's name, a contained object as a handle, the class of
-/// an instance, and its special methods.
+/// What every operation needs: the type's name, and an instance's special methods.
 impl<'t> Obj<'t> {
     /// The type's name as Python shows it: `"int"`, `"list"`, or the class name.
     pub fn type_name(&self) -> String {
@@ -392,37 +392,12 @@ impl<'t> Obj<'t> {
             Body::List(_) => "list".into(),
             Body::Dict(_) => "dict".into(),
             Body::Class(_) => "type".into(),
-            // SAFETY: the instance holds its class alive.
-            Body::Instance { class, .. } => match unsafe { class.body() } {
-                Body::Class(def) => def.name().into(),
-                _ => unreachable!("an instance's class is a class object"),
-            },
+            Body::Instance { .. } => self.class_def().expect("an instance").name().into(),
             Body::BoundMethod { .. } => "method".into(),
             Body::View(_) => "memoryview".into(),
             Body::ReceivedBuffer { .. } => "xinterp.ReceivedBuffer".into(),
             Body::Unbound => "xinterp.Unbound".into(),
             Body::Proxy(_) => "xinterp.RemoteProxy".into(),
-        }
-    }
-
-    /// A handle to `ptr`, adding a strong reference.
-    ///
-    /// # Safety
-    /// `ptr` is held by this object (an item, a key, a value, an attribute, a class) and so
-    /// is alive and has this object's owner, which the token holds (INV-OBJ-BOUND).
-    unsafe fn bound(&self, ptr: ObjPtr) -> Obj<'t> {
-        // SAFETY: forwarded contract.
-        unsafe { Obj::from_borrowed_ptr(self.tok, ptr) }
-    }
-
-    fn class_def(&self) -> Option<&ClassDef> {
-        match self.body() {
-            // SAFETY: the instance holds its class alive for as long as `self` is borrowed.
-            Body::Instance { class, .. } => match unsafe { class.body() } {
-                Body::Class(def) => Some(def),
-                _ => unreachable!("an instance's class is a class object"),
-            },
-            _ => None,
         }
     }
 

@@ -47,13 +47,9 @@ impl<'t> Obj<'t> {
             Body::Instance { .. } => {
                 format!("<{} object at {:#x}>", self.type_name(), self.id())
             }
-            Body::BoundMethod { name, receiver, .. } => {
-                format!(
-                    "<bound method {} of {}>",
-                    name,
-                    // SAFETY: the bound method holds its receiver (INV-OBJ-BOUND).
-                    unsafe { self.bound(*receiver) }.repr()?
-                )
+            Body::BoundMethod { name, .. } => {
+                let receiver = self.receiver().expect("a bound method");
+                format!("<bound method {name} of {}>", receiver.repr()?)
             }
             Body::View(_) => format!("<memory at {:#x}>", self.id()),
             Body::ReceivedBuffer { export, .. } => format!(

@@ -6,7 +6,7 @@
 //! (user methods, equality of items, drops), so no `OwnerCell` borrow is ever open across
 //! user code (the contract of `OwnerCell::with_mut`).
 
-use super::{type_error, Body, Dict, Obj, ObjKind, ObjPtr};
+use super::{type_error, Body, Obj, ObjKind};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::proxy::Forward;
 use crate::sync::DataByte;
@@ -22,16 +22,13 @@ impl<'t> Obj<'t> {
             return usize::try_from(n)
                 .map_err(|_| Error::new(ErrorKind::ValueError, "__len__() should return >= 0"));
         }
+        if let Some(n) = self.state_len() {
+            return Ok(n);
+        }
         Ok(match self.body() {
             Body::Str(s) => s.chars().count(),
             Body::Bytes { data, .. } => data.len(),
-            // SAFETY: this handle's token proves the thread holds the owner (INV-OBJ-BOUND).
-            Body::ByteArray { data, .. } => unsafe { data.with(Vec::len) },
             Body::Tuple(items) => items.len(),
-            // SAFETY: as above.
-            Body::List(items) => unsafe { items.with(Vec::len) },
-            // SAFETY: as above.
-            Body::Dict(dict) => unsafe { dict.with(Dict::len) },
             Body::View(view) => {
                 self.check_view_live()?;
                 view.len
@@ -48,52 +45,6 @@ impl<'t> Obj<'t> {
     /// Whether `len(x) == 0`.
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
-    }
-
-    /// New references to the items of a tuple or list, as they are now.
-    pub(super) fn items_snapshot(&self) -> Result<Vec<Obj<'t>>> {
-        let ptrs: Vec<ObjPtr> = match self.body() {
-            Body::Tuple(items) => items.to_vec(),
-            // SAFETY: this handle's token proves the thread holds the owner (INV-OBJ-BOUND);
-            // the closure only copies pointers.
-            Body::List(items) => unsafe { items.with(Vec::clone) },
-            _ => return type_error(format!("'{}' object is not a sequence", self.type_name())),
-        };
-        // SAFETY: the sequence holds each item, and nothing runs between the copy of the
-        // pointers and these increfs that could let go of one (INV-OBJ-BOUND).
-        Ok(ptrs.into_iter().map(|p| unsafe { self.bound(p) }).collect())
-    }
-
-    /// New references to a dict's (key, value) pairs, in insertion order.
-    pub(super) fn dict_items(&self) -> Result<Vec<(Obj<'t>, Obj<'t>)>> {
-        let Body::Dict(dict) = self.body() else {
-            return type_error(format!("expected dict, got {}", self.type_name()));
-        };
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND); the closure
-        // only copies pointers.
-        let entries = unsafe { dict.with(Dict::entries) };
-        Ok(entries
-            .into_iter()
-            .map(|(k, v)| {
-                // SAFETY: the dict holds each key and value, and nothing runs between the
-                // copy of the pointers and these increfs that could let go of one
-                // (INV-OBJ-BOUND).
-                let key = unsafe { self.bound(k) };
-                // SAFETY: as above.
-                (key, unsafe { self.bound(v) })
-            })
-            .collect())
-    }
-
-    pub(super) fn dict_get(&self, key: &Obj<'t>) -> Result<Option<Obj<'t>>> {
-        let Body::Dict(dict) = self.body() else {
-            return type_error(format!("expected dict, got {}", self.type_name()));
-        };
-        let hash = key.hash_key()?;
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        let found = unsafe { dict.with(|d| d.get(&hash)) };
-        // SAFETY: the dict holds the value it returned (INV-OBJ-BOUND).
-        Ok(found.map(|p| unsafe { self.bound(p) }))
     }
 
     /// The items `for x in obj` would give, taken now: a list's or tuple's items, a dict's
@@ -142,14 +93,14 @@ impl<'t> Obj<'t> {
             normalize_index(i, len, what)
         };
         match self.body() {
-            Body::Tuple(items) => {
-                let item = items[index(items.len(), "tuple")?];
-                // SAFETY: the tuple holds its items (INV-OBJ-BOUND).
-                Ok(unsafe { self.bound(item) })
-            }
-            Body::List(_) => {
+            Body::Tuple(_) | Body::List(_) => {
                 let items = self.items_snapshot()?;
-                let at = index(items.len(), "list")?;
+                let what = if self.kind() == ObjKind::Tuple {
+                    "tuple"
+                } else {
+                    "list"
+                };
+                let at = index(items.len(), what)?;
                 Ok(items[at].clone())
             }
             Body::Str(s) => {
@@ -181,28 +132,14 @@ impl<'t> Obj<'t> {
             return result.map(drop);
         }
         match self.body() {
-            Body::List(items) => {
-                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-                let len = unsafe { items.with(Vec::len) };
+            Body::List(_) => {
+                let len = self.state_len().expect("a list");
                 let at = normalize_index(key.as_int()?, len, "list assignment")?;
-                let new = value.clone().into_ptr();
-                // SAFETY: as above; the closure only swaps a pointer.
-                let old = unsafe { items.with_mut(|v| std::mem::replace(&mut v[at], new)) };
-                // SAFETY: the cell held this strong reference to an object of the same owner, which
-                // the token holds; it is handed over here (INV-OBJ-BOUND).
-                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
+                self.list_replace(at, value);
                 Ok(())
             }
-            Body::Dict(dict) => {
-                let hash = key.hash_key()?;
-                let (k, v) = (key.clone().into_ptr(), value.clone().into_ptr());
-                // SAFETY: as above; the closure only moves pointers.
-                let released = unsafe { dict.with_mut(|d| d.insert(hash, k, v)) };
-                for p in released {
-                    // SAFETY: the cell held this strong reference to an object of the same owner, which
-                    // the token holds; it is handed over here (INV-OBJ-BOUND).
-                    drop(unsafe { Obj::from_owned_ptr(self.tok, p) });
-                }
+            Body::Dict(_) => {
+                self.dict_insert(key.hash_key()?, key, value);
                 Ok(())
             }
             Body::ByteArray { .. } | Body::View(_) => {
@@ -226,31 +163,18 @@ impl<'t> Obj<'t> {
             return r.map(drop);
         }
         match self.body() {
-            Body::List(items) => {
-                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-                let len = unsafe { items.with(Vec::len) };
+            Body::List(_) => {
+                let len = self.state_len().expect("a list");
                 let at = normalize_index(key.as_int()?, len, "list assignment")?;
-                // SAFETY: as above; the closure only moves a pointer.
-                let old = unsafe { items.with_mut(|v| v.remove(at)) };
-                // SAFETY: the cell held this strong reference to an object of the same owner, which
-                // the token holds; it is handed over here (INV-OBJ-BOUND).
-                drop(unsafe { Obj::from_owned_ptr(self.tok, old) });
+                self.list_remove(at);
                 Ok(())
             }
-            Body::Dict(dict) => {
-                let hash = key.hash_key()?;
-                // SAFETY: as above.
-                let removed = unsafe { dict.with_mut(|d| d.remove(&hash)) };
-                let (k, v) = removed.ok_or_else(|| {
-                    Error::new(ErrorKind::KeyError, key.repr().unwrap_or_default())
-                })?;
-                // SAFETY: the cell held this strong reference to an object of the same owner, which
-                // the token holds; it is handed over here (INV-OBJ-BOUND).
-                drop(unsafe { Obj::from_owned_ptr(self.tok, k) });
-                // SAFETY: the cell held this strong reference to an object of the same owner, which
-                // the token holds; it is handed over here (INV-OBJ-BOUND).
-                drop(unsafe { Obj::from_owned_ptr(self.tok, v) });
-                Ok(())
+            Body::Dict(_) => {
+                if self.dict_remove(&key.hash_key()?) {
+                    Ok(())
+                } else {
+                    fail(ErrorKind::KeyError, key.repr().unwrap_or_default())
+                }
             }
             _ => type_error(format!(
                 "'{}' object does not support item deletion",
@@ -297,30 +221,13 @@ impl<'t> Obj<'t> {
 
     /// `bytearray.extend(data)`: fails with `BufferError` while buffers are exported.
     pub fn bytearray_extend(&self, extra: &[u8]) -> Result<()> {
-        self.bytearray_resize_with(|v| v.extend(extra.iter().map(|&b| DataByte::new(b))))
+        self.resize_bytearray(|v| v.extend(extra.iter().map(|&b| DataByte::new(b))))
     }
 
     /// Resizes a `bytearray` to `len` bytes (new bytes are zero); fails with `BufferError`
     /// while buffers are exported.
     pub fn bytearray_resize(&self, len: usize) -> Result<()> {
-        self.bytearray_resize_with(|v| v.resize_with(len, || DataByte::new(0)))
-    }
-
-    fn bytearray_resize_with(&self, change: impl FnOnce(&mut Vec<DataByte>)) -> Result<()> {
-        let Body::ByteArray { data, exports } = self.body() else {
-            return type_error(format!("expected bytearray, got {}", self.type_name()));
-        };
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        if unsafe { exports.with(|n| *n) } > 0 {
-            return fail(
-                ErrorKind::BufferError,
-                "Existing exports of data: object cannot be re-sized",
-            );
-        }
-        // SAFETY: as above; no export is live, so no buffer points into the storage that the
-        // change may reallocate (INV-BUF-NO-RESIZE).
-        unsafe { data.with_mut(change) };
-        Ok(())
+        self.resize_bytearray(|v| v.resize_with(len, || DataByte::new(0)))
     }
 }
 
