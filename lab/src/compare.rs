@@ -8,7 +8,7 @@
 //! cancels in it.
 //!
 //! Then the **absolute quantities** (times, throughputs, ...): B / A of the medians with a
-//! 95% bootstrap interval, flagged likewise only when the two runs' intervals do not overlap
+//! 95% interval, flagged likewise only when the two runs' intervals do not overlap
 //! and the change exceeds the threshold. A machine that is slower or faster as a whole (a
 //! virtual machine's neighbours, its clock) moves every absolute time alike: the summary
 //! gives the median change over every time so that such a shift is seen for what it is.
@@ -414,7 +414,7 @@ impl Comparison {
             );
         }
         println!(
-            "\n== absolute quantities: B / A of the medians (95% bootstrap CI); a machine-wide \
+            "\n== absolute quantities: B / A of the medians (95% CI); a machine-wide \
              speed change shows here"
         );
         let mut last = "";

@@ -4,7 +4,7 @@
 //! - [`measure::Harness`]: repetitions after a warm-up, with a progress bar per measurement
 //!   ([`measure::Harness::per_op`] for ns per operation, [`measure::Harness::repeat`] for
 //!   anything else).
-//! - [`stats`]: medians, 95% bootstrap intervals of a median and of a ratio of medians, and
+//! - [`stats`]: medians, 95% intervals of a median (order statistics) and of a ratio of medians, and
 //!   printing to the precision an interval supports.
 //! - [`results`]: the shapes written to `results.json` ([`results::Results`],
 //!   [`results::Experiment`], [`results::Row`], [`results::Metric`], [`results::Ratio`] with

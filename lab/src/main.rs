@@ -1,6 +1,6 @@
 //! The xinterp lab: runs named experiments, prints tables, and writes machine-readable
 //! results, plots and a report into one output folder; `compare A B` sets two runs side by
-//! side. Every number is a median over repetitions with its 95% bootstrap interval.
+//! side. Every number is a median over repetitions with its 95% interval.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

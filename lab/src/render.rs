@@ -245,7 +245,7 @@ pub fn html(results: &Results, svgs: &[(String, String)]) -> String {
         "<p id=\"provenance\">Run started {} (UTC), finished {}. Commit {}{}; {}; lab {}{}.<br>\
          {}, {} CPU(s), {} / {}; host {}.<br>Command: <code>{}</code><br>Settings: \
          <code>{}</code>. Every number is the median over the repetitions with its 95% \
-         bootstrap confidence interval, printed to the precision that interval supports.</p>",
+         confidence interval (order statistics), printed to the precision that interval supports.</p>",
         escape(&run.started_utc),
         escape(&run.finished_utc),
         escape(run.git_commit.as_deref().unwrap_or("unknown (not a git checkout)")),

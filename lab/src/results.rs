@@ -267,10 +267,10 @@ impl Verdict {
 }
 
 /// A ratio between rows of one experiment (the sum of the numerator rows' first metric over
-/// the sum of the denominator rows'), with its 95% bootstrap interval and its verdict
+/// the sum of the denominator rows'), with its 95% interval and its verdict
 /// against `target`. When every row has the same number of repetitions (the harness ran
 /// them round-robin, repetition `i` of each in round `i`), the ratio is paired: the median
-/// of the per-repetition ratios, with the bootstrap interval of that median, so that drift
+/// of the per-repetition ratios, with the order-statistic interval of that median, so that drift
 /// of the machine common to both rows cancels; otherwise it is the ratio of the medians,
 /// each row resampled on its own.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
-//! Statistics over repetitions: medians, percentile-bootstrap confidence intervals for a
-//! median and for a ratio of medians, and printing a number to the precision its interval
-//! supports.
+//! Statistics over repetitions: medians, confidence intervals for a median and for a ratio
+//! of medians, and printing a number to the precision its interval supports.
 //!
-//! Every interval is a 95% percentile bootstrap over the repetitions of a measurement
-//! ([`RESAMPLES`] resamples from a fixed seed, so the same repetitions always give the same
-//! interval). With one repetition there is no interval: it collapses to the value, and
+//! The interval of a median (and of a paired ratio, the median of per-repetition ratios) is
+//! distribution-free: order statistics whose 95% coverage follows from the binomial count
+//! of values below the median ([`median_interval`]); with 7 repetitions it is their range.
+//! A ratio of rows that cannot be paired uses a 95% percentile bootstrap ([`RESAMPLES`]
+//! resamples from a fixed seed, so the same repetitions always give the same interval).
+//! With one repetition there is no interval: it collapses to the value, and
 //! [`Sample::has_interval`] says so.
 
 use serde::{Deserialize, Serialize};
@@ -81,18 +83,39 @@ fn interval_of(mut estimates: Vec<f64>) -> (f64, f64) {
     )
 }
 
-/// The 95% bootstrap interval of the median of `values`.
+/// The distribution-free 95% interval of the median of `values`: the order statistics
+/// `x(k)` and `x(n+1-k)` with the largest `k` for which the median lies between them with
+/// probability at least 95% (a binomial count of values below the median). It assumes
+/// nothing about the distribution, unlike a bootstrap of few repetitions, whose percentile
+/// interval is too narrow when values cluster. With fewer than 6 values no such `k` exists,
+/// and the interval is the smallest to the largest value (93.75% for 5).
 pub fn median_interval(values: &[f64]) -> (f64, f64) {
     if values.len() < 2 {
         let m = median(values);
         return (m, m);
     }
-    let mut rng = Rng::new(SEED);
-    let mut scratch = Vec::with_capacity(values.len());
-    let estimates = (0..RESAMPLES)
-        .map(|_| resampled_median(values, &mut rng, &mut scratch))
-        .collect();
-    interval_of(estimates)
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = order_statistic_rank(sorted.len());
+    (sorted[k - 1], sorted[sorted.len() - k])
+}
+
+/// The largest `k >= 1` with `P(k <= B <= n - k) >= 95%` for `B ~ Binomial(n, 1/2)`, or 1.
+fn order_statistic_rank(n: usize) -> usize {
+    // P(B <= j) for j = 0..n, by the binomial coefficients.
+    let total = 2f64.powi(i32::try_from(n).unwrap_or(i32::MAX));
+    let mut below = 0.0; // P(B <= k - 1)
+    let mut choose = 1.0; // C(n, k - 1)
+    let mut best = 1;
+    for k in 1..=n / 2 {
+        below += choose / total;
+        if 1.0 - 2.0 * below < CONFIDENCE {
+            break;
+        }
+        best = k;
+        choose = choose * (n - (k - 1)) as f64 / k as f64;
+    }
+    best
 }
 
 /// The ratio of summed medians `sum(median(num)) / sum(median(den))` and its 95% bootstrap
@@ -121,7 +144,7 @@ pub fn ratio_interval(num: &[&[f64]], den: &[&[f64]]) -> (f64, f64, f64) {
 
 /// The ratio of rows measured in the same rounds, paired by repetition: for every
 /// repetition `i`, `sum(num[k][i]) / sum(den[k][i])`; the result is the median of those
-/// per-repetition ratios and its 95% bootstrap interval. A slow phase of the machine that
+/// per-repetition ratios and its distribution-free 95% interval ([`median_interval`]). A slow phase of the machine that
 /// hit repetition `i` of every row cancels in its ratio, so the interval holds the noise of
 /// the comparison, not the machine's drift. `None` unless every part has the same number of
 /// repetitions (at least one).
@@ -143,9 +166,9 @@ pub fn paired_ratio_interval(num: &[&[f64]], den: &[&[f64]]) -> Option<(f64, f64
 pub struct Sample {
     /// Median of the repetitions.
     pub median: f64,
-    /// Lower end of the 95% bootstrap interval of the median.
+    /// Lower end of the 95% interval of the median (order statistics, [`median_interval`]).
     pub ci_low: f64,
-    /// Upper end of the 95% bootstrap interval of the median.
+    /// Upper end of the 95% interval of the median.
     pub ci_high: f64,
     /// Smallest repetition.
     pub min: f64,
@@ -307,6 +330,18 @@ mod tests {
         let one = Sample::from_reps(vec![7.0]);
         assert!(!one.has_interval());
         assert_eq!((one.ci_low, one.ci_high), (7.0, 7.0));
+    }
+
+    #[test]
+    fn median_intervals_are_order_statistics_with_95_percent_coverage() {
+        // n = 7: only the extremes cover 95% (98.4%); n = 20: the 6th and 15th (95.9%).
+        assert_eq!(order_statistic_rank(7), 1);
+        assert_eq!(order_statistic_rank(20), 6);
+        assert_eq!(order_statistic_rank(5), 1, "no k reaches 95%: the extremes");
+        let v: Vec<f64> = (1..=7).map(f64::from).rev().collect();
+        assert_eq!(median_interval(&v), (1.0, 7.0));
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(median_interval(&v), (6.0, 15.0));
     }
 
     #[test]
