@@ -1,0 +1,109 @@
+//! [`OriginRef`]: one origin reference to an entry of an export table, owned, bound to no
+//! interpreter, and given back in the origin when dropped.
+
+use super::Role;
+use crate::error::Result;
+use crate::interp::{InterpId, InterpState};
+use crate::message::ObjectRef;
+use crate::object::ObjPtr;
+use crate::release::release_in_owner;
+use crate::runtime::Runtime;
+use crate::sync::Arc;
+
+/// One origin reference, owned: it keeps an exported object alive in its origin until
+/// dropped, and then gives the reference back in the origin by the runtime's release
+/// strategy. Bound to no interpreter.
+pub(crate) struct OriginRef {
+    key: ObjectRef,
+    role: Role,
+    /// For a proxy's references: the interpreter holding the proxy.
+    holder: Option<InterpId>,
+    /// How many origin references this value holds: one, or more once a proxy has absorbed
+    /// the surplus references of identity-cache hits. They go back in one release that
+    /// carries the count (INV-IDENTITY-ONE).
+    count: usize,
+    origin: Arc<InterpState>,
+    rt: Runtime,
+}
+
+impl OriginRef {
+    /// Wraps a reference just added to `origin`'s table (by `export` or `duplicate`).
+    pub(crate) fn adopt(key: ObjectRef, role: Role, origin: Arc<InterpState>, rt: Runtime) -> Self {
+        OriginRef {
+            key,
+            role,
+            holder: None,
+            count: 1,
+            origin,
+            rt,
+        }
+    }
+
+    pub(crate) fn key(&self) -> &ObjectRef {
+        &self.key
+    }
+
+    pub(crate) fn origin(&self) -> &Arc<InterpState> {
+        &self.origin
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// A second reference to the same object, in `role`.
+    pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
+        self.origin.exports.duplicate(&self.key, role);
+        OriginRef::adopt(
+            self.key,
+            role,
+            Arc::clone(&self.origin),
+            self.rt.uncounted(),
+        )
+    }
+
+    /// Gives up this value's references without releasing them, for a holder that takes
+    /// them over (a proxy absorbing an identity-cache hit), and says how many there were.
+    pub(crate) fn hand_over(mut self) -> usize {
+        std::mem::replace(&mut self.count, 0)
+    }
+
+    /// Adds `count` references previously handed over to a holder of this value.
+    pub(crate) fn take_back(&mut self, count: usize) {
+        self.count += count;
+    }
+
+    /// The same references, now held by a proxy in interpreter `holder`.
+    pub(crate) fn into_proxy(mut self, holder: InterpId) -> OriginRef {
+        debug_assert_eq!(self.role, Role::InFlight);
+        self.origin.exports.to_proxy(&self.key, self.count, holder);
+        self.role = Role::Proxy;
+        self.holder = Some(holder);
+        self
+    }
+
+    /// The object, if the origin still has the entry: checked against the table, never
+    /// taken on trust (INV-MSG-VALIDATE).
+    pub(crate) fn target(&self) -> Result<ObjPtr> {
+        self.origin.exports.validate(&self.key)
+    }
+}
+
+impl Drop for OriginRef {
+    fn drop(&mut self) {
+        let count = self.count;
+        if count == 0
+            || !self
+                .origin
+                .exports
+                .start_release(&self.key, self.role, count, self.holder)
+        {
+            return;
+        }
+        let key = self.key;
+        let origin = Arc::clone(&self.origin);
+        release_in_owner(&self.rt, &self.origin, move || {
+            origin.exports.finish_release(&key, count)
+        });
+    }
+}
