@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check the project carries, on a fresh machine too: installs what it needs, then
-# rustfmt, clippy, the tests, the loom models, Miri, cargo-careful and the invariant trace.
+# rustfmt, clippy, rustdoc, the tests, the loom models, Miri, cargo-careful and the invariant
+# trace.
 # Each checker's own result lines are printed as they come. Usage: ./ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,10 @@ cargo fmt --all -- --check
 step "clippy (-D warnings), normal and loom builds"
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTFLAGS="--cfg loom" cargo clippy -p xinterp -p xinterp-loom-tests --all-targets --target-dir target/loom -- -D warnings
+
+step "rustdoc (-D warnings, broken intra-doc links): the library, the lab and the conformance runner"
+RUSTDOCFLAGS="-D warnings -D rustdoc::broken_intra_doc_links" \
+    cargo doc -p xinterp -p xinterp-lab -p xinterp-conformance --no-deps
 
 step "tests"
 cargo test --workspace

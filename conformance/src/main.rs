@@ -34,7 +34,7 @@ use crate::report::Report;
 #[derive(Parser)]
 #[command(name = "xinterp-conformance")]
 struct Args {
-    /// Output folder (default: lab-results/conformance-<unix seconds>).
+    /// Output folder (default: `lab-results/conformance-<unix seconds>`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// The scenario folder.
@@ -46,7 +46,7 @@ struct Args {
     /// Run only this scenario.
     #[arg(long)]
     only: Option<String>,
-    /// Open differences (listed under [[open]]) fail the run too.
+    /// Open differences (listed as `[[open]]`) fail the run too.
     #[arg(long)]
     strict: bool,
 }

@@ -9,7 +9,7 @@
 //! - [`results`]: the shapes written to `results.json` ([`results::Results`],
 //!   [`results::Experiment`], [`results::Row`], [`results::Metric`], [`results::Ratio`] with
 //!   its [`results::Verdict`]).
-//! - [`env`]: provenance ([`env::RunInfo`]) and the machine load during an experiment
+//! - [`env`](mod@env): provenance ([`env::RunInfo`]) and the machine load during an experiment
 //!   ([`env::LoadProbe`]).
 //! - [`plot`]: charts drawn with plotters; [`render`]: CSV, tables and the HTML report;
 //!   [`output`]: checks made before anything runs; [`compare`]: two runs side by side.
