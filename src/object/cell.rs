@@ -5,7 +5,8 @@ use crate::sync::UnsafeCell;
 use crate::thread_state::current;
 
 /// A cell of object state that only the thread holding the object's owner touches
-/// (INV-OWN-LOCKED). Accessors are on [`Obj`], which proves the holding.
+/// (INV-OWN-LOCKED). The accessors the operations use are on [`Obj`](super::Obj)
+/// (`state.rs`), which proves the holding.
 ///
 /// In debug builds the cell remembers the interpreter the thread held when it was made (the
 /// interpreter that allocates its object) and every access checks that the thread holds
