@@ -93,23 +93,35 @@ impl Drop for Runtime {
     }
 }
 
-/// Runtime-wide policies, fixed when the runtime is made.
+/// Runtime-wide policies, fixed when the runtime is made. Built from [`Config::default`]
+/// with the methods below; the fields are private, so every value goes through them (and
+/// `deferred_limit` can never be 0).
+///
+/// | policy | default | method |
+/// |---|---|---|
+/// | how a release reaches an owner this thread does not hold | `ReleaseStrategy::Switch` | [`Config::release`] |
+/// | the inbox depth past which a deferred release switches instead | 1024 | [`Config::deferred_limit`] |
+/// | one proxy per origin object per receiving interpreter | on | [`Config::identity_cache`] |
+/// | `id()` of a proxy is its origin object's address | off | [`Config::proxy_id_is_origin`] |
+/// | destroying an interpreter whose objects are held elsewhere | `OwnerDeath::Refuse` | [`Config::owner_death`] |
+/// | a timeline of which thread held which interpreter | off | [`Config::trace`] |
+///
+/// A runtime's configuration reads back through `Debug` (`rt.config()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Config {
     /// How a release reaches an owner the releasing thread does not hold.
-    pub release: ReleaseStrategy,
-    /// The inbox depth past which a deferred release switches instead of queueing.
-    pub deferred_limit: usize,
+    pub(crate) release: ReleaseStrategy,
+    /// The inbox depth past which a deferred release switches instead of queueing (>= 1).
+    pub(crate) deferred_limit: usize,
     /// One proxy per origin object per receiving interpreter (`is` holds across receives).
     /// Off: every receive makes a new proxy, as PEP 797 did.
-    pub identity_cache: bool,
+    pub(crate) identity_cache: bool,
     /// `id()` of a proxy reports its origin object's address.
-    pub proxy_id_is_origin: bool,
+    pub(crate) proxy_id_is_origin: bool,
     /// What destroying an interpreter whose objects are held elsewhere does.
-    pub owner_death: OwnerDeath,
+    pub(crate) owner_death: OwnerDeath,
     /// Record a timeline of which thread held which interpreter ([`Runtime::take_trace`]).
-    pub trace: bool,
+    pub(crate) trace: bool,
 }
 
 /// What destroying an interpreter does while other interpreters hold its objects (through

@@ -1,6 +1,6 @@
 //! The runtime: interpreter lifecycle, ids, entering, destroying, counters.
 
-use xinterp::{ErrorKind, InterpId, Runtime};
+use xinterp::{Config, ErrorKind, InterpId, Runtime};
 
 #[test]
 fn a_new_runtime_has_only_its_main_interpreter() {
@@ -287,4 +287,15 @@ fn a_traced_runtime_records_who_held_which_interpreter() {
     let again = rt.take_trace();
     assert!(again.is_empty(), "taken");
     assert!(Runtime::new().take_trace().is_empty(), "off by default");
+}
+
+#[test]
+fn the_deferred_bound_is_at_least_one_whatever_the_builder_is_given() {
+    // Config's fields are private: the builder is the only way in, and it keeps the minimum.
+    let config = Config::default().deferred_limit(0);
+    assert!(
+        format!("{config:?}").contains("deferred_limit: 1"),
+        "{config:?}"
+    );
+    assert_eq!(Config::default(), Runtime::new().config());
 }
