@@ -409,9 +409,10 @@ impl<'t> Obj<'t> {
         }))
     }
 
-    /// `memoryview.release()`: gives back the view's export and its reference to the
-    /// exporter. Idempotent; `BufferError` while buffers taken from the view are live.
-    pub fn release(&self) -> Result<()> {
+    /// Python's `memoryview.release()`: gives back the view's export and its reference to
+    /// the exporter. Idempotent; `BufferError` while buffers taken from the view are live.
+    /// (Named apart from the release protocol that gives a pinned export back in its owner.)
+    pub fn release_view(&self) -> Result<()> {
         let Some(view) = self.view() else {
             return fail(
                 ErrorKind::AttributeError,

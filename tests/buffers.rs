@@ -75,8 +75,8 @@ fn a_view_holds_an_export_until_released_and_release_is_idempotent() {
             array.bytearray_extend(b"x").unwrap_err().kind(),
             ErrorKind::BufferError
         );
-        view.release().unwrap();
-        view.release().unwrap();
+        view.release_view().unwrap();
+        view.release_view().unwrap();
         assert_eq!(array.export_count().unwrap(), 0);
         let err = view.len().unwrap_err();
         assert_eq!(
@@ -93,11 +93,11 @@ fn a_view_with_exported_buffers_cannot_be_released() {
     in_main(|tok| {
         let view = tok.bytes(b"abc").memoryview().unwrap();
         let buffer = view.get_buffer().unwrap();
-        let err = view.release().unwrap_err();
+        let err = view.release_view().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BufferError);
         assert_eq!(err.message(), "memoryview has 1 exported buffer(s)");
         drop(buffer);
-        view.release().unwrap();
+        view.release_view().unwrap();
     });
 }
 
@@ -127,7 +127,7 @@ fn slices_are_windows_onto_the_same_bytes() {
         );
         assert_eq!(slice.len().unwrap(), 6);
         // Releasing the parent view leaves the slices working.
-        view.release().unwrap();
+        view.release_view().unwrap();
         assert_eq!(inner.as_bytes().unwrap(), b"X4");
         drop((slice, inner));
         assert_eq!(array.export_count().unwrap(), 0);

@@ -216,8 +216,8 @@ fn slices_of_a_received_view_share_one_export() {
     );
     rt.enter(r, |tok| {
         let view = view.bind(tok).unwrap();
-        view.release().unwrap();
-        view.release().unwrap();
+        view.release_view().unwrap();
+        view.release_view().unwrap();
         assert_eq!(view.len().unwrap_err().kind(), ErrorKind::ValueError);
     })
     .unwrap();
