@@ -63,8 +63,7 @@ pub use export::ExportInfo;
 pub use interp::{InterpId, InterpInfo, PendingCall};
 pub use message::{DecodeError, ObjectRef, MESSAGE_LEN};
 pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
-pub use release::ReleaseStrategy;
-pub use runtime::{Config, DestroyReport, OwnerDeath, Runtime};
+pub use runtime::{Config, DestroyReport, OwnerDeath, ReleaseStrategy, Runtime};
 pub use thread_state::Token;
 pub use trace::TraceEvent;
 

@@ -9,38 +9,9 @@ use std::ptr;
 
 use crate::counters::LiveCounters;
 use crate::interp::{InterpState, PendingCall, Refused};
-use crate::runtime::Runtime;
+use crate::runtime::{ReleaseStrategy, Runtime};
 use crate::sync::Arc;
 use crate::thread_state::{current, run_in, suspend_current, try_run_in, Drain, Entry, Token};
-
-/// How a release reaches an owner that the releasing thread does not hold.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ReleaseStrategy {
-    /// Leave the current interpreter, enter the owner (waiting for its lock), release, come
-    /// back. The release is done when the call returns.
-    #[default]
-    Switch,
-    /// Queue the release on the owner's own inbox; it runs when a thread next enters the
-    /// owner or drains it. Bounded: past `Config::deferred_limit` queued calls, a release
-    /// switches instead. Observable: the inbox's depth and the age of its oldest call.
-    Deferred,
-    /// Enter the owner if its lock is free right now, else defer.
-    Adaptive,
-}
-
-impl ReleaseStrategy {
-    /// Every strategy, for experiments that compare them.
-    pub const ALL: [ReleaseStrategy; 3] = [Self::Switch, Self::Deferred, Self::Adaptive];
-
-    /// A short name: `switch`, `deferred`, `adaptive`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Switch => "switch",
-            Self::Deferred => "deferred",
-            Self::Adaptive => "adaptive",
-        }
-    }
-}
 
 /// Runs `release` in `owner`: at once if this thread holds it; in a late entry if the
 /// owner was destroyed (its objects outlive it, INV-OWNER-OUTLIVES); otherwise by the

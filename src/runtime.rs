@@ -5,7 +5,6 @@ use crate::channel::Channels;
 use crate::counters::{Counters, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::{InterpId, InterpInfo, InterpState};
-use crate::release::ReleaseStrategy;
 use crate::sync::{
     process_unique, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex,
     Ordering,
@@ -122,6 +121,35 @@ pub struct Config {
     pub(crate) owner_death: OwnerDeath,
     /// Record a timeline of which thread held which interpreter ([`Runtime::take_trace`]).
     pub(crate) trace: bool,
+}
+
+/// How a release reaches an owner that the releasing thread does not hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReleaseStrategy {
+    /// Leave the current interpreter, enter the owner (waiting for its lock), release, come
+    /// back. The release is done when the call returns.
+    #[default]
+    Switch,
+    /// Queue the release on the owner's own inbox; it runs when a thread next enters the
+    /// owner or drains it. Bounded: past `Config::deferred_limit` queued calls, a release
+    /// switches instead. Observable: the inbox's depth and the age of its oldest call.
+    Deferred,
+    /// Enter the owner if its lock is free right now, else defer.
+    Adaptive,
+}
+
+impl ReleaseStrategy {
+    /// Every strategy, for experiments that compare them.
+    pub const ALL: [ReleaseStrategy; 3] = [Self::Switch, Self::Deferred, Self::Adaptive];
+
+    /// A short name: `switch`, `deferred`, `adaptive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Switch => "switch",
+            Self::Deferred => "deferred",
+            Self::Adaptive => "adaptive",
+        }
+    }
 }
 
 /// What destroying an interpreter does while other interpreters hold its objects (through

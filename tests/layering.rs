@@ -71,11 +71,6 @@ const UPWARD: &[(&str, &str, &str)] = &[
         "Runtime::exports and the destroy policy read the export table: a per-interpreter hook",
     ),
     (
-        "runtime",
-        "release",
-        "Config names the release strategy: the strategy type below the runtime",
-    ),
-    (
         "buffer",
         "proxy",
         "a proxy over a bytearray exports a remote view: through the proxy vtable",
