@@ -1,20 +1,10 @@
 //! The buffer protocol: counted exports, resize refused while exported, views and slices,
 //! idempotent release, read-only enforcement, writes visible through every view.
 
-use xinterp::{ErrorKind, Runtime, Token};
+mod common;
+use common::in_main;
 
-fn in_main<R>(f: impl FnOnce(&mut Token<'_>) -> R) -> R {
-    let rt = Runtime::new();
-    let out = rt.enter(rt.main(), f).unwrap();
-    let info = rt.info(rt.main()).unwrap();
-    assert_eq!(info.live_objects, 0, "objects leaked: {info:?}");
-    let c = rt.counters();
-    assert_eq!(
-        c.buffers_exported, c.buffers_released,
-        "exports leaked: {c:?}"
-    );
-    out
-}
+use xinterp::{ErrorKind, Runtime};
 
 #[test]
 fn exports_are_counted_and_given_back() {

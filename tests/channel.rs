@@ -3,22 +3,14 @@
 //! back, exactly once, in its owner.
 
 mod common;
-use common::assert_clean;
+use common::{assert_clean, interps, recv_owned, send, send_kept, setup, Item};
 
 use std::time::Duration;
 
 use xinterp::{
-    ChannelStatus, Close, Config, End, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj,
-    ReleaseStrategy, Runtime, UnboundOp,
+    ChannelStatus, Close, Config, End, ErrorKind, ObjKind, Outgoing, OwnedObj, ReleaseStrategy,
+    Runtime, UnboundOp,
 };
-
-/// Two interpreters besides main: a sender and a receiver.
-fn setup(config: Config) -> (Runtime, InterpId, InterpId) {
-    let rt = Runtime::with_config(config);
-    let s = rt.create().unwrap();
-    let r = rt.create().unwrap();
-    (rt, s, r)
-}
 
 fn export_count(rt: &Runtime, obj: &OwnedObj) -> usize {
     rt.enter(obj.owner(), |tok| {
@@ -56,8 +48,7 @@ fn channel_ids_are_never_reused_and_destroyed_channels_are_gone() {
 
 #[test]
 fn bytes_items_arrive_in_order_as_copies() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     let sent_at = rt
         .enter(s, |tok| {
             let first = tok.bytes(b"first");
@@ -107,8 +98,7 @@ fn bytes_items_arrive_in_order_as_copies() {
 
 #[test]
 fn a_buffer_item_is_a_view_onto_the_senders_memory() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     let (array, sent_at) = rt
         .enter(s, |tok| {
             let array = tok.bytearray(b"shared bytes");
@@ -167,13 +157,8 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
 
 #[test]
 fn read_only_exporters_give_read_only_views() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"const")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    let (rt, s, r, cid) = setup(Config::default());
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"const"));
     rt.enter(r, |tok| {
         let view = tok.recv(cid).unwrap();
         assert!(view.get_buffer().unwrap().readonly());
@@ -187,15 +172,10 @@ fn read_only_exporters_give_read_only_views() {
 
 #[test]
 fn slices_of_a_received_view_share_one_export() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
-    let array = rt
-        .enter(s, |tok| {
-            let array = tok.bytearray(b"0123456789");
-            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
-            array.unbind()
-        })
-        .unwrap();
+    let (rt, s, r, cid) = setup(Config::default());
+    let array = send_kept(&rt, s, cid, Item::Buffer, |tok| {
+        tok.bytearray(b"0123456789")
+    });
     let (view, slice) = rt
         .enter(r, |tok| {
             let view = tok.recv(cid).unwrap();
@@ -238,15 +218,8 @@ fn slices_of_a_received_view_share_one_export() {
 fn each_strategy_releases_in_the_owner() {
     // INV-RELEASE-IN-OWNER
     for strategy in ReleaseStrategy::ALL {
-        let (rt, s, r) = setup(Config::default().release(strategy));
-        let cid = rt.channel_create();
-        let array = rt
-            .enter(s, |tok| {
-                let array = tok.bytearray(b"abc");
-                tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
-                array.unbind()
-            })
-            .unwrap();
+        let (rt, s, r, cid) = setup(Config::default().release(strategy));
+        let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"abc"));
         rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
         let c = rt.counters();
         match strategy {
@@ -275,14 +248,9 @@ fn each_strategy_releases_in_the_owner() {
 
 #[test]
 fn adaptive_defers_when_the_owner_is_busy() {
-    let (rt, s, r) = setup(Config::default().release(ReleaseStrategy::Adaptive));
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
-    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let (rt, s, r, cid) = setup(Config::default().release(ReleaseStrategy::Adaptive));
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"x"));
+    let view = recv_owned(&rt, r, cid);
     let (held_tx, held_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| {
@@ -305,12 +273,11 @@ fn adaptive_defers_when_the_owner_is_busy() {
 
 #[test]
 fn deferred_releases_are_bounded() {
-    let (rt, s, r) = setup(
+    let (rt, s, r, cid) = setup(
         Config::default()
             .release(ReleaseStrategy::Deferred)
             .deferred_limit(1),
     );
-    let cid = rt.channel_create();
     rt.enter(s, |tok| {
         for _ in 0..3 {
             tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
@@ -334,8 +301,7 @@ fn deferred_releases_are_bounded() {
 
 #[test]
 fn blocking_receive_waits_for_a_sender_and_times_out() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     let err = rt
         .enter(r, |tok| {
             tok.recv_wait(cid, Some(Duration::from_millis(20)))
@@ -354,19 +320,14 @@ fn blocking_receive_waits_for_a_sender_and_times_out() {
             .unwrap()
         });
         std::thread::sleep(Duration::from_millis(10));
-        rt.enter(s, |tok| {
-            tok.send(cid, Outgoing::bytes(&tok.bytes(b"late")).unwrap())
-        })
-        .unwrap()
-        .unwrap();
+        send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"late"));
     });
     assert_clean(&rt);
 }
 
 #[test]
 fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     // Timeout: the item is withdrawn and its export released.
     let array = rt.enter(s, |tok| tok.bytearray(b"abc").unbind()).unwrap();
     let err = rt
@@ -404,8 +365,7 @@ fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
 
 #[test]
 fn a_sender_blocked_on_a_force_closed_channel_gets_closed() {
-    let (rt, s, _r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, _r, cid) = setup(Config::default());
     std::thread::scope(|scope| {
         let rt = &rt;
         let sender = scope.spawn(move || {
@@ -428,13 +388,8 @@ fn a_sender_blocked_on_a_force_closed_channel_gets_closed() {
 
 #[test]
 fn close_refuses_a_non_empty_channel_and_changes_nothing() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    let (rt, s, r, cid) = setup(Config::default());
+    send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"x"));
     let err = rt.channel_close(cid, Close::Now).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChannelNotEmpty);
     assert_eq!(
@@ -459,8 +414,7 @@ fn close_refuses_a_non_empty_channel_and_changes_nothing() {
 
 #[test]
 fn close_after_drain_stops_sends_and_closes_when_empty() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     rt.enter(s, |tok| {
         tok.send(cid, Outgoing::bytes(&tok.bytes(b"1")).unwrap())
             .unwrap();
@@ -491,8 +445,7 @@ fn close_after_drain_stops_sends_and_closes_when_empty() {
 #[test]
 fn force_close_releases_queued_buffers_in_their_owners() {
     // Nothing left behind: a buffer item never received is released exactly once.
-    let (rt, s, _r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, _r, cid) = setup(Config::default());
     let array = rt
         .enter(s, |tok| {
             let array = tok.bytearray(b"locked");
@@ -514,13 +467,8 @@ fn force_close_releases_queued_buffers_in_their_owners() {
 
 #[test]
 fn destroying_a_channel_releases_what_it_holds() {
-    let (rt, s, _r) = setup(Config::default());
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    let (rt, s, _r, cid) = setup(Config::default());
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"x"));
     rt.channel_destroy(cid).unwrap();
     assert!(rt.channel_list().is_empty());
     assert_clean(&rt);
@@ -528,14 +476,10 @@ fn destroying_a_channel_releases_what_it_holds() {
 
 #[test]
 fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
-    let (rt, s, r) = setup(Config::default());
+    let (rt, s, r) = interps(Config::default());
     let main = rt.main();
     let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"x"));
     rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
     rt.enter(main, |tok| drop(tok.recv_or(cid, tok.none()).unwrap()))
         .unwrap();
@@ -557,11 +501,7 @@ fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
     );
     assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Open);
     // A buffer item queued when the last association goes is released at once.
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"y")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"y"));
     rt.enter(main, |tok| tok.channel_release(cid, End::Both))
         .unwrap()
         .unwrap();
@@ -578,7 +518,7 @@ fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
 #[test]
 fn items_of_a_destroyed_sender_follow_their_unbound_op() {
     // INV-CHAN-SENDER-GONE
-    let (rt, s, r) = setup(Config::default());
+    let (rt, s, r) = interps(Config::default());
     let cid = rt.channel_create_with(UnboundOp::Error);
     // `r` uses the receive end, so the channel outlives the sender's association.
     rt.enter(r, |tok| {
@@ -622,14 +562,9 @@ fn items_of_a_destroyed_sender_follow_their_unbound_op() {
 fn a_view_outlives_the_interpreter_that_owns_its_memory() {
     // INV-OWNER-OUTLIVES for pinned exports: the owner is destroyed while a view is held;
     // the view stays readable and its release runs late, in the destroyed owner.
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"survives")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
-    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let (rt, s, r, cid) = setup(Config::default());
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"survives"));
+    let view = recv_owned(&rt, r, cid);
     let report = rt.destroy(s).unwrap();
     assert_eq!((report.pinned_exports, report.leaked_objects), (1, 1));
     rt.enter(r, |tok| {
@@ -649,8 +584,7 @@ fn a_view_outlives_the_interpreter_that_owns_its_memory() {
 
 #[test]
 fn a_never_received_buffer_is_released_when_its_receiver_goes() {
-    let (rt, s, r) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, s, r, cid) = setup(Config::default());
     rt.enter(r, |tok| {
         assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
     })
@@ -671,13 +605,8 @@ fn a_never_received_buffer_is_released_when_its_receiver_goes() {
 #[test]
 fn dropping_the_runtime_releases_queued_buffers() {
     // Runs under Miri too: an export never released would leak its exporter.
-    let (rt, s, _r) = setup(Config::default().release(ReleaseStrategy::Deferred));
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytearray(b"x")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    let (rt, s, _r, cid) = setup(Config::default().release(ReleaseStrategy::Deferred));
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"x"));
     drop(rt);
 }
 
@@ -686,8 +615,7 @@ fn a_long_backlog_of_cross_releases_runs_without_nesting() {
     // INV-RELEASE-BOUNDED: views of each other's buffers, queued for release in both
     // interpreters at once. Draining one releases into the other, which must not drain its
     // own backlog in turn (that nested one entry per queued release and overflowed the stack).
-    let (rt, a, b) = setup(Config::default());
-    let cid = rt.channel_create();
+    let (rt, a, b, cid) = setup(Config::default());
     let n = if cfg!(miri) { 10 } else { 5_000 };
     let mut parked = Vec::new();
     for (from, to) in [(a, b), (b, a)] {

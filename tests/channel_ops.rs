@@ -1,22 +1,19 @@
 //! Property test: random sequences of channel operations (the model the `channel_ops` fuzz
 //! target runs) leave every interpreter clean. Replays the fuzzer's saved corpus too.
 
+mod common;
+use common::Rng;
+
 #[path = "../fuzz/fuzz_targets/channel_ops_model.rs"]
 mod channel_ops_model;
 
 #[test]
 fn random_channel_operation_sequences_leave_everything_clean() {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (runs, max_len) = if cfg!(miri) { (3, 24) } else { (300, 200) };
     for _ in 0..runs {
-        let len = (next() % max_len) as usize;
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let len = (rng.next() % max_len) as usize;
+        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         channel_ops_model::run(&data);
     }
 }

@@ -12,23 +12,10 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::assert_clean;
+use common::{assert_clean, recv_owned, within};
 use xinterp::{
     ChannelId, Config, End, ErrorKind, ObjKind, ObjectRef, Outgoing, OwnerDeath, Runtime,
 };
-
-/// Runs `f` on its own thread and fails if it has not finished after `secs` (a deadlock).
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let out = f();
-        let _ = tx.send(out);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(out) => out,
-        Err(_) => panic!("DEADLOCK: {what} did not finish within {secs} s"),
-    }
-}
 
 /// F1: interpreter ids and (before the fix) export serials restarted in every runtime, so
 /// runtime 1's first export had the identity-cache key of runtime 2's first export; a
@@ -315,7 +302,7 @@ fn f8_a_panicking_pending_call_of_the_origin_stays_out_of_a_proxy_call() {
         tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
     })
     .unwrap();
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let proxy = recv_owned(&rt, r, cid);
     rt.call_soon(s, |_| panic!("a pending call of the origin"))
         .unwrap();
     let len = rt
@@ -355,7 +342,7 @@ fn f9_a_dead_proxy_reports_an_id_no_live_object_has() {
             l.id()
         })
         .unwrap();
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let proxy = recv_owned(&rt, r, cid);
     let live_id = rt.enter(r, |tok| proxy.bind(tok).unwrap().id()).unwrap();
     assert_eq!(
         live_id, origin_id,
@@ -412,7 +399,7 @@ fn f11_origin_reference_counters_balance_after_an_invalidate() {
         tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
     })
     .unwrap();
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let proxy = recv_owned(&rt, r, cid);
     rt.call_soon(s, |tok| drop(Outgoing::object(&tok.list(&[]))))
         .unwrap();
     rt.destroy(s).unwrap();

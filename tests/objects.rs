@@ -1,21 +1,10 @@
 //! Objects on raw pointers: types, operations, errors as values, and the accounting that
 //! proves nothing leaked and nothing was freed twice.
 
-use xinterp::{ClassDef, Error, ErrorKind, Obj, ObjKind, Result, Runtime, Token};
+mod common;
+use common::in_main;
 
-/// Runs `f` in the main interpreter of a fresh runtime and checks that every object it made
-/// was freed by the time it returned (INV-FREE-ONCE: the count would go negative, or stay
-/// above zero, otherwise).
-fn in_main<R>(f: impl FnOnce(&mut Token<'_>) -> R) -> R {
-    let rt = Runtime::new();
-    let before = rt.counters();
-    let out = rt.enter(rt.main(), f).unwrap();
-    let info = rt.info(rt.main()).unwrap();
-    assert_eq!(info.live_objects, 0, "objects leaked: {info:?}");
-    let delta = rt.counters().since(&before);
-    assert_eq!(delta.objects_allocated, delta.objects_freed);
-    out
-}
+use xinterp::{ClassDef, Error, ErrorKind, Obj, ObjKind, Result, Runtime};
 
 #[test]
 fn scalars_round_trip_and_repr_like_python() {

@@ -2,7 +2,7 @@
 //! caches, owner death, message validation, and the ledger of origin references.
 
 mod common;
-use common::assert_clean;
+use common::{assert_clean, recv_owned, send_kept, setup, Item};
 
 use xinterp::{
     ClassDef, Close, Config, Error, ErrorKind, InterpId, Obj, ObjKind, ObjectRef, Outgoing,
@@ -56,23 +56,11 @@ fn counter_class() -> ClassDef {
         .method("items", counter_items)
 }
 
-/// A runtime with sender `s` and receiver `r`, and a channel between them.
-fn setup(config: Config) -> (Runtime, InterpId, InterpId, xinterp::ChannelId) {
-    let rt = Runtime::with_config(config);
-    let s = rt.create().unwrap();
-    let r = rt.create().unwrap();
-    let cid = rt.channel_create();
-    (rt, s, r, cid)
-}
-
 /// Sends a new Counter from `s`; returns an owned handle to it in `s`.
 fn send_counter(rt: &Runtime, s: InterpId, cid: xinterp::ChannelId) -> xinterp::OwnedObj {
-    rt.enter(s, |tok| {
-        let counter = tok.class(counter_class()).call(&[]).unwrap();
-        tok.send(cid, Outgoing::object(&counter)).unwrap();
-        counter.unbind()
+    send_kept(rt, s, cid, Item::Object, |tok| {
+        tok.class(counter_class()).call(&[]).unwrap()
     })
-    .unwrap()
 }
 
 #[test]
@@ -389,7 +377,7 @@ fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
     let expected =
         format!("export {serial} (a Counter): 0 proxy reference(s) held by [], 1 in flight");
     assert!(err.message().contains(&expected), "{err}");
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let proxy = recv_owned(&rt, r, cid);
     let err = rt.destroy(s).unwrap_err();
     let expected = format!("1 proxy reference(s) held by [interpreter {r} (1)], 0 in flight");
     assert!(err.message().contains(&expected), "{err}");
@@ -404,7 +392,7 @@ fn invalidate_turns_proxies_dead() {
     // INV-OWNER-DEATH
     let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
     drop(send_counter(&rt, s, cid));
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let proxy = recv_owned(&rt, r, cid);
     let report = rt.destroy(s).unwrap();
     assert_eq!((report.invalidated_exports, report.leaked_objects), (1, 0));
     rt.enter(r, |tok| {

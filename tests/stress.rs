@@ -28,6 +28,7 @@
 //! summary of the failing seeds (`ci/soak.sh --help`).
 
 mod common;
+use common::Rng;
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -41,22 +42,6 @@ use xinterp::{
     ChannelId, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, OwnerDeath,
     ReleaseStrategy, Runtime,
 };
-
-/// A small deterministic generator (xorshift64*), so a seed reproduces a run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn env_or(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
