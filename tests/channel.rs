@@ -320,7 +320,7 @@ fn blocking_receive_waits_for_a_sender_and_times_out() {
             .unwrap()
         });
         std::thread::sleep(Duration::from_millis(10));
-        send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"late"));
+        send(rt, s, cid, Item::Bytes, |tok| tok.bytes(b"late"));
     });
     assert_clean(&rt);
 }
