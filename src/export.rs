@@ -1,5 +1,5 @@
 //! The export table: an interpreter's record of its objects that other interpreters refer to,
-//! and of how many origin references each has outstanding. See `design/proxy.md`.
+//! and of how many origin references each has outstanding. See `design/export.md`.
 //!
 //! One entry per exported object. The entry holds one strong reference to the object
 //! (taken in the origin when the entry is made, given back in the origin when the count of
