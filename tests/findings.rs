@@ -12,7 +12,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{assert_clean, recv_owned, within};
+use common::{assert_clean, first_export_message, recv_owned, within};
 use xinterp::{
     ChannelId, Config, End, ErrorKind, ObjKind, ObjectRef, Outgoing, OwnerDeath, Runtime,
 };
@@ -80,14 +80,7 @@ fn f1_a_message_of_another_runtime_is_refused() {
         rt.enter(o, |tok| {
             let l = tok.list(&[]);
             tok.send(cid, Outgoing::object(&l)).unwrap();
-            let serial = tok.runtime().exports(o).unwrap()[0].serial;
-            ObjectRef {
-                runtime: rt.id(),
-                origin: o.get(),
-                serial,
-                generation: serial,
-                addr: l.id() as u64,
-            }
+            first_export_message(tok.runtime(), o, l.id() as u64)
         })
         .unwrap()
     };

@@ -2,7 +2,7 @@
 //! caches, owner death, message validation, and the ledger of origin references.
 
 mod common;
-use common::{assert_clean, recv_owned, send_kept, setup, Item};
+use common::{assert_clean, first_export_message, recv_owned, send_kept, setup, Item};
 
 use xinterp::{
     ClassDef, Close, Config, Error, ErrorKind, InterpId, Obj, ObjKind, ObjectRef, Outgoing,
@@ -511,15 +511,7 @@ fn a_destroyed_interpreter_hands_out_no_new_references() {
     let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
     let counter = send_counter(&rt, s, cid);
     let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
-    let serial = rt.exports(s).unwrap()[0].serial;
-    let bytes = ObjectRef {
-        runtime: rt.id(),
-        origin: s.get(),
-        serial,
-        generation: serial,
-        addr,
-    }
-    .encode();
+    let bytes = first_export_message(&rt, s, addr).encode();
     let (tx, rx) = std::sync::mpsc::channel();
     rt.call_soon(s, move |tok| {
         let resolved = tok.switch(r, |rtok| rtok.resolve_object(&bytes).map(drop));

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test file uses its own subset
 
-use xinterp::{ChannelId, Config, InterpId, Obj, Outgoing, OwnedObj, Runtime, Token};
+use xinterp::{ChannelId, Config, InterpId, Obj, ObjectRef, Outgoing, OwnedObj, Runtime, Token};
 
 /// Drains every interpreter until no pending call runs: draining one may queue releases on
 /// another (a view freed in its receiver releases its export in the sender).
@@ -119,6 +119,19 @@ pub fn send_kept(
 pub fn recv_owned(rt: &Runtime, into: InterpId, cid: ChannelId) -> OwnedObj {
     rt.enter(into, |tok| tok.recv(cid).unwrap().unbind())
         .unwrap()
+}
+
+/// The message naming `origin`'s first export, an object at `addr`, as
+/// `Token::resolve_object` reads it.
+pub fn first_export_message(rt: &Runtime, origin: InterpId, addr: u64) -> ObjectRef {
+    let serial = rt.exports(origin).unwrap()[0].serial;
+    ObjectRef {
+        runtime: rt.id(),
+        origin: origin.get(),
+        serial,
+        generation: serial,
+        addr,
+    }
 }
 
 /// A small deterministic generator (xorshift64*), so a seed reproduces a run. The seed must
