@@ -5,7 +5,27 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use xinterp::{DestroyReport, ErrorKind, InterpId, Runtime};
+use xinterp::{Config, DestroyReport, ErrorKind, InterpId, Obj, OwnedObj, Runtime, Token};
+
+// The integration tests' setup helpers, shared rather than written again for the models.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+pub use common::{first_export_message, recv_owned, send, send_kept, setup, Item};
+
+/// The setup many models race on: a runtime with `config`, a sender `s` and a receiver `r`;
+/// `s` makes an object with `make` and sends it on a new channel (`how`) keeping no handle,
+/// and `r` receives it as an owned handle (a proxy, or a view). Returns the runtime, `s`,
+/// `r` and that handle.
+pub fn sent_and_received(
+    config: Config,
+    how: Item,
+    make: impl for<'a> FnOnce(&'a Token<'_>) -> Obj<'a>,
+) -> (Runtime, InterpId, InterpId, OwnedObj) {
+    let (rt, s, r, cid) = setup(config);
+    send(&rt, s, cid, how, make);
+    let received = recv_owned(&rt, r, cid);
+    (rt, s, r, received)
+}
 
 /// Runs `body` under `loom::model` and prints how many interleavings loom explored, so a
 /// model that explores only one (a sign that it exercises no race) shows in the log.

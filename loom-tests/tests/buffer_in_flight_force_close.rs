@@ -4,24 +4,16 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+use xinterp::{Close, Config, ErrorKind};
+use xinterp_loom_tests::{send_kept, setup, Item};
 
 #[test]
 fn a_buffer_item_in_flight_when_its_channel_is_force_closed() {
     xinterp_loom_tests::model(
         "a_buffer_item_in_flight_when_its_channel_is_force_closed",
         || {
-            let rt = Runtime::new();
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            let array = rt
-                .enter(s, |tok| {
-                    let array = tok.bytearray(b"in flight");
-                    tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
-                    array.unbind()
-                })
-                .unwrap();
+            let (rt, s, r, cid) = setup(Config::default());
+            let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"in flight"));
 
             let receiver_rt = rt.clone();
             let receiver = thread::spawn(move || {

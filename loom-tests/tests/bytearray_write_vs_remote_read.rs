@@ -8,24 +8,16 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{ObjKind, Outgoing, Runtime};
+use xinterp::{Config, ObjKind, Runtime};
+use xinterp_loom_tests::{send_kept, setup, Item};
 
 #[test]
 fn a_bytearray_write_racing_a_read_through_a_remote_view() {
     xinterp_loom_tests::model(
         "a_bytearray_write_racing_a_read_through_a_remote_view",
         || {
-            let rt = Runtime::new();
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            let array = rt
-                .enter(s, |tok| {
-                    let array = tok.bytearray(b"a");
-                    tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
-                    array.unbind()
-                })
-                .unwrap();
+            let (rt, s, r, cid) = setup(Config::default());
+            let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"a"));
             let view = rt
                 .enter(r, |tok| {
                     let view = tok.recv(cid).unwrap();

@@ -12,7 +12,8 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use xinterp::{Config, Outgoing, ReleaseStrategy, Runtime};
+use xinterp::{Config, ReleaseStrategy};
+use xinterp_loom_tests::{sent_and_received, Item};
 
 #[test]
 fn a_deferred_release_past_the_bound_racing_the_owners_destroy() {
@@ -22,16 +23,8 @@ fn a_deferred_release_past_the_bound_racing_the_owners_destroy() {
             let config = Config::default()
                 .release(ReleaseStrategy::Deferred)
                 .deferred_limit(1);
-            let rt = Runtime::with_config(config);
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            rt.enter(s, |tok| {
-                tok.send(cid, Outgoing::buffer(&tok.bytes(b"view")).unwrap())
-            })
-            .unwrap()
-            .unwrap();
-            let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+            let (rt, s, r, view) =
+                sent_and_received(config, Item::Buffer, |tok| tok.bytes(b"view"));
             // The inbox is at its bound: the view's release cannot be queued behind this.
             let ran = Arc::new(AtomicUsize::new(0));
             let ran2 = ran.clone();

@@ -13,6 +13,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use xinterp::{Outgoing, Runtime};
+use xinterp_loom_tests::{send, Item};
 
 /// Queues a call on `id` that counts its runs.
 fn count_runs(rt: &Runtime, id: xinterp::InterpId) -> Arc<AtomicUsize> {
@@ -59,11 +60,7 @@ fn finalization_racing_the_release_of_a_dropped_incoming() {
             let rt = Runtime::new(); // Switch
             let s = rt.create().unwrap();
             let cid = rt.channel_create();
-            rt.enter(s, |tok| {
-                tok.send(cid, Outgoing::buffer(&tok.bytes(b"pinned")).unwrap())
-            })
-            .unwrap()
-            .unwrap();
+            send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"pinned"));
             let incoming = rt
                 .enter(rt.main(), |tok| tok.recv_wait(cid, None))
                 .unwrap()

@@ -10,6 +10,7 @@
 
 use loom::thread;
 use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+use xinterp_loom_tests::{send, Item};
 
 #[test]
 fn a_forced_close_racing_a_send_by_the_items_owner() {
@@ -17,11 +18,7 @@ fn a_forced_close_racing_a_send_by_the_items_owner() {
         let rt = Runtime::new(); // Switch
         let s = rt.create().unwrap();
         let cid = rt.channel_create();
-        rt.enter(s, |tok| {
-            tok.send(cid, Outgoing::buffer(&tok.bytes(b"first")).unwrap())
-        })
-        .unwrap()
-        .unwrap();
+        send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"first"));
 
         let sender_rt = rt.clone();
         let sender = thread::spawn(move || {

@@ -7,23 +7,18 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, ErrorKind, Outgoing, OwnerDeath, Runtime};
+use xinterp::{Config, ErrorKind, OwnerDeath};
+use xinterp_loom_tests::{sent_and_received, Item};
 
 #[test]
 fn a_forwarded_call_racing_an_invalidate_destroy_of_its_origin() {
     xinterp_loom_tests::model(
         "a_forwarded_call_racing_an_invalidate_destroy_of_its_origin",
         || {
-            let rt = Runtime::with_config(Config::default().owner_death(OwnerDeath::Invalidate));
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            rt.enter(s, |tok| {
-                let list = tok.list(&[tok.int(1), tok.int(2)]);
-                tok.send(cid, Outgoing::object(&list)).unwrap();
-            })
-            .unwrap();
-            let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+            let config = Config::default().owner_death(OwnerDeath::Invalidate);
+            let (rt, s, r, proxy) = sent_and_received(config, Item::Object, |tok| {
+                tok.list(&[tok.int(1), tok.int(2)])
+            });
 
             let caller_rt = rt.clone();
             let caller = thread::spawn(move || {

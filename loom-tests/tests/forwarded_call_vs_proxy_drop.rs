@@ -8,23 +8,19 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{ObjKind, Outgoing, Runtime};
+use xinterp::{Config, ObjKind};
+use xinterp_loom_tests::{send, setup, Item};
 
 #[test]
 fn a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy() {
     xinterp_loom_tests::model(
         "a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy",
         || {
-            let rt = Runtime::new();
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
+            let (rt, s, r, cid) = setup(Config::default());
             // `s` keeps no handle: the export entry holds the list's only reference.
-            rt.enter(s, |tok| {
-                let list = tok.list(&[tok.int(1), tok.int(2), tok.int(3)]);
-                tok.send(cid, Outgoing::object(&list)).unwrap();
-            })
-            .unwrap();
+            send(&rt, s, cid, Item::Object, |tok| {
+                tok.list(&[tok.int(1), tok.int(2), tok.int(3)])
+            });
             let (calling, dropped) = rt
                 .enter(r, |tok| {
                     let proxy = tok.recv(cid).unwrap();

@@ -8,15 +8,13 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{ObjKind, Outgoing, Runtime};
+use xinterp::{Config, ObjKind, Outgoing};
+use xinterp_loom_tests::{recv_owned, setup};
 
 #[test]
 fn identity_cache_lookup_racing_proxy_dealloc() {
     xinterp_loom_tests::model("identity_cache_lookup_racing_proxy_dealloc", || {
-        let rt = Runtime::new();
-        let s = rt.create().unwrap();
-        let r = rt.create().unwrap();
-        let cid = rt.channel_create();
+        let (rt, s, r, cid) = setup(Config::default());
         let target = rt
             .enter(s, |tok| {
                 let target = tok.list(&[]);
@@ -25,7 +23,7 @@ fn identity_cache_lookup_racing_proxy_dealloc() {
                 target.unbind()
             })
             .unwrap();
-        let first = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+        let first = recv_owned(&rt, r, cid);
 
         let dropper_rt = rt.clone();
         let dropper = thread::spawn(move || dropper_rt.enter(r, move |_| drop(first)).unwrap());

@@ -11,17 +11,16 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{ObjKind, Outgoing, Runtime};
+use xinterp::{Config, ObjKind, Outgoing};
+use xinterp_loom_tests::setup;
 
 #[test]
 fn an_identity_hit_on_a_proxy_waiting_on_a_dealloc_worklist() {
     xinterp_loom_tests::model(
         "an_identity_hit_on_a_proxy_waiting_on_a_dealloc_worklist",
         || {
-            let rt = Runtime::new(); // Switch, identity cache on
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
+            // Switch, identity cache on
+            let (rt, s, r, cid) = setup(Config::default());
             // `s` keeps no handles: each export entry holds its object's only reference.
             rt.enter(s, |tok| {
                 let (one, zero) = (tok.list(&[]), tok.dict());

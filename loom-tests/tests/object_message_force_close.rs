@@ -5,24 +5,16 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Close, ErrorKind, Outgoing, Runtime};
+use xinterp::{Close, Config, ErrorKind};
+use xinterp_loom_tests::{send_kept, setup, Item};
 
 #[test]
 fn a_message_in_flight_when_its_channel_is_force_closed() {
     xinterp_loom_tests::model(
         "a_message_in_flight_when_its_channel_is_force_closed",
         || {
-            let rt = Runtime::new();
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            let target = rt
-                .enter(s, |tok| {
-                    let target = tok.list(&[]);
-                    tok.send(cid, Outgoing::object(&target)).unwrap();
-                    target.unbind()
-                })
-                .unwrap();
+            let (rt, s, r, cid) = setup(Config::default());
+            let target = send_kept(&rt, s, cid, Item::Object, |tok| tok.list(&[]));
 
             let receiver_rt = rt.clone();
             let receiver = thread::spawn(move || {

@@ -6,21 +6,14 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, Outgoing, OwnerDeath, ReleaseStrategy, Runtime};
+use xinterp::{Config, OwnerDeath, ReleaseStrategy};
+use xinterp_loom_tests::{sent_and_received, Item};
 
 fn proxy_release_racing_origin_destroy(strategy: ReleaseStrategy) {
     let config = Config::default()
         .release(strategy)
         .owner_death(OwnerDeath::Invalidate);
-    let rt = Runtime::with_config(config);
-    let s = rt.create().unwrap();
-    let r = rt.create().unwrap();
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
-    })
-    .unwrap();
-    let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let (rt, s, r, proxy) = sent_and_received(config, Item::Object, |tok| tok.list(&[]));
 
     let releaser_rt = rt.clone();
     let releaser = thread::spawn(move || releaser_rt.enter(r, move |_| drop(proxy)).unwrap());

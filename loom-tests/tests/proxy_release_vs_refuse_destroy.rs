@@ -9,22 +9,17 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Outgoing, Runtime};
+use xinterp::Config;
+use xinterp_loom_tests::{sent_and_received, Item};
 
 #[test]
 fn a_proxy_release_racing_a_refuse_destroy_of_its_origin() {
     xinterp_loom_tests::model(
         "a_proxy_release_racing_a_refuse_destroy_of_its_origin",
         || {
-            let rt = Runtime::new(); // Switch, Refuse
-            let s = rt.create().unwrap();
-            let r = rt.create().unwrap();
-            let cid = rt.channel_create();
-            rt.enter(s, |tok| {
-                tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
-            })
-            .unwrap();
-            let proxy = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+            // Switch, Refuse
+            let (rt, s, r, proxy) =
+                sent_and_received(Config::default(), Item::Object, |tok| tok.list(&[]));
 
             let rt2 = rt.clone();
             let t = thread::spawn(move || rt2.enter(r, move |_| drop(proxy)).unwrap());

@@ -8,16 +8,14 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, ErrorKind, ObjectRef, Outgoing, ReleaseStrategy, Runtime};
+use xinterp::{Config, ErrorKind, Outgoing, ReleaseStrategy};
+use xinterp_loom_tests::{first_export_message, setup};
 
 #[test]
 fn resolve_object_racing_destroy_under_refuse() {
     xinterp_loom_tests::model("resolve_object_racing_destroy_under_refuse", || {
         // Refuse is the default; Deferred leaves the proxy's release queued in s's inbox.
-        let rt = Runtime::with_config(Config::default().release(ReleaseStrategy::Deferred));
-        let s = rt.create().unwrap();
-        let r = rt.create().unwrap();
-        let cid = rt.channel_create();
+        let (rt, s, r, cid) = setup(Config::default().release(ReleaseStrategy::Deferred));
         let addr = rt
             .enter(s, |tok| {
                 let l = tok.list(&[]);
@@ -25,15 +23,7 @@ fn resolve_object_racing_destroy_under_refuse() {
                 l.id() as u64
             })
             .unwrap();
-        let serial = rt.exports(s).unwrap()[0].serial;
-        let bytes = ObjectRef {
-            runtime: rt.id(),
-            origin: s.get(),
-            serial,
-            generation: serial,
-            addr,
-        }
-        .encode();
+        let bytes = first_export_message(&rt, s, addr).encode();
         rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
         let info = rt.exports(s).unwrap();
         assert_eq!((info[0].pending, info[0].proxies), (1, 0));

@@ -9,7 +9,8 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{ErrorKind, ObjKind, Outgoing, Runtime, UnboundOp};
+use xinterp::{ErrorKind, ObjKind, Runtime, UnboundOp};
+use xinterp_loom_tests::{send, Item};
 
 /// What the receiver got.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,11 +31,7 @@ fn sender_destroyed_while_receiving(op: UnboundOp) -> Got {
         assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
     })
     .unwrap();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"payload")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
+    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"payload"));
 
     let receiver_rt = rt.clone();
     let receiver = thread::spawn(move || {

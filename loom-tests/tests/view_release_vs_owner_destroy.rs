@@ -5,19 +5,12 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, Outgoing, ReleaseStrategy, Runtime};
+use xinterp::{Config, ReleaseStrategy};
+use xinterp_loom_tests::{sent_and_received, Item};
 
 fn view_release_racing_owner_destroy(strategy: ReleaseStrategy) {
-    let rt = Runtime::with_config(Config::default().release(strategy));
-    let s = rt.create().unwrap();
-    let r = rt.create().unwrap();
-    let cid = rt.channel_create();
-    rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"view")).unwrap())
-    })
-    .unwrap()
-    .unwrap();
-    let view = rt.enter(r, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+    let config = Config::default().release(strategy);
+    let (rt, s, r, view) = sent_and_received(config, Item::Buffer, |tok| tok.bytes(b"view"));
 
     let releaser_rt = rt.clone();
     let releaser = thread::spawn(move || {
