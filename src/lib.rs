@@ -15,6 +15,29 @@
 //! - The buffer protocol ([`Buffer`]) with counted exports.
 //! - Errors as values ([`Error`], [`ErrorKind`]).
 //!
+//! What is built on it:
+//! - **Channels** (the MemChannel, CPython's channel semantics): [`Runtime::channel_create`],
+//!   then [`Token::send`] / [`Token::send_wait`] and [`Token::recv`] / [`Token::recv_wait`]
+//!   in the interpreters that use them. An item is made in its sender as an [`Outgoing`]:
+//!   [`Outgoing::bytes`] copies once, [`Outgoing::buffer`] is zero-copy, and
+//!   [`Outgoing::object`] sends an object pointer. Closing ([`Close`]), releasing an end
+//!   ([`Token::channel_release`]) and the fate of a destroyed sender's items ([`UnboundOp`])
+//!   follow CPython, except where `design/channel.md` says why not.
+//! - **Views**: a zero-copy item arrives as a `memoryview` onto the sender's memory; the
+//!   exporter stays locked against resizing until the receiver's last view goes, and that
+//!   release runs in the sender by the runtime's [`ReleaseStrategy`] (`Switch`: enter the
+//!   owner now; `Deferred`: queue it on the owner's inbox, bounded by the deferred limit;
+//!   `Adaptive`: enter if the owner is free, else defer). A view stays valid after its
+//!   owner is destroyed.
+//! - **Proxies**: an object item arrives as a RemoteProxy ([`ObjKind::Proxy`]) holding one
+//!   reference in its origin and forwarding operations there; sent back home it is the
+//!   object again. With the identity cache on, the same origin object arrives as the same
+//!   proxy. Raw message bytes resolve with [`Token::resolve_object`], checked against the
+//!   origin's export table ([`Runtime::exports`]). Destroying an origin whose objects are
+//!   held elsewhere is refused or invalidates them ([`OwnerDeath`]).
+//! - **Policies** are fixed per runtime in a [`Config`], whose rustdoc states every default;
+//!   runtimes share nothing, and a thing of one used in another is [`ErrorKind::WrongRuntime`].
+//!
 //! ```
 //! use xinterp::{ErrorKind, Runtime};
 //!
