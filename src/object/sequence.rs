@@ -94,14 +94,18 @@ impl<'t> Obj<'t> {
         };
         match self.body() {
             Body::Tuple(_) | Body::List(_) => {
-                let items = self.items_snapshot()?;
                 let what = if self.kind() == ObjKind::Tuple {
                     "tuple"
                 } else {
                     "list"
                 };
-                let at = index(items.len(), what)?;
-                Ok(items[at].clone())
+                let len = self.items_len().expect("a tuple or list");
+                let at = index(len, what)?;
+                // One reference, to the one item (the index may have run code that shrank a
+                // list: checked again).
+                self.item_at(at).ok_or_else(|| {
+                    Error::new(ErrorKind::IndexError, format!("{what} index out of range"))
+                })
             }
             Body::Str(s) => {
                 let at = index(s.chars().count(), "string")?;

@@ -128,6 +128,28 @@ impl<'t> Obj<'t> {
         }
     }
 
+    /// How many items a tuple or list has now.
+    pub(super) fn items_len(&self) -> Option<usize> {
+        match self.body() {
+            Body::Tuple(items) => Some(items.len()),
+            Body::List(_) => self.with_list(|v| v.len()),
+            _ => None,
+        }
+    }
+
+    /// A new reference to item `at` of a tuple or list, if it has one (the length is
+    /// checked again here: code run since the caller read it may have changed a list).
+    pub(super) fn item_at(&self, at: usize) -> Option<Obj<'t>> {
+        let ptr = match self.body() {
+            Body::Tuple(items) => items.get(at).copied(),
+            Body::List(_) => self.with_list(|v| v.get(at).copied()).flatten(),
+            _ => None,
+        }?;
+        // SAFETY: the sequence holds the item, and nothing ran between reading the pointer
+        // and this incref (INV-OBJ-BOUND).
+        Some(unsafe { self.held(ptr) })
+    }
+
     /// New references to the items of a tuple or list, as they are now.
     pub(super) fn items_snapshot(&self) -> Result<Vec<Obj<'t>>> {
         let ptrs: Vec<ObjPtr> = match self.body() {
