@@ -41,22 +41,25 @@
 //! ```
 //! use xinterp::{ErrorKind, Runtime};
 //!
-//! let rt = Runtime::new();
-//! let sub = rt.create()?;
-//! let handle = rt.enter(rt.main(), |tok| {
-//!     let list = tok.list(&[tok.int(1), tok.str("two")]);
-//!     assert_eq!(list.repr()?, "[1, 'two']");
-//!     // A token-bound handle cannot be held across a switch; an owned one can.
-//!     let list = list.unbind();
-//!     assert_eq!(tok.switch(sub, |in_sub| in_sub.int(3).repr())??, "3");
-//!     Ok::<_, xinterp::Error>(list)
-//! })??;
-//! // Using it needs a token for its owner.
-//! let err = rt.enter(sub, |tok| handle.bind(tok).map(drop))?.unwrap_err();
-//! assert_eq!(err.kind(), ErrorKind::WrongInterpreter);
-//! drop(handle); // no interpreter held here: the decref is queued on main's inbox
-//! assert_eq!(rt.drain(rt.main())?, 1);
-//! # Ok::<(), xinterp::Error>(())
+//! fn main() -> xinterp::Result<()> {
+//!     let rt = Runtime::new();
+//!     let sub = rt.create()?;
+//!     // `try_enter` / `try_switch` take a closure that can fail: one `?` for both.
+//!     let handle = rt.try_enter(rt.main(), |tok| {
+//!         let list = tok.list(&[tok.int(1), tok.str("two")]);
+//!         assert_eq!(list.repr()?, "[1, 'two']");
+//!         // A token-bound handle cannot be held across a switch; an owned one can.
+//!         let list = list.unbind();
+//!         assert_eq!(tok.try_switch(sub, |in_sub| in_sub.int(3).repr())?, "3");
+//!         Ok(list)
+//!     })?;
+//!     // Using it needs a token for its owner.
+//!     let err = rt.try_enter(sub, |tok| handle.bind(tok).map(drop)).unwrap_err();
+//!     assert_eq!(err.kind(), ErrorKind::WrongInterpreter);
+//!     drop(handle); // no interpreter held here: the decref is queued on main's inbox
+//!     assert_eq!(rt.drain(rt.main())?, 1);
+//!     Ok(())
+//! }
 //! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -338,6 +338,31 @@ impl Runtime {
         )
     }
 
+    /// [`Runtime::enter`] for a closure that can fail, as `Iterator::try_for_each` is for
+    /// one: the closure's error and the entry's come back as one [`Result`], so a caller
+    /// writes one `?`. (For a closure with an error type of its own, use `enter` and convert
+    /// its outcome.)
+    ///
+    /// ```
+    /// use xinterp::{ErrorKind, Runtime};
+    ///
+    /// fn main() -> xinterp::Result<()> {
+    ///     let rt = Runtime::new();
+    ///     let text = rt.try_enter(rt.main(), |tok| tok.list(&[tok.int(1)]).repr())?;
+    ///     assert_eq!(text, "[1]");
+    ///     let err = rt.try_enter(rt.main(), |tok| tok.int(1).len()).unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::TypeError);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn try_enter<T>(
+        &self,
+        id: InterpId,
+        f: impl FnOnce(&mut Token<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.enter(id, f)?
+    }
+
     /// Destroys interpreter `id`: its inbox is closed and drained, then it is gone for good.
     ///
     /// Refused (and nothing changes) when a thread is running in it or switched out of it,

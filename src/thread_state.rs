@@ -109,8 +109,9 @@ impl<'r> Token<'r> {
 
     /// Runs `f` in interpreter `target` and comes back: this thread lets go of the current
     /// interpreter, takes `target`, runs `f` with a token for it, lets go of `target` and
-    /// takes the current interpreter back. Counted in `switches` once `target` is entered. It never holds both (INV-ONE-LOCK). Switching to
-    /// the interpreter already held runs `f` directly.
+    /// takes the current interpreter back. Counted in `switches` once `target` is entered. It
+    /// never holds both (INV-ONE-LOCK). Switching to the interpreter already held runs `f`
+    /// directly. A fallible closure: [`Token::try_switch`].
     ///
     /// If `f` panics, `target` is let go and the current interpreter taken back before the
     /// panic continues, so no lock is left held.
@@ -126,6 +127,16 @@ impl<'r> Token<'r> {
         let state = rt.lookup(target)?;
         let switches = &rt.counters_live().switches;
         self.suspend(|| run_in(rt, &state, switches, Drain::Inbox, |tok, _drained| f(tok)))
+    }
+
+    /// [`Token::switch`] for a closure that can fail: its error and the switch's come back
+    /// as one [`Result`] (see [`Runtime::try_enter`]).
+    pub fn try_switch<T>(
+        &mut self,
+        target: InterpId,
+        f: impl FnOnce(&mut Token<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.switch(target, f)?
     }
 
     /// Lets go of this interpreter while `f` runs (for blocking work), then takes it back:

@@ -299,3 +299,24 @@ fn the_deferred_bound_is_at_least_one_whatever_the_builder_is_given() {
     );
     assert_eq!(Config::default(), Runtime::new().config());
 }
+
+#[test]
+fn try_enter_and_try_switch_give_one_result_for_a_fallible_closure() {
+    let rt = Runtime::new();
+    let sub = rt.create().unwrap();
+    // The closure's value, its error, and the entry's own error, each as one Result.
+    assert_eq!(rt.try_enter(sub, |tok| tok.int(2).as_int()), Ok(2));
+    let err = rt.try_enter(sub, |tok| tok.int(2).len()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TypeError);
+    let err = rt.try_enter(InterpId::new(99), |_| Ok(())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InterpreterNotFound);
+    let outcome = rt.try_enter(rt.main(), |tok| {
+        let three = tok.try_switch(sub, |t| t.int(3).as_int())?;
+        let missing = tok.try_switch(InterpId::new(99), |_| Ok(())).unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::InterpreterNotFound);
+        let failed = tok.try_switch(sub, |t| t.none().len()).unwrap_err();
+        assert_eq!(failed.kind(), ErrorKind::TypeError);
+        Ok(three)
+    });
+    assert_eq!(outcome, Ok(3));
+}
