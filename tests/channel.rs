@@ -502,11 +502,9 @@ fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
     assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Open);
     // A buffer item queued when the last association goes is released at once.
     send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"y"));
-    rt.enter(main, |tok| tok.channel_release(cid, End::Both))
-        .unwrap()
+    rt.try_enter(main, |tok| tok.channel_release(cid, End::Both))
         .unwrap();
-    rt.enter(s, |tok| tok.channel_release(cid, End::Both))
-        .unwrap()
+    rt.try_enter(s, |tok| tok.channel_release(cid, End::Both))
         .unwrap();
     let info = rt.channel_info(cid).unwrap();
     assert_eq!((info.status, info.count), (ChannelStatus::Closed, 0));
