@@ -66,6 +66,22 @@ pub struct Axis {
 }
 
 impl Axis {
+    /// The label of tick `v`. On a logarithmic axis only the ticks at 1, 2 and 5 times a
+    /// power of ten are labelled, so the crowded ticks near each decade's end stay unlabelled
+    /// instead of overlapping.
+    fn label(&self, v: f64) -> String {
+        if self.log && v > 0.0 && matches!(self.ticks, Ticks::Plain | Ticks::Nanos) {
+            let mantissa = v / 10f64.powf(v.log10().floor());
+            if ![1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|m| (mantissa - m).abs() < 0.05 * m)
+            {
+                return String::new();
+            }
+        }
+        tick(self.ticks, v, false)
+    }
+
     /// A linear axis.
     pub fn linear(title: &str, ticks: Ticks) -> Self {
         Axis {
@@ -292,71 +308,46 @@ impl Chart {
             labels[n - 1 - i as usize].clone()
         };
         let y_pos = |i: usize| (n - 1 - i) as f64;
+        // The same mesh and series on a log or a linear x axis: the two coordinate types
+        // differ, so the drawing is written once, for whichever chart is built.
+        macro_rules! draw_dots {
+            ($chart:expr) => {{
+                let mut chart = $chart.map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(&self.x.title)
+                    .x_labels(10)
+                    .y_labels(n)
+                    .y_label_formatter(&fmt_y)
+                    .x_label_formatter(&|v| self.x.label(*v))
+                    .label_style(("sans-serif", 15))
+                    .axis_desc_style(("sans-serif", 16))
+                    .light_line_style(WHITE.mix(0.0))
+                    .draw()
+                    .map_err(err)?;
+                for (i, d) in dots.iter().enumerate() {
+                    let s = &d.sample;
+                    chart
+                        .draw_series([ErrorBar::new_horizontal(
+                            y_pos(i),
+                            s.ci_low,
+                            s.median,
+                            s.ci_high,
+                            BLUE.stroke_width(2),
+                            10,
+                        )])
+                        .map_err(err)?;
+                    chart
+                        .draw_series([Circle::new((s.median, y_pos(i)), 4, BLUE.filled())])
+                        .map_err(err)?;
+                }
+            }};
+        }
         if self.x.log {
             let lo = lo.max(hi * 1e-9) / 1.5;
-            let mut chart = builder
-                .build_cartesian_2d((lo..hi * 1.5).log_scale(), y_range)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x.title)
-                .x_labels(10)
-                .y_labels(n)
-                .y_label_formatter(&fmt_y)
-                .x_label_formatter(&|v| tick(self.x.ticks, *v, false))
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 16))
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(err)?;
-            for (i, d) in dots.iter().enumerate() {
-                let s = &d.sample;
-                chart
-                    .draw_series([ErrorBar::new_horizontal(
-                        y_pos(i),
-                        s.ci_low,
-                        s.median,
-                        s.ci_high,
-                        BLUE.stroke_width(2),
-                        10,
-                    )])
-                    .map_err(err)?;
-                chart
-                    .draw_series([Circle::new((s.median, y_pos(i)), 4, BLUE.filled())])
-                    .map_err(err)?;
-            }
+            draw_dots!(builder.build_cartesian_2d((lo..hi * 1.5).log_scale(), y_range));
         } else {
-            let mut chart = builder
-                .build_cartesian_2d(0.0..hi * 1.08, y_range)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x.title)
-                .x_labels(10)
-                .y_labels(n)
-                .y_label_formatter(&fmt_y)
-                .x_label_formatter(&|v| tick(self.x.ticks, *v, false))
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 16))
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(err)?;
-            for (i, d) in dots.iter().enumerate() {
-                let s = &d.sample;
-                chart
-                    .draw_series([ErrorBar::new_horizontal(
-                        y_pos(i),
-                        s.ci_low,
-                        s.median,
-                        s.ci_high,
-                        BLUE.stroke_width(2),
-                        10,
-                    )])
-                    .map_err(err)?;
-                chart
-                    .draw_series([Circle::new((s.median, y_pos(i)), 4, BLUE.filled())])
-                    .map_err(err)?;
-            }
+            draw_dots!(builder.build_cartesian_2d(0.0..hi * 1.08, y_range));
         }
         Ok(())
     }
@@ -419,8 +410,8 @@ impl Chart {
                         _ => 12,
                     })
                     .y_labels(10)
-                    .x_label_formatter(&|v| tick(self.x.ticks, *v, false))
-                    .y_label_formatter(&|v| tick(self.y.ticks, *v, false))
+                    .x_label_formatter(&|v| self.x.label(*v))
+                    .y_label_formatter(&|v| self.y.label(*v))
                     .label_style(("sans-serif", 15))
                     .axis_desc_style(("sans-serif", 16))
                     .light_line_style(WHITE.mix(0.0))
