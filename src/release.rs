@@ -8,10 +8,12 @@
 use std::ptr;
 
 use crate::counters::LiveCounters;
-use crate::interp::{InterpState, PendingCall, Refused};
+use crate::interp::{InterpState, Refused};
 use crate::runtime::{ReleaseStrategy, Runtime};
 use crate::sync::Arc;
-use crate::thread_state::{current, run_in, suspend_current, try_run_in, Drain, Entry, Token};
+use crate::thread_state::{
+    current, release_late, run_in, suspend_current, try_run_in, Drain, Token,
+};
 
 /// Runs `release` in `owner`: at once if this thread holds it; in a late entry if the
 /// owner was destroyed (its objects outlive it, INV-OWNER-OUTLIVES); otherwise by the
@@ -102,12 +104,4 @@ fn defer(
         Err(Refused::Full(call)) => switch_into(rt, owner, call),
         Err(Refused::Sealed(call)) => release_late(rt, owner, call),
     }
-}
-
-/// Runs `call` in a destroyed owner whose final drain is over: takes its lock (nobody else
-/// can enter it; only other late entries contend), runs the call and lets go. Never holds
-/// two interpreters: the current one is let go first.
-pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
-    suspend_current(|| call(&mut Entry::enter_late(rt, owner).token()));
-    LiveCounters::bump(&rt.counters_live().releases_late);
 }

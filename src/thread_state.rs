@@ -13,7 +13,7 @@ use std::ptr;
 
 use crate::counters::LiveCounters;
 use crate::error::Result;
-use crate::interp::{InterpId, InterpInfo, InterpState, Waited};
+use crate::interp::{InterpId, InterpInfo, InterpState, PendingCall, Waited};
 use crate::runtime::Runtime;
 use crate::sync::{thread_local, Arc, AtomicU64};
 
@@ -332,4 +332,12 @@ pub(crate) fn try_run_in<R>(
 ) -> Option<R> {
     let mut entry = Entry::try_enter(rt, interp, counter)?;
     Some(f(&mut entry.token()))
+}
+
+/// Runs `call` in a destroyed owner whose final drain is over: takes its lock (nobody else
+/// can enter it; only other late entries contend), runs the call and lets go. Never holds
+/// two interpreters: the current one is let go first.
+pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
+    suspend_current(|| call(&mut Entry::enter_late(rt, owner).token()));
+    LiveCounters::bump(&rt.counters_live().releases_late);
 }

@@ -42,11 +42,6 @@ const UPWARD: &[(&str, &str, &str)] = &[
     ),
     (
         "object",
-        "release",
-        "OwnedObj's drop runs a late release: a release hook installed by the runtime",
-    ),
-    (
-        "object",
         "proxy",
         "Body::Proxy and forwarding: a proxy vtable installed by the proxy layer",
     ),

@@ -84,7 +84,7 @@ impl Drop for OwnedObj {
                 Ok(()) => LiveCounters::bump(&owner.counters.pending_queued),
                 // The owner was destroyed (this handle escaped its final drain): run the
                 // decref in a late entry (INV-INBOX-SEALED).
-                Err(call) => crate::release::release_late(&self.runtime, &self.owner, call),
+                Err(call) => crate::thread_state::release_late(&self.runtime, &self.owner, call),
             }
         }
         // Only after the decref is done or queued (INV-INBOX-BEFORE-HANDLE).
