@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
-use crate::interp::InterpId;
+use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
 use crate::object::{Obj, ObjPtr};
+use crate::runtime::Runtime;
 use crate::sync::{process_unique, Arc, Mutex};
 
 /// What an origin reference is doing right now, for the ledger.
@@ -177,6 +178,11 @@ pub struct ExportInfo {
 }
 
 impl Exports {
+    /// The export table of interpreter `state` (kept in its extensions).
+    pub(crate) fn of(state: &InterpState) -> &Exports {
+        state.extensions.get()
+    }
+
     pub(crate) fn new(counters: Arc<LiveCounters>) -> Self {
         Exports {
             table: Mutex::new(Table::default()),
@@ -438,6 +444,15 @@ impl Exports {
     }
 }
 
+impl Runtime {
+    /// Interpreter `id`'s objects held by other interpreters, with the ledger of each:
+    /// origin references = proxies + in flight + releases pending (INV-LEDGER).
+    pub fn exports(&self, id: InterpId) -> Result<Vec<ExportInfo>> {
+        let state = self.lookup(id)?;
+        Ok(Exports::of(&state).outstanding())
+    }
+}
+
 fn entry_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> &'a mut Entry {
     table
         .by_addr
@@ -531,7 +546,7 @@ mod tests {
         );
         rt.enter(s, |tok| {
             let list = tok.list(&[]);
-            let exports = &tok.interp().exports;
+            let exports = Exports::of(tok.interp());
             let key = exports.export(&list, Role::InFlight);
             exports.to_proxy(&key, 1, r1);
             exports.export(&list, Role::InFlight);

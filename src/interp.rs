@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
+use crate::extensions::Extensions;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::thread_state::Token;
 
@@ -367,10 +368,10 @@ pub(crate) struct InterpState {
     pub(crate) pinned_exports: AtomicUsize,
     /// The runtime's counters, reachable from any object through its owner.
     pub(crate) counters: Arc<LiveCounters>,
-    /// Its objects that other interpreters hold origin references to.
-    pub(crate) exports: crate::export::Exports,
-    /// Proxies it holds, by origin object (used when the runtime's identity cache is on).
-    pub(crate) identity: crate::proxy::IdentityCache,
+    /// What the layers above keep per interpreter: its export table (the objects other
+    /// interpreters hold origin references to) and its identity cache (the proxies it
+    /// holds, by origin object).
+    pub(crate) extensions: Extensions,
     /// Where to record who holds it, when the runtime traces.
     pub(crate) trace: Option<Arc<crate::trace::TraceSink>>,
 }
@@ -380,12 +381,12 @@ impl InterpState {
         id: InterpId,
         counters: Arc<LiveCounters>,
         trace: Option<Arc<crate::trace::TraceSink>>,
+        extensions: Extensions,
     ) -> Self {
         Self {
             id,
             trace,
-            exports: crate::export::Exports::new(Arc::clone(&counters)),
-            identity: crate::proxy::IdentityCache::new(),
+            extensions,
             lock: InterpLock::default(),
             inbox: Inbox::default(),
             live_objects: AtomicUsize::new(0),

@@ -64,12 +64,13 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod buffer;
 mod channel;
 mod counters;
 mod error;
 mod export;
+mod extensions;
 mod interp;
+mod lifecycle;
 mod message;
 mod object;
 mod proxy;
@@ -79,7 +80,6 @@ mod sync;
 mod thread_state;
 mod trace;
 
-pub use buffer::Buffer;
 pub use channel::{
     ChannelId, ChannelInfo, ChannelStatus, Close, End, Incoming, Outgoing, UnboundOp,
 };
@@ -87,9 +87,10 @@ pub use counters::Counters;
 pub use error::{Error, ErrorKind, Result};
 pub use export::ExportInfo;
 pub use interp::{InterpId, InterpInfo, PendingCall};
+pub use lifecycle::DestroyReport;
 pub use message::{DecodeError, ObjectRef, MESSAGE_LEN};
-pub use object::{ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
-pub use runtime::{Config, DestroyReport, OwnerDeath, ReleaseStrategy, Runtime};
+pub use object::{Buffer, ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
+pub use runtime::{Config, OwnerDeath, ReleaseStrategy, Runtime};
 pub use thread_state::Token;
 pub use trace::TraceEvent;
 

@@ -10,36 +10,27 @@
 //! itself, and a proxy forwarded elsewhere sends its origin reference, never a proxy of a
 //! proxy (INV-MEMBRANE).
 
+use std::any::Any;
 use std::collections::HashMap;
 
-use crate::buffer::PinnedExport;
 use crate::counters::LiveCounters;
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::export::{OriginRef, Role};
-use crate::interp::InterpId;
+use crate::export::{Exports, OriginRef, Role};
+use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
-use crate::object::{Body, Obj, OwnerCell};
+use crate::object::{Body, Forward, Obj, OwnerCell, PinnedExport, ProxyBody};
 use crate::sync::Arc;
 use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
 /// A proxy's body: its one origin reference, plus the surplus references of identity-cache
 /// hits it absorbed (given back with its own, in one release carrying the count).
-pub(crate) struct ProxyBody {
+pub(crate) struct Remote {
     pub(crate) origin_ref: OriginRef,
     /// The object, as the export table gave it when the proxy was made (never taken from
     /// bytes). Valid while `origin_ref` is held (INV-EXPORT-COUNTED); dereferenced only in
     /// the origin.
     target: crate::object::ObjPtr,
     absorbed: OwnerCell<usize>,
-}
-
-impl ProxyBody {
-    /// Folds the absorbed references into the origin reference, as the proxy is freed, so
-    /// that they all go back together.
-    pub(crate) fn settle(&mut self) {
-        let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
-        self.origin_ref.take_back(absorbed);
-    }
 }
 
 /// What the identity cache is keyed by: the origin interpreter's state (its address, which
@@ -66,6 +57,11 @@ impl std::fmt::Debug for IdentityCache {
 }
 
 impl IdentityCache {
+    /// The identity cache of interpreter `state` (kept in its extensions).
+    pub(crate) fn of(state: &InterpState) -> &IdentityCache {
+        state.extensions.get()
+    }
+
     pub(crate) fn new() -> Self {
         // Made with its interpreter's state, by whatever thread creates it (possibly one
         // inside another interpreter): unchecked, and reached only through the token of the
@@ -149,20 +145,18 @@ impl Value {
 
 /// A new origin reference to `obj` (in `obj`'s interpreter): a duplicate of a proxy's own,
 /// or an export of the object.
-fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
-    match obj.body() {
-        Body::Proxy(proxy) => proxy.origin_ref.duplicate(role),
-        _ => {
-            let tok = obj.token();
-            let key = tok.interp().exports.export(obj, role);
-            OriginRef::adopt(
-                key,
-                role,
-                Arc::clone(tok.interp()),
-                tok.runtime().uncounted(),
-            )
-        }
+pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
+    if let Some(proxy) = obj.as_remote() {
+        return proxy.origin_ref.duplicate(role);
     }
+    let tok = obj.token();
+    let key = Exports::of(tok.interp()).export(obj, role);
+    OriginRef::adopt(
+        key,
+        role,
+        Arc::clone(tok.interp()),
+        tok.runtime().uncounted(),
+    )
 }
 
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
@@ -192,8 +186,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only reads the map.
     let cached = unsafe {
-        tok.interp()
-            .identity
+        IdentityCache::of(tok.interp())
             .0
             .with(|cache| cache.get(&key).copied())
     };
@@ -203,8 +196,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
         let ptr = proxy.ptr();
         // SAFETY: as above; the closure only inserts a pointer.
         unsafe {
-            tok.interp()
-                .identity
+            IdentityCache::of(tok.interp())
                 .0
                 .with_mut(|cache| cache.insert(key, ptr))
         };
@@ -217,9 +209,9 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     // One proxy per origin object here: this reference is surplus. The proxy keeps it and
     // gives it back with its own when it goes, so a hit never enters the origin
     // (INV-IDENTITY-ONE).
-    let Body::Proxy(body) = proxy.body() else {
-        unreachable!("the identity cache maps to proxies")
-    };
+    let body = proxy
+        .as_remote()
+        .expect("the identity cache maps to proxies");
     let surplus = r.into_proxy(tok.id()).hand_over();
     // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only adds.
@@ -231,11 +223,11 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     // The target comes from the origin's table, checked once, here (INV-MSG-VALIDATE).
     let target = r.target()?;
     LiveCounters::bump(&tok.counters().proxies_created);
-    Ok(tok.alloc(Body::Proxy(ProxyBody {
+    Ok(tok.alloc(Body::Proxy(Box::new(Remote {
         origin_ref: r.into_proxy(tok.id()),
         target,
         absorbed: OwnerCell::new(0),
-    })))
+    }))))
 }
 
 /// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
@@ -243,15 +235,11 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
 ///
 /// # Safety
 /// The calling thread holds the interpreter that owned the proxy.
-pub(crate) unsafe fn forget_proxy(
-    owner: &crate::interp::InterpState,
-    proxy: &ProxyBody,
-    addr: usize,
-) {
+unsafe fn forget_proxy(owner: &InterpState, proxy: &Remote, addr: usize) {
     let key = cache_key(&proxy.origin_ref);
     // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
     unsafe {
-        owner.identity.0.with_mut(|cache| {
+        IdentityCache::of(owner).0.with_mut(|cache| {
             if cache.get(&key).is_some_and(|p| p.addr() == addr) {
                 cache.remove(&key);
             }
@@ -288,55 +276,12 @@ impl TargetPtr {
     }
 }
 
-/// An operation a proxy forwards to its origin: the one dispatch point for proxies. Every
-/// operation of `Obj` that a proxy supports starts with [`Obj::forwarded`], naming its
-/// variant here; [`Forward::run`] says what each runs in the origin and what comes back.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Forward<'a> {
-    /// `as_bytes()`: a copy of the bytes comes back.
-    AsBytes,
-    /// `bool(x)`.
-    IsTrue,
-    /// `repr(x)`.
-    Repr,
-    /// `str(x)`.
-    Str,
-    /// `x == args[0]`.
-    Eq,
-    /// `hash(x)`.
-    Hash,
-    /// `len(x)`.
-    Len,
-    /// `for item in x`: the items come back as a tuple, each across the membrane.
-    Iterate,
-    /// `x[args[0]]`.
-    GetItem,
-    /// `x[args[0]] = args[1]`.
-    SetItem,
-    /// `del x[args[0]]`.
-    DelItem,
-    /// `x[start:end]`.
-    Slice { start: i64, end: i64 },
-    /// `x.name`.
-    GetAttr(&'a str),
-    /// `x.name = args[0]`.
-    SetAttr(&'a str),
-    /// `del x.name`.
-    DelAttr(&'a str),
-    /// `x(*args)`.
-    Call,
-    /// `x.name(*args)`.
-    CallMethod(&'a str),
-    /// `memoryview(x)`.
-    Memoryview,
-}
-
 impl Forward<'_> {
     /// Runs the operation in the origin on `target`, with `args` already across the
     /// membrane, and gives what crosses it back.
     fn run<'o>(self, target: &Obj<'o>, args: &[Obj<'o>]) -> Result<Value> {
         Ok(match self {
-            Forward::AsBytes => Value::Bytes(target.as_bytes()?.into()),
+            Forward::ToBytes => Value::Bytes(target.as_bytes()?.into()),
             Forward::IsTrue => Value::Bool(target.is_true()?),
             Forward::Repr => Value::Str(target.repr()?.into()),
             Forward::Str => Value::Str(target.str()?.into()),
@@ -362,24 +307,30 @@ impl Forward<'_> {
     }
 }
 
-impl<'t> Obj<'t> {
-    /// For a proxy, the interpreter that owns the object it stands for.
-    pub fn proxy_origin(&self) -> Option<InterpId> {
-        self.as_proxy().map(|p| p.origin_ref.origin().id)
+impl Obj<'_> {
+    /// This object's proxy body, if it is a proxy.
+    pub(crate) fn as_remote(&self) -> Option<&Remote> {
+        let body: &dyn Any = self.proxy_body()?;
+        body.downcast_ref::<Remote>()
+    }
+}
+
+impl ProxyBody for Remote {
+    fn origin_id(&self) -> InterpId {
+        self.origin_ref.origin().id
     }
 
-    pub(crate) fn as_proxy(&self) -> Option<&ProxyBody> {
-        match self.body() {
-            Body::Proxy(p) => Some(p),
-            _ => None,
-        }
+    fn origin_addr(&self) -> Option<usize> {
+        let alive = !self.origin_ref.origin().lock.is_destroyed();
+        alive.then_some(self.origin_ref.key().addr as usize)
     }
 
-    /// For a proxy, runs `op` in its origin and gives back the result, here; `None` for any
-    /// other object, which runs the operation itself.
-    pub(crate) fn forwarded(&self, op: Forward<'_>, args: &[Obj<'t>]) -> Option<Result<Obj<'t>>> {
-        let proxy = self.as_proxy()?;
-        Some(self.forward(proxy, op, args))
+    unsafe fn free(mut self: Box<Self>, owner: &InterpState, addr: usize) {
+        // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
+        unsafe { forget_proxy(owner, &self, addr) };
+        // The absorbed references go back with the proxy's own, in one release.
+        let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
+        self.origin_ref.take_back(absorbed);
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
@@ -387,15 +338,15 @@ impl<'t> Obj<'t> {
     /// the origin for its whole duration, and its caller holds the proxy, whose origin
     /// references keep the export alive until then (INV-PROXY-CALL-PINS). This interpreter
     /// is let go meanwhile (INV-ONE-LOCK).
-    fn forward(&self, proxy: &ProxyBody, op: Forward<'_>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
-        let tok = self.token();
-        let origin = proxy.origin_ref.origin();
+    fn forward<'t>(&self, obj: &Obj<'t>, op: Forward<'_>, args: &[Obj<'t>]) -> Result<Obj<'t>> {
+        let tok = obj.token();
+        let origin = self.origin_ref.origin();
         if origin.lock.is_destroyed() {
             return Err(gone(origin.id));
         }
         let sent: Vec<Value> = args.iter().map(Value::from_obj).collect();
-        let target = TargetPtr(proxy.target);
-        let rt = proxy.origin_ref.runtime();
+        let target = TargetPtr(self.target);
+        let rt = self.origin_ref.runtime();
         let counters = tok.counters();
         LiveCounters::bump(&counters.forwarded_calls);
         let outcome = suspend_current(|| {
@@ -432,19 +383,6 @@ impl<'t> Obj<'t> {
             Ok(result) => result?.into_obj(tok),
             Err(_) => Err(gone(origin.id)),
         }
-    }
-}
-
-/// Object pointers over the MemChannel.
-impl crate::channel::Outgoing {
-    /// An object-pointer item: the object stays in this interpreter, pinned by one origin
-    /// reference that the message owns until it is received (and becomes the receiver's
-    /// proxy, or the object itself back home) or discarded (and goes back). What travels is
-    /// the [`MESSAGE_LEN`]-byte encoding, validated by the receiver against this
-    /// interpreter's export table before anything is used (INV-MSG-VALIDATE).
-    pub fn object(obj: &Obj<'_>) -> crate::channel::Outgoing {
-        let reference = origin_ref_of(obj, Role::InFlight);
-        crate::channel::Outgoing::from_object(obj.token().id(), reference.key().encode(), reference)
     }
 }
 
@@ -489,9 +427,7 @@ impl Token<'_> {
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, e.message()))?;
         // An interpreter whose destroy has begun hands out no new references, whatever its
         // policy: decided under the export table's mutex (INV-EXPORTS-CLOSED).
-        origin
-            .exports
-            .validate_and_duplicate(&key, Role::InFlight)?;
+        Exports::of(&origin).validate_and_duplicate(&key, Role::InFlight)?;
         let reference = OriginRef::adopt(key, Role::InFlight, origin, self.runtime().uncounted());
         materialize(self, reference)
     }

@@ -1,9 +1,9 @@
 //! The runtime: the registry of interpreters, the main interpreter, and the runtime-wide
 //! counters. Cheap to clone; every clone is a handle to the same runtime.
 
-use crate::channel::Channels;
 use crate::counters::{Counters, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
+use crate::extensions::Extensions;
 use crate::interp::{InterpId, InterpInfo, InterpState};
 use crate::sync::{
     process_unique, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex,
@@ -26,7 +26,11 @@ struct Shared {
     /// `Runtime` handles alive. The one that drops the count to zero finalizes every
     /// interpreter while its `Arc` still keeps the runtime's memory alive.
     handles: AtomicUsize,
-    channels: Channels,
+    /// The layers above: what they keep per interpreter and for the runtime, and their part
+    /// of finalizing it.
+    upper: &'static dyn Upper,
+    /// What the layers above keep for the runtime (its channel registry).
+    extensions: Extensions,
     /// The timeline of who held which interpreter, when `Config::trace` is on.
     trace: Option<Arc<crate::trace::TraceSink>>,
     /// Set by the first finalization: a handle made and dropped by a pending call during it
@@ -61,12 +65,6 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-impl Default for Runtime {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Clone for Runtime {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +85,7 @@ impl Drop for Runtime {
             // let go of it first, so the final drains below (which may enter any
             // interpreter, that one included) never wait on a lock this thread holds, and
             // never hold two (INV-ONE-LOCK, INV-FINALIZE-SUSPENDS).
-            suspend_current(|| self.finalize_all());
+            suspend_current(|| self.shared.upper.finalize(self));
         }
     }
 }
@@ -215,15 +213,25 @@ impl Config {
     }
 }
 
-impl Runtime {
-    /// A runtime with its main interpreter and the default [`Config`].
-    pub fn new() -> Self {
-        Self::with_config(Config::default())
-    }
+/// The seam between the runtime and the layers above it (exports, proxies, channels): what
+/// they keep per interpreter and for the runtime, and their part of finalizing it. Written
+/// once, in `crate::lifecycle`, and installed by `Runtime::with_config` as a static vtable,
+/// so that this layer never names a type above it.
+pub(crate) trait Upper: Sync {
+    /// What the layers above keep for a new interpreter.
+    fn interp_extensions(&self, counters: &Arc<LiveCounters>) -> Extensions;
+    /// What the layers above keep for a new runtime.
+    fn runtime_extensions(&self) -> Extensions;
+    /// Finalizes the runtime: called once, by its last handle, with whatever interpreter
+    /// the thread held let go of (INV-FINALIZE-SUSPENDS).
+    fn finalize(&self, rt: &Runtime);
+}
 
-    /// A runtime with its main interpreter and `config`.
-    pub fn with_config(config: Config) -> Self {
+impl Runtime {
+    /// A runtime with its main interpreter, made of `config` and the layers above.
+    pub(crate) fn assemble(config: Config, upper: &'static dyn Upper) -> Self {
         let main = InterpId(0);
+        let counters = Arc::new(LiveCounters::default());
         let shared = Shared {
             id: process_unique(),
             config,
@@ -231,15 +239,21 @@ impl Runtime {
             registry: Mutex::new(()),
             next_id: AtomicU64::new(1),
             main,
-            counters: Arc::new(LiveCounters::default()),
             handles: AtomicUsize::new(1),
-            channels: Channels::new(),
+            upper,
+            extensions: upper.runtime_extensions(),
             trace: config
                 .trace
                 .then(|| Arc::new(crate::trace::TraceSink::new())),
             finalizing: AtomicBool::new(false),
+            counters,
         };
-        let main_state = InterpState::new(main, Arc::clone(&shared.counters), shared.trace.clone());
+        let main_state = InterpState::new(
+            main,
+            Arc::clone(&shared.counters),
+            shared.trace.clone(),
+            upper.interp_extensions(&shared.counters),
+        );
         shared.interps.insert(main, Arc::new(main_state));
         Self {
             shared: Arc::new(shared),
@@ -274,8 +288,9 @@ impl Runtime {
         )
     }
 
-    pub(crate) fn channels_live(&self) -> &Channels {
-        &self.shared.channels
+    /// What the layers above keep for this runtime.
+    pub(crate) fn extensions(&self) -> &Extensions {
+        &self.shared.extensions
     }
 
     /// The policies this runtime was made with.
@@ -303,6 +318,7 @@ impl Runtime {
             id,
             Arc::clone(&self.shared.counters),
             self.shared.trace.clone(),
+            self.shared.upper.interp_extensions(&self.shared.counters),
         );
         self.shared.interps.insert(id, Arc::new(state));
         Ok(id)
@@ -363,13 +379,17 @@ impl Runtime {
         self.enter(id, f)?
     }
 
-    /// Destroys interpreter `id`: its inbox is closed and drained, then it is gone for good.
-    ///
-    /// Refused (and nothing changes) when a thread is running in it or switched out of it,
-    /// when `OwnedObj` handles to its objects are outstanding, or for the main interpreter
-    /// while others live. Call it from a thread that holds no interpreter (inside a token,
-    /// use [`Token::destroy`]).
-    pub fn destroy(&self, id: InterpId) -> Result<DestroyReport> {
+    /// The checks and the bookkeeping of destroying interpreter `id` (see
+    /// `Runtime::destroy`, which supplies the layers' steps): `close` runs in the critical
+    /// section that marks the interpreter destroyed (INV-EXPORTS-CLOSED), and `finalize`
+    /// runs with the interpreter held for its final drain. It leaves the registry before the
+    /// interpreter is let go, also if a pending call of the final drain panics.
+    pub(crate) fn destroy_with<R>(
+        &self,
+        id: InterpId,
+        close: impl FnOnce(&InterpState) -> Result<()>,
+        finalize: impl FnOnce(&mut Entry<'_>, &InterpState) -> R,
+    ) -> Result<R> {
         self.refuse_if_entered("destroy an interpreter", "use Token::destroy")?;
         let registry = self.shared.registry.lock();
         let state = self.lookup(id)?;
@@ -382,16 +402,8 @@ impl Runtime {
                 ),
             );
         }
-        // The owner-death policy is decided, and the export table closed to new
-        // references, in the same critical section that marks the interpreter destroyed
-        // (INV-EXPORTS-CLOSED).
-        let policy = self.shared.config.owner_death;
-        let mut entry = Entry::begin_destroy(self, &state, || {
-            state.exports.close(id, policy == OwnerDeath::Refuse)
-        })?;
+        let mut entry = Entry::begin_destroy(self, &state, || close(&state))?;
         drop(registry);
-        // Removal from the registry happens before the entry lets go (it drops first), also
-        // if a pending call of the final drain panics.
         struct Unregister<'a>(&'a Runtime, InterpId);
         impl Drop for Unregister<'_> {
             fn drop(&mut self) {
@@ -399,7 +411,7 @@ impl Runtime {
             }
         }
         let _unregister = Unregister(self, id);
-        Ok(self.finalize(&mut entry, &state))
+        Ok(finalize(&mut entry, &state))
     }
 
     /// Queues `call` on interpreter `id`'s inbox. It runs in that interpreter the next time
@@ -441,12 +453,6 @@ impl Runtime {
     /// A snapshot of interpreter `id`'s accounting.
     pub fn info(&self, id: InterpId) -> Result<InterpInfo> {
         Ok(self.lookup(id)?.info())
-    }
-
-    /// Interpreter `id`'s objects held by other interpreters, with the ledger of each:
-    /// origin references = proxies + in flight + releases pending (INV-LEDGER).
-    pub fn exports(&self, id: InterpId) -> Result<Vec<crate::export::ExportInfo>> {
-        Ok(self.lookup(id)?.exports.outstanding())
     }
 
     /// The timeline recorded so far (taken: the next call returns only later events). Empty
@@ -492,65 +498,22 @@ impl Runtime {
         )
     }
 
-    /// Runs the final drain of an interpreter this thread holds for destruction (`entry`),
-    /// and reports what was left.
-    fn finalize(&self, entry: &mut Entry<'_>, state: &InterpState) -> DestroyReport {
-        state.inbox.close();
-        // Items it sent that wait in channels follow their unbound op; their exports are
-        // released here, in their owner (INV-CHAN-SENDER-GONE).
-        self.shared.channels.forget_interpreter(state.id);
-        // Under `Invalidate`, every export goes now and proxies elsewhere turn dead
-        // (INV-OWNER-DEATH). Under `Refuse`, only releases on their way back can be left;
-        // they run in the drain below, or late.
-        let invalidated_exports = match self.shared.config.owner_death {
-            OwnerDeath::Invalidate => state.exports.invalidate(),
-            OwnerDeath::Refuse => 0,
-        };
-        // Drain until nothing is left, then seal: a release arriving later is refused and
-        // runs in a late entry of its own (INV-INBOX-SEALED). Handles made by the drain
-        // itself may escape; each holds the state alive (INV-OWNER-OUTLIVES).
-        let mut pending_run = 0;
-        loop {
-            pending_run += entry.token().drain_inbox();
-            if state.inbox.seal_if_empty() {
-                break;
-            }
-        }
-        // This thread holds the interpreter, so nothing below changes until it lets go: the
-        // entries left are exports whose last references are on their way back (a release
-        // that started before the destroy and runs late), and each holds its object.
-        let pending_releases = state.exports.entries();
-        let live = state.live_objects.load(Ordering::Relaxed);
-        DestroyReport {
-            id: state.id,
-            pending_run,
-            leaked_objects: live
-                .checked_sub(pending_releases)
-                .expect("every export entry holds a live object of its interpreter"),
-            escaped_handles: state.owned_handles.load(Ordering::Acquire),
-            pinned_exports: state.pinned_exports.load(Ordering::Acquire),
-            pending_releases,
-            invalidated_exports,
-        }
-    }
-
-    /// Called by the last handle, with whatever interpreter the thread held let go of
-    /// (INV-FINALIZE-SUSPENDS): nobody can be inside any interpreter of this runtime
-    /// (entering borrows a handle) and no `OwnedObj` exists (each holds a handle). An
-    /// `Outgoing` or `Incoming` holds none: a release it runs while being dropped is waited
-    /// for below. The main interpreter is finalized last.
-    fn finalize_all(&self) {
-        // Items still queued can never be received now: release them (by the strategy, to
-        // owners that are still alive), then finalize the interpreters.
-        self.shared.channels.destroy_all();
+    /// Finalizes every interpreter, main last: each is marked destroyed (with `close` in
+    /// that critical section) and held for `finalize`. Called by the layers' finalization,
+    /// when no handle is left: nobody can be inside any interpreter of this runtime
+    /// (entering borrows a handle) and no `OwnedObj` exists (each holds a handle), except a
+    /// thread running a release for an item it dropped (an `Incoming` or `Outgoing` holds
+    /// no handle), which is waited for: releases run library code only, and end.
+    pub(crate) fn finalize_interpreters(
+        &self,
+        close: impl Fn(&InterpState) -> Result<()>,
+        mut finalize: impl FnMut(&mut Entry<'_>, &InterpState),
+    ) {
         let mut states = self.shared.interps.drain();
         states.sort_by_key(|state| (state.id == self.shared.main, state.id));
         for state in states {
-            // No handle exists, so no thread can be inside, except one running a release
-            // for an item it dropped (an `Incoming` or `Outgoing` holds no handle): wait for
-            // it to finish. Releases run library code only, and end.
             let mut entry = loop {
-                match Entry::begin_destroy(self, &state, || state.exports.close(state.id, false)) {
+                match Entry::begin_destroy(self, &state, || close(&state)) {
                     Ok(entry) => break Some(entry),
                     Err(e) if e.kind() == ErrorKind::InterpreterBusy => yield_now(),
                     Err(e) => {
@@ -560,48 +523,8 @@ impl Runtime {
                 }
             };
             if let Some(entry) = &mut entry {
-                self.finalize(entry, &state);
+                finalize(entry, &state);
             }
         }
     }
-}
-
-impl Token<'_> {
-    /// Destroys another interpreter from inside this one: lets go of this interpreter for
-    /// the duration (see [`Runtime::destroy`]).
-    pub fn destroy(&mut self, id: InterpId) -> Result<DestroyReport> {
-        let rt = self.runtime();
-        self.suspend(|| rt.destroy(id))
-    }
-}
-
-/// What destroying an interpreter found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DestroyReport {
-    /// The destroyed interpreter.
-    pub id: InterpId,
-    /// Pending calls run by the final drain.
-    pub pending_run: usize,
-    /// Objects still allocated at the end: reference cycles, which this model, like
-    /// CPython without its cycle collector, cannot free; objects that escaped handles still
-    /// hold; and exporters pinned by views elsewhere (freed when those views go). Not
-    /// counted: the exported objects of [`DestroyReport::pending_releases`], which are
-    /// freed when their releases arrive (what such an object contains is counted until
-    /// then).
-    pub leaked_objects: usize,
-    /// Owned handles made by pending calls during the final drain and kept beyond it. The
-    /// interpreter's state outlives them; each one's decref runs in a late entry when it is
-    /// dropped.
-    pub escaped_handles: usize,
-    /// Buffers of its objects still pinned by views in other interpreters. Their memory
-    /// outlives the interpreter; each is released (in a late entry) when its last view goes.
-    pub pinned_exports: usize,
-    /// Exported objects whose last origin references were on their way back when the final
-    /// drain ended: a proxy or message let go of them before the destroy began, and its
-    /// release runs in a late entry, which frees the object. (Under `Refuse` only; under
-    /// `Invalidate` every export is released by the destroy.)
-    pub pending_releases: usize,
-    /// Exports released by the `Invalidate` owner-death policy (their proxies are dead).
-    pub invalidated_exports: usize,
 }

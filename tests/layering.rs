@@ -1,86 +1,26 @@
 //! The layering of `src/`, checked: every module sits in a layer, and a module may use
-//! modules of its own layer or below. The edges that still point up are listed in
-//! `UPWARD`, each with the seam that would cut it; the check fails on any other upward
-//! edge (a new one must not appear) and on a listed edge that no longer exists (the list
-//! only shrinks). See `design/ARCHITECTURE.md`, "Layers".
+//! modules of its own layer or below. `UPWARD` lists edges allowed to point up (none today);
+//! the check fails on any other upward edge, and on a listed edge that no longer exists, so
+//! the list can only shrink. See `design/ARCHITECTURE.md`, "Layers".
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first. A module is named by its first path segment under `src/`.
 const LAYERS: &[&[&str]] = &[
-    &["sync", "error", "counters", "message"],
+    &["sync", "error", "counters", "message", "extensions"],
+    &["interp", "thread_state", "runtime", "release", "trace"],
     &["object"],
-    &["interp", "thread_state", "runtime", "trace"],
-    &["buffer", "release"],
-    &["channel"],
     &["export"],
     &["proxy"],
+    &["channel"],
+    &["lifecycle"],
 ];
 
-/// Edges that point up today, (from, to), each to be cut by an explicit seam.
-const UPWARD: &[(&str, &str, &str)] = &[
-    (
-        "object",
-        "interp",
-        "object headers point at their owner's InterpState: an owner type of the object layer",
-    ),
-    (
-        "object",
-        "thread_state",
-        "constructors and handles take a Token: a token type of the object layer",
-    ),
-    (
-        "object",
-        "runtime",
-        "OwnedObj keeps its Runtime alive: a handle the runtime layer installs",
-    ),
-    (
-        "object",
-        "buffer",
-        "Body::ReceivedBuffer holds a PinnedExport: a body installed by the buffer layer",
-    ),
-    (
-        "object",
-        "proxy",
-        "Body::Proxy and forwarding: a proxy vtable installed by the proxy layer",
-    ),
-    (
-        "interp",
-        "export",
-        "each interpreter holds its export table: state the export layer keeps per interpreter",
-    ),
-    (
-        "interp",
-        "proxy",
-        "each interpreter holds its identity cache: state the proxy layer keeps per interpreter",
-    ),
-    (
-        "runtime",
-        "channel",
-        "the runtime holds its channel registry and finalizes it: a registry hook",
-    ),
-    (
-        "runtime",
-        "export",
-        "Runtime::exports and the destroy policy read the export table: a per-interpreter hook",
-    ),
-    (
-        "buffer",
-        "proxy",
-        "a proxy over a bytearray exports a remote view: through the proxy vtable",
-    ),
-    (
-        "channel",
-        "export",
-        "object items carry an OriginRef: a payload the export layer installs",
-    ),
-    (
-        "channel",
-        "proxy",
-        "object items are received through the proxy layer: a receive hook",
-    ),
-];
+/// Edges that point up today, (from, to, the seam that would cut it). Empty: every need of a
+/// lower layer for a higher one goes through a seam (the `Upper` vtable and `Extensions`
+/// for the runtime and interpreters, the `ProxyBody` trait for the object layer).
+const UPWARD: &[(&str, &str, &str)] = &[];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| layer.contains(&module))
@@ -102,6 +42,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// A file's text without its comment lines: a comment naming a module above is a pointer
+/// for the reader, not a dependency.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every `crate::name` a file mentions (in `use` lines and in paths alike).
@@ -165,7 +114,7 @@ fn edges() -> BTreeSet<(String, String)> {
             continue; // the crate root re-exports everything
         }
         let text = std::fs::read_to_string(&file).expect("a source file is readable");
-        for to in crate_refs(&text) {
+        for to in crate_refs(&code_of(&text)) {
             if to != from && layer_of(&to).is_some() {
                 edges.insert((from.clone(), to));
             }

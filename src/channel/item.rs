@@ -5,13 +5,13 @@ use std::fmt;
 
 use super::state::{self, Item};
 use super::UnboundOp;
-use crate::buffer::PinnedExport;
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
-use crate::export::OriginRef;
+use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
 use crate::message::MESSAGE_LEN;
-use crate::object::{Body, Obj, OwnerCell};
+use crate::object::{Obj, PinnedExport};
+use crate::proxy::{origin_ref_of, receive_object};
 use crate::thread_state::Token;
 
 /// An item made ready for a channel in the sending interpreter: bound to no interpreter,
@@ -63,16 +63,21 @@ impl Outgoing {
         })
     }
 
-    pub(crate) fn from_object(
-        made_in: InterpId,
-        bytes: [u8; MESSAGE_LEN],
-        reference: OriginRef,
-    ) -> Outgoing {
+    /// An object-pointer item: the object stays in this interpreter, pinned by one origin
+    /// reference that the message owns until it is received (and becomes the receiver's
+    /// proxy, or the object itself back home) or discarded (and goes back). What travels is
+    /// the [`MESSAGE_LEN`]-byte encoding, validated by the receiver against this
+    /// interpreter's export table before anything is used (INV-MSG-VALIDATE).
+    pub fn object(obj: &Obj<'_>) -> Outgoing {
+        let reference = origin_ref_of(obj, Role::InFlight);
         Outgoing {
             runtime: reference.runtime().id(),
-            payload: Payload::Object { bytes, reference },
+            payload: Payload::Object {
+                bytes: reference.key().encode(),
+                reference,
+            },
             unbound: None,
-            made_in,
+            made_in: obj.token().id(),
         }
     }
 
@@ -117,9 +122,7 @@ impl Incoming {
                 let holder = tok.received_buffer(export);
                 holder.memoryview()?
             }
-            Payload::Object { bytes, reference } => {
-                crate::proxy::receive_object(tok, &bytes, reference)?
-            }
+            Payload::Object { bytes, reference } => receive_object(tok, &bytes, reference)?,
             Payload::Unbound => tok.unbound(),
         })
     }
@@ -187,26 +190,5 @@ impl Incoming {
                 runtime,
             }),
         }
-    }
-}
-
-/// The objects a received item becomes.
-impl Token<'_> {
-    pub(crate) fn bytes_from_box(&self, data: Box<[u8]>) -> Obj<'_> {
-        self.alloc(Body::Bytes {
-            data,
-            exports: OwnerCell::new(0),
-        })
-    }
-
-    pub(crate) fn received_buffer(&self, export: PinnedExport) -> Obj<'_> {
-        self.alloc(Body::ReceivedBuffer {
-            export,
-            views: OwnerCell::new(0),
-        })
-    }
-
-    pub(crate) fn unbound(&self) -> Obj<'_> {
-        self.alloc(Body::Unbound)
     }
 }

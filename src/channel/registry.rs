@@ -7,6 +7,7 @@ use super::state::Channel;
 use super::{ChannelId, UnboundOp};
 use crate::error::{Error, ErrorKind, Result};
 use crate::interp::InterpId;
+use crate::runtime::Runtime;
 use crate::sync::{Arc, AtomicU64, ConcurrentMap, Ordering};
 
 /// The runtime's channels: a registry with ids that are never reused.
@@ -57,6 +58,13 @@ impl Channels {
         for channel in self.map.drain() {
             drop(channel.destroy());
         }
+    }
+}
+
+impl Runtime {
+    /// The runtime's channel registry (kept in its extensions).
+    pub(crate) fn channels_live(&self) -> &Channels {
+        self.extensions().get()
     }
 }
 

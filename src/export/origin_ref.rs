@@ -1,7 +1,7 @@
 //! [`OriginRef`]: one origin reference to an entry of an export table, owned, bound to no
 //! interpreter, and given back in the origin when dropped.
 
-use super::Role;
+use super::{Exports, Role};
 use crate::error::Result;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
@@ -53,7 +53,7 @@ impl OriginRef {
 
     /// A second reference to the same object, in `role`.
     pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
-        self.origin.exports.duplicate(&self.key, role);
+        Exports::of(&self.origin).duplicate(&self.key, role);
         OriginRef::adopt(
             self.key,
             role,
@@ -76,7 +76,7 @@ impl OriginRef {
     /// The same references, now held by a proxy in interpreter `holder`.
     pub(crate) fn into_proxy(mut self, holder: InterpId) -> OriginRef {
         debug_assert_eq!(self.role, Role::InFlight);
-        self.origin.exports.to_proxy(&self.key, self.count, holder);
+        Exports::of(&self.origin).to_proxy(&self.key, self.count, holder);
         self.role = Role::Proxy;
         self.holder = Some(holder);
         self
@@ -85,7 +85,7 @@ impl OriginRef {
     /// The object, if the origin still has the entry: checked against the table, never
     /// taken on trust (INV-MSG-VALIDATE).
     pub(crate) fn target(&self) -> Result<ObjPtr> {
-        self.origin.exports.validate(&self.key)
+        Exports::of(&self.origin).validate(&self.key)
     }
 }
 
@@ -93,17 +93,14 @@ impl Drop for OriginRef {
     fn drop(&mut self) {
         let count = self.count;
         if count == 0
-            || !self
-                .origin
-                .exports
-                .start_release(&self.key, self.role, count, self.holder)
+            || !Exports::of(&self.origin).start_release(&self.key, self.role, count, self.holder)
         {
             return;
         }
         let key = self.key;
         let origin = Arc::clone(&self.origin);
         release_in_owner(&self.rt, &self.origin, move || {
-            origin.exports.finish_release(&key, count)
+            Exports::of(&origin).finish_release(&key, count)
         });
     }
 }

@@ -1,9 +1,8 @@
 //! Attributes and calls: `getattr`, `setattr`, `delattr`, calling an object, and the
 //! builtin methods (`list.append`, `list.pop`, `dict.get`, `dict.keys`, `bytearray.extend`).
 
-use super::{type_error, Attrs, Body, Obj, OwnerCell};
+use super::{type_error, Attrs, Body, Forward, Obj, OwnerCell};
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// `getattr(x, name)`: an instance's attribute, else its class's method bound to it;

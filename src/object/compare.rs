@@ -2,9 +2,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::{type_error, Body, HashKey, Obj};
+use super::{type_error, Body, Forward, HashKey, Obj};
 use crate::error::Result;
-use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// Truthiness, as `bool(x)`.
@@ -49,7 +48,7 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::Eq, std::slice::from_ref(other)) {
             return r?.as_bool();
         }
-        if other.as_proxy().is_some() {
+        if other.proxy_body().is_some() {
             return other.eq(self);
         }
         if let Some(result) = self.call_special("__eq__", std::slice::from_ref(other)) {

@@ -1,9 +1,8 @@
 //! Rust values in and out: the constructors on [`Token`] (each returns a new object owned by
 //! the token's interpreter) and the extractions on [`Obj`].
 
-use super::{type_error, Body, ClassDef, Dict, Obj, ObjPtr, OwnerCell};
+use super::{type_error, Body, ClassDef, Dict, Forward, Obj, ObjPtr, OwnerCell, PinnedExport};
 use crate::error::Result;
-use crate::proxy::Forward;
 use crate::sync::DataByte;
 use crate::thread_state::Token;
 
@@ -79,6 +78,30 @@ impl Token<'_> {
     }
 }
 
+/// The objects a received channel item becomes.
+impl Token<'_> {
+    /// A `bytes` taking over `data` (a bytes item's copy).
+    pub(crate) fn bytes_from_box(&self, data: Box<[u8]>) -> Obj<'_> {
+        self.alloc(Body::Bytes {
+            data,
+            exports: OwnerCell::new(0),
+        })
+    }
+
+    /// The receiving side of a buffer item: views of it reach `export`.
+    pub(crate) fn received_buffer(&self, export: PinnedExport) -> Obj<'_> {
+        self.alloc(Body::ReceivedBuffer {
+            export,
+            views: OwnerCell::new(0),
+        })
+    }
+
+    /// The marker for an item whose sender was destroyed (CPython's `UNBOUND`).
+    pub(crate) fn unbound(&self) -> Obj<'_> {
+        self.alloc(Body::Unbound)
+    }
+}
+
 /// Extractions: the Rust value of an object.
 impl<'t> Obj<'t> {
     /// The value of a `bool`.
@@ -118,7 +141,7 @@ impl<'t> Obj<'t> {
 
     /// A copy of the bytes of a `bytes`, `bytearray` or `memoryview`.
     pub fn as_bytes(&self) -> Result<Vec<u8>> {
-        if let Some(r) = self.forwarded(Forward::AsBytes, &[]) {
+        if let Some(r) = self.forwarded(Forward::ToBytes, &[]) {
             return r?.as_bytes();
         }
         match self.body() {

@@ -16,11 +16,13 @@
 //! interpreter is also a data race that loom and Miri report.
 
 mod attrs;
+mod buffer;
 mod cell;
 mod class;
 mod compare;
 mod constructors;
 mod dict;
+mod forward;
 mod owned;
 mod pointer;
 mod repr;
@@ -30,10 +32,13 @@ mod state;
 use std::mem;
 use std::ptr::{self, NonNull};
 
+pub use buffer::Buffer;
+pub(crate) use buffer::PinnedExport;
 pub(crate) use cell::OwnerCell;
 pub(crate) use class::Attrs;
 pub use class::{ClassDef, Method};
 pub(crate) use dict::{Dict, HashKey};
+pub(crate) use forward::{Forward, ProxyBody};
 pub use owned::{OwnedObj, RawObj};
 pub(crate) use pointer::ObjPtr;
 use pointer::{ObjBox, ObjHeader};
@@ -79,7 +84,7 @@ pub(crate) enum Body {
     /// shared by every view and slice made of it in this interpreter. Never handed out
     /// itself; views reach it. When the last view goes, the export is released in its owner.
     ReceivedBuffer {
-        export: crate::buffer::PinnedExport,
+        export: PinnedExport,
         /// Views over this buffer (each holds one, and a reference).
         views: OwnerCell<usize>,
     },
@@ -87,7 +92,7 @@ pub(crate) enum Body {
     /// `Replace` policy (CPython's `UNBOUND`).
     Unbound,
     /// A RemoteProxy: one origin reference to an object of another interpreter.
-    Proxy(crate::proxy::ProxyBody),
+    Proxy(Box<dyn ProxyBody>),
 }
 
 /// A `memoryview`-like window onto an exporter's bytes. While not released it holds one
@@ -183,7 +188,7 @@ impl Body {
             Body::View(view) => {
                 if !view.released.into_inner() {
                     // SAFETY: forwarded contract; the exporter has the view's owner.
-                    unsafe { crate::buffer::release_export_on_free(view.exporter) };
+                    unsafe { buffer::release_export_on_free(view.exporter) };
                     out.push(view.exporter);
                 }
             }
@@ -312,11 +317,8 @@ impl<'t> Obj<'t> {
     /// instead: unique, though no longer the id it reported while alive (INV-PROXY-ID).
     pub fn id(&self) -> usize {
         match self.body() {
-            Body::Proxy(p)
-                if self.tok.runtime().config().proxy_id_is_origin
-                    && !p.origin_ref.origin().lock.is_destroyed() =>
-            {
-                p.origin_ref.key().addr as usize
+            Body::Proxy(proxy) if self.tok.runtime().config().proxy_id_is_origin => {
+                proxy.origin_addr().unwrap_or(self.ptr.addr())
             }
             _ => self.ptr.addr(),
         }

@@ -180,19 +180,17 @@ impl ObjPtr {
         // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
         // (INV-FREE-ONCE).
         let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
-        let ObjBox {
-            header: _,
-            mut body,
-        } = *boxed;
-        if let Body::Proxy(proxy) = &mut body {
-            // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
-            unsafe { crate::proxy::forget_proxy(owner, proxy, addr) };
-            proxy.settle();
+        let ObjBox { header: _, body } = *boxed;
+        match body {
+            // SAFETY: forwarded contract: this thread holds the proxy's interpreter. The
+            // proxy gives back its origin references, which may let go of this interpreter
+            // for a moment (INV-RELEASE-SUSPEND).
+            Body::Proxy(proxy) => unsafe { proxy.free(owner, addr) },
+            // SAFETY: forwarded contract: this thread holds the owner. Dropping the body
+            // gives back what it holds elsewhere (a received buffer's export), which may let
+            // go of this interpreter for a moment (INV-RELEASE-SUSPEND).
+            body => unsafe { body.take_children(children) },
         }
-        // SAFETY: forwarded contract: this thread holds the owner. Dropping the body gives
-        // back what it holds elsewhere (a proxy's origin reference, a received buffer's
-        // export), which may let go of this interpreter for a moment (INV-RELEASE-SUSPEND).
-        unsafe { body.take_children(children) };
         owner.note_freed();
         LiveCounters::bump(&owner.counters.objects_freed);
     }

@@ -1,8 +1,7 @@
 //! `repr` and `str`, with Python's formatting of strings, bytes and floats.
 
-use super::{Body, Obj};
+use super::{Body, Forward, Obj};
 use crate::error::Result;
-use crate::proxy::Forward;
 
 impl<'t> Obj<'t> {
     /// `repr(x)`.

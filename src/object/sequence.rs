@@ -6,9 +6,8 @@
 //! (user methods, equality of items, drops), so no `OwnerCell` borrow is ever open across
 //! user code (the contract of `OwnerCell::with_mut`).
 
-use super::{type_error, Body, Obj, ObjKind};
+use super::{type_error, Body, Forward, Obj, ObjKind};
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::proxy::Forward;
 use crate::sync::DataByte;
 
 impl<'t> Obj<'t> {

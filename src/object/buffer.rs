@@ -9,11 +9,10 @@
 use std::mem;
 use std::ptr::NonNull;
 
+use super::{Body, Forward, Obj, ObjPtr, OwnerCell, ViewBody};
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
-use crate::object::{Body, Obj, ObjPtr, OwnerCell, ViewBody};
-use crate::proxy::Forward;
 use crate::release::release_in_owner;
 use crate::runtime::Runtime;
 use crate::sync::{Arc, DataByte, Ordering};
@@ -298,7 +297,7 @@ impl<'t> Obj<'t> {
     /// Exports this object's bytes (`bytes`, `bytearray`, a live `memoryview`). The export
     /// count rises until the buffer is dropped.
     pub fn get_buffer(&self) -> Result<Buffer<'t>> {
-        if self.as_proxy().is_some() {
+        if self.proxy_body().is_some() {
             // A remote view onto the origin's bytes; the buffer keeps the view alive.
             return self.memoryview()?.get_buffer();
         }
