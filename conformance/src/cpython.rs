@@ -60,43 +60,6 @@ pub fn write_script(dir: &Path) -> Result<PathBuf, String> {
     Ok(script)
 }
 
-/// `(major, minor, patch)` of a pyenv version folder name such as `3.13.0`.
-fn version_key(name: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = name.split('.').map(|p| p.parse::<u32>().ok());
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
-}
-
-/// Interpreters to try, best first.
-fn candidates() -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = ["python3.15", "python3.14", "python3.13"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
-    if let Some(root) = root {
-        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
-            let mut versions: Vec<((u32, u32, u32), PathBuf)> = entries
-                .flatten()
-                .filter_map(|e| {
-                    let key = version_key(&e.file_name().to_string_lossy())?;
-                    let exe = e.path().join("bin/python3");
-                    exe.exists().then_some((key, exe))
-                })
-                .collect();
-            versions.sort();
-            found.extend(versions.into_iter().rev().map(|(_, exe)| exe));
-        }
-    }
-    found.push(PathBuf::from("python3"));
-    found
-}
-
 /// Runs the script's `--check` with `exe`: its version if it is a CPython 3.13 or newer
 /// with `_interpchannels` and `_interpreters`, or why not.
 fn check(exe: &Path, script: &Path) -> Result<String, String> {
@@ -130,7 +93,7 @@ pub fn find(script: &Path) -> Result<Found, String> {
         };
     }
     let mut tried = Vec::new();
-    for exe in candidates() {
+    for exe in xinterp_cpython_finder::candidates() {
         match check(&exe, script) {
             Ok(version) => return Ok(Found::Python(Python { exe, version })),
             // Not installed at all (a name not on PATH): not worth listing.

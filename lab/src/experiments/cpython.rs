@@ -71,44 +71,6 @@ impl Peer {
     }
 }
 
-/// Interpreters to try, best first: versioned names on PATH, then the pyenv versions folder
-/// (newest first), then plain `python3`.
-fn candidates() -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = ["python3.15", "python3.14", "python3.13"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
-    if let Some(root) = root {
-        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
-            let mut versions: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path().join("bin/python3"))
-                .filter(|p| p.exists())
-                .collect();
-            // Newest first, comparing version numbers, not strings (3.13.10 > 3.13.9).
-            let key = |p: &PathBuf| -> Vec<u64> {
-                p.parent()
-                    .and_then(|b| b.parent())
-                    .and_then(|v| v.file_name())
-                    .map(|v| {
-                        v.to_string_lossy()
-                            .split(|c: char| !c.is_ascii_digit())
-                            .filter_map(|n| n.parse().ok())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            versions.sort_by_key(|p| std::cmp::Reverse(key(p)));
-            found.extend(versions);
-        }
-    }
-    found.push(PathBuf::from("python3"));
-    found
-}
-
 /// Runs the peer with `reps` repetitions at `sizes` (with `python`, else the first CPython
 /// 3.13+ found), or says why it could not. The script is written to a temporary folder.
 pub fn run(
@@ -135,7 +97,7 @@ fn run_script(
     let mut tried = Vec::new();
     let candidates = match python {
         Some(p) => vec![p.to_path_buf()],
-        None => candidates(),
+        None => xinterp_cpython_finder::candidates(),
     };
     for python in candidates {
         let mut cmd = Command::new(&python);
