@@ -293,8 +293,8 @@ impl TargetPtr {
 /// variant here; [`Forward::run`] says what each runs in the origin and what comes back.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Forward<'a> {
-    /// `as_bytes()`: a copy of the bytes comes back.
-    AsBytes,
+    /// `to_bytes()`: a copy of the bytes comes back.
+    ToBytes,
     /// `bool(x)`.
     IsTrue,
     /// `repr(x)`.
@@ -336,7 +336,7 @@ impl Forward<'_> {
     /// membrane, and gives what crosses it back.
     fn run<'o>(self, target: &Obj<'o>, args: &[Obj<'o>]) -> Result<Value> {
         Ok(match self {
-            Forward::AsBytes => Value::Bytes(target.as_bytes()?.into()),
+            Forward::ToBytes => Value::Bytes(target.to_bytes()?.into()),
             Forward::IsTrue => Value::Bool(target.is_true()?),
             Forward::Repr => Value::Str(target.repr()?.into()),
             Forward::Str => Value::Str(target.str()?.into()),

@@ -62,13 +62,13 @@ fn bytes_items_arrive_in_order_as_copies() {
     rt.enter(r, |tok| {
         let first = tok.recv(cid).unwrap();
         assert_eq!(first.kind(), ObjKind::Bytes);
-        assert_eq!(first.as_bytes().unwrap(), b"first");
+        assert_eq!(first.to_bytes().unwrap(), b"first");
         assert_ne!(
             first.get_buffer().unwrap().as_ptr() as usize,
             sent_at,
             "a copy"
         );
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"second");
+        assert_eq!(tok.recv(cid).unwrap().to_bytes().unwrap(), b"second");
         let err = tok.recv(cid).unwrap_err();
         assert_eq!(
             (err.kind(), err.message()),
@@ -129,7 +129,7 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
         .unwrap();
     // The write through the receiver's view shows in the sender.
     let seen = rt
-        .enter(s, |tok| array.bind(tok).unwrap().as_bytes().unwrap())
+        .enter(s, |tok| array.bind(tok).unwrap().to_bytes().unwrap())
         .unwrap();
     assert_eq!(seen, b"Shared bytes");
     assert_eq!(export_count(&rt, &array), 1);
@@ -164,7 +164,7 @@ fn read_only_exporters_give_read_only_views() {
         assert!(view.get_buffer().unwrap().readonly());
         let err = view.setitem(&tok.int(0), &tok.int(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TypeError);
-        assert_eq!(view.as_bytes().unwrap(), b"const");
+        assert_eq!(view.to_bytes().unwrap(), b"const");
     })
     .unwrap();
     assert_clean(&rt);
@@ -181,7 +181,7 @@ fn slices_of_a_received_view_share_one_export() {
             let view = tok.recv(cid).unwrap();
             let slice = view.slice(2, 5).unwrap();
             let inner = slice.slice(1, 2).unwrap();
-            assert_eq!(inner.as_bytes().unwrap(), b"3");
+            assert_eq!(inner.to_bytes().unwrap(), b"3");
             assert_eq!(
                 inner.get_buffer().unwrap().as_ptr(),
                 view.get_buffer().unwrap().as_ptr().wrapping_add(3)
@@ -315,7 +315,7 @@ fn blocking_receive_waits_for_a_sender_and_times_out() {
         scope.spawn(move || {
             rt.enter(r, |tok| {
                 let item = tok.recv_wait(cid, None).unwrap();
-                assert_eq!(item.into_obj(tok).unwrap().as_bytes().unwrap(), b"late");
+                assert_eq!(item.into_obj(tok).unwrap().to_bytes().unwrap(), b"late");
             })
             .unwrap()
         });
@@ -345,7 +345,7 @@ fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
         let rt = &rt;
         scope.spawn(move || loop {
             let got = rt
-                .enter(r, |tok| tok.recv(cid).map(|o| o.as_bytes().unwrap()))
+                .enter(r, |tok| tok.recv(cid).map(|o| o.to_bytes().unwrap()))
                 .unwrap();
             match got {
                 Ok(bytes) => break assert_eq!(bytes, b"abc"),
@@ -433,8 +433,8 @@ fn close_after_drain_stops_sends_and_closes_when_empty() {
         ErrorKind::ChannelClosed
     );
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"1");
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"2");
+        assert_eq!(tok.recv(cid).unwrap().to_bytes().unwrap(), b"1");
+        assert_eq!(tok.recv(cid).unwrap().to_bytes().unwrap(), b"2");
         assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelClosed);
     })
     .unwrap();
@@ -566,7 +566,7 @@ fn a_view_outlives_the_interpreter_that_owns_its_memory() {
     let report = rt.destroy(s).unwrap();
     assert_eq!((report.pinned_exports, report.leaked_objects), (1, 1));
     rt.enter(r, |tok| {
-        assert_eq!(view.bind(tok).unwrap().as_bytes().unwrap(), b"survives");
+        assert_eq!(view.bind(tok).unwrap().to_bytes().unwrap(), b"survives");
     })
     .unwrap();
     let before = rt.counters();

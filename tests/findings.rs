@@ -427,7 +427,7 @@ fn a_failed_send_or_receive_associates_nothing() {
     assert_eq!(send(c, b"z"), Err(ErrorKind::ChannelClosed));
     assert_eq!(rt.channel_info(cid).unwrap().send_interps, vec![a]);
     rt.enter(b, |tok| {
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"x")
+        assert_eq!(tok.recv(cid).unwrap().to_bytes().unwrap(), b"x")
     })
     .unwrap();
     // The real users let go: the channel closes (c's failed send keeps nothing open).

@@ -153,11 +153,15 @@ fn the_membrane_copies_immutables_and_proxies_the_rest() {
         assert_eq!(items.kind(), ObjKind::Proxy, "a list stays in its origin");
         let all = items.iterate().unwrap();
         assert_eq!(all[0].kind(), ObjKind::Int);
-        assert_eq!(all[1].as_str().unwrap(), "two");
+        assert_eq!(all[1].to_rust_string().unwrap(), "two");
         assert_eq!(all[2].kind(), ObjKind::Proxy);
         assert_eq!(items.len().unwrap(), 3);
         assert_eq!(
-            items.getitem(&tok.int(-2)).unwrap().as_str().unwrap(),
+            items
+                .getitem(&tok.int(-2))
+                .unwrap()
+                .to_rust_string()
+                .unwrap(),
             "two"
         );
         items
@@ -359,7 +363,7 @@ fn a_proxy_of_a_bytearray_exports_a_remote_view() {
         let buffer = view.get_buffer().unwrap();
         assert_eq!(buffer.as_ptr() as usize, at, "zero copy through the proxy");
         buffer.set(0, b'R').unwrap();
-        assert_eq!(proxy.as_bytes().unwrap(), b"Remote");
+        assert_eq!(proxy.to_bytes().unwrap(), b"Remote");
     })
     .unwrap();
     drop(array);

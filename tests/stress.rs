@@ -398,7 +398,7 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
                         let clones: Vec<_> = (0..3).map(|_| obj.clone()).collect();
                         drop(clones);
                     }
-                    match obj.as_bytes() {
+                    match obj.to_bytes() {
                         Ok(bytes) => assert_eq!(bytes, b"payload"),
                         Err(e) if obj.kind() == ObjKind::Unbound => {
                             assert_eq!(e.kind(), ErrorKind::TypeError)

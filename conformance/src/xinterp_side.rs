@@ -80,8 +80,8 @@ fn ok(result: Result<()>) -> Result<String> {
 /// What a received object is, in the vocabulary.
 fn describe(obj: &Obj<'_>) -> Result<String> {
     Ok(match obj.kind() {
-        ObjKind::Bytes => format!("bytes:{}", scenario::render(&obj.as_bytes()?)),
-        ObjKind::View => format!("view:{}", scenario::render(&obj.as_bytes()?)),
+        ObjKind::Bytes => format!("bytes:{}", scenario::render(&obj.to_bytes()?)),
+        ObjKind::View => format!("view:{}", scenario::render(&obj.to_bytes()?)),
         ObjKind::Unbound => "unbound".to_string(),
         _ => format!("value:{}", obj.repr()?),
     })
@@ -257,7 +257,7 @@ impl World {
                             let index = i64::try_from(step.index.expect("checked")).unwrap_or(-1);
                             ok(obj.setitem(&tok.int(index), &tok.int(i64::from(data[0]))))
                         }
-                        Op::Read => Ok(format!("bytes:{}", scenario::render(&obj.as_bytes()?))),
+                        Op::Read => Ok(format!("bytes:{}", scenario::render(&obj.to_bytes()?))),
                         _ => ok(obj.bytearray_extend(&data)),
                     }
                 }))

@@ -19,7 +19,7 @@ fn a_buffer_item_in_flight_when_its_channel_is_force_closed() {
             let receiver = thread::spawn(move || {
                 receiver_rt
                     .enter(r, |tok| match tok.recv(cid) {
-                        Ok(view) => view.as_bytes().map(|_| true).unwrap(),
+                        Ok(view) => view.to_bytes().map(|_| true).unwrap(),
                         Err(e) => {
                             assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
                             false

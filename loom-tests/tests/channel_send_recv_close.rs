@@ -27,7 +27,7 @@ fn a_blocking_send_a_receive_and_a_forced_close() {
         let received = rt
             .enter(r, |tok| match tok.recv(cid) {
                 Ok(view) => {
-                    assert_eq!(view.as_bytes().unwrap(), b"payload");
+                    assert_eq!(view.to_bytes().unwrap(), b"payload");
                     true
                 }
                 Err(e) => {

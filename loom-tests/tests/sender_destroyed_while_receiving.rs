@@ -38,7 +38,7 @@ fn sender_destroyed_while_receiving(op: UnboundOp) -> Got {
         receiver_rt
             .enter(r, |tok| match tok.recv(cid) {
                 Ok(obj) if obj.kind() == ObjKind::View => {
-                    assert_eq!(obj.as_bytes().unwrap(), b"payload", "bytes intact");
+                    assert_eq!(obj.to_bytes().unwrap(), b"payload", "bytes intact");
                     Got::View
                 }
                 Ok(obj) => {
