@@ -239,7 +239,7 @@ pub fn run(h: &Harness) -> Experiment {
     // each time (PEP 797's behaviour), kept alive like the hits above.
     let rt_off = Runtime::with_config(Config::default().identity_cache(false));
     let (s2, r2) = (rt_off.create().expect("s"), rt_off.create().expect("r"));
-    let cid2 = rt_off.create_channel();
+    let ch2 = rt_off.create_channel();
     let target = rt_off
         .enter(s2, |tok| tok.list(&[]).unbind())
         .expect("entering s");
@@ -253,14 +253,14 @@ pub fn run(h: &Harness) -> Experiment {
                 .enter(s2, |tok| {
                     let t = target.bind(tok).expect("owned by s");
                     for _ in 0..now {
-                        cid2.send(tok, Outgoing::object(&t)).expect("sending");
+                        ch2.send(tok, Outgoing::object(&t)).expect("sending");
                     }
                 })
                 .expect("entering s");
             rt_off
                 .enter(r2, |tok| {
                     let received: Vec<_> =
-                        (0..now).map(|_| cid2.recv(tok).expect("queued")).collect();
+                        (0..now).map(|_| ch2.recv(tok).expect("queued")).collect();
                     black_box(&received);
                 })
                 .expect("entering r");
