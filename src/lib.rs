@@ -16,13 +16,14 @@
 //! - Errors as values ([`Error`], [`ErrorKind`]).
 //!
 //! What is built on it:
-//! - **Channels** (the MemChannel, CPython's channel semantics): [`Runtime::channel_create`],
-//!   then [`Token::send`] / [`Token::send_wait`] and [`Token::recv`] / [`Token::recv_wait`]
-//!   in the interpreters that use them. An item is made in its sender as an [`Outgoing`]:
-//!   [`Outgoing::bytes`] copies once, [`Outgoing::buffer`] is zero-copy, and
-//!   [`Outgoing::object`] sends an object pointer. Closing ([`Close`]), releasing an end
-//!   ([`Token::channel_release`]) and the fate of a destroyed sender's items ([`UnboundOp`])
-//!   follow CPython, except where `design/channel.md` says why not.
+//! - **Channels** (the MemChannel, CPython's channel semantics): [`Runtime::create_channel`]
+//!   gives a [`Channel`] handle, whose [`Channel::send`] / [`Channel::send_wait`] and
+//!   [`Channel::recv`] / [`Channel::recv_wait`] take the token of the interpreter that uses
+//!   them. An item is made in its sender as an [`Outgoing`]: [`Outgoing::bytes`] copies
+//!   once, [`Outgoing::buffer`] is zero-copy, and [`Outgoing::object`] sends an object
+//!   pointer. Closing ([`Channel::close`]), releasing an end ([`Channel::release`]) and the
+//!   fate of a destroyed sender's items ([`UnboundOp`]) follow CPython, except where
+//!   `design/channel.md` says why not.
 //! - **Views**: a zero-copy item arrives as a `memoryview` onto the sender's memory; the
 //!   exporter stays locked against resizing until the receiver's last view goes, and that
 //!   release runs in the sender by the runtime's [`ReleaseStrategy`] (`Switch`: enter the
@@ -81,7 +82,7 @@ mod thread_state;
 mod trace;
 
 pub use channel::{
-    ChannelId, ChannelInfo, ChannelStatus, Close, End, Incoming, Outgoing, UnboundOp,
+    Channel, ChannelId, ChannelInfo, ChannelStatus, Close, End, Incoming, Outgoing, UnboundOp,
 };
 pub use counters::Counters;
 pub use error::{Error, ErrorKind, Result};
@@ -122,6 +123,7 @@ mod assertions {
     // Channel items wait in the channel, bound to no interpreter.
     assert_impl_all!(Outgoing: Send, Sync);
     assert_impl_all!(Incoming: Send, Sync);
+    assert_impl_all!(Channel: Send, Sync, Clone);
     assert_impl_all!(ChannelId: Send, Sync, Copy);
     assert_impl_all!(ChannelInfo: Send, Sync);
 

@@ -281,7 +281,7 @@ impl Forward<'_> {
     /// membrane, and gives what crosses it back.
     fn run<'o>(self, target: &Obj<'o>, args: &[Obj<'o>]) -> Result<Value> {
         Ok(match self {
-            Forward::ToBytes => Value::Bytes(target.as_bytes()?.into()),
+            Forward::ToBytes => Value::Bytes(target.to_bytes()?.into()),
             Forward::IsTrue => Value::Bool(target.is_true()?),
             Forward::Repr => Value::Str(target.repr()?.into()),
             Forward::Str => Value::Str(target.str()?.into()),

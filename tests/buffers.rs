@@ -43,15 +43,15 @@ fn a_bytearray_cannot_resize_while_exported() {
         let err = array.call_method("extend", &[tok.bytes(b"d")]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BufferError);
         assert_eq!(
-            array.as_bytes().unwrap(),
+            array.to_bytes().unwrap(),
             b"abc",
             "the failed resizes changed nothing"
         );
         drop(buffer);
         array.bytearray_extend(b"de").unwrap();
-        assert_eq!(array.as_bytes().unwrap(), b"abcde");
+        assert_eq!(array.to_bytes().unwrap(), b"abcde");
         array.bytearray_resize(2).unwrap();
-        assert_eq!(array.as_bytes().unwrap(), b"ab");
+        assert_eq!(array.to_bytes().unwrap(), b"ab");
     });
 }
 
@@ -98,8 +98,8 @@ fn slices_are_windows_onto_the_same_bytes() {
         let view = array.memoryview().unwrap();
         let slice = view.slice(2, -2).unwrap();
         let inner = slice.slice(1, 3).unwrap();
-        assert_eq!(slice.as_bytes().unwrap(), b"234567");
-        assert_eq!(inner.as_bytes().unwrap(), b"34");
+        assert_eq!(slice.to_bytes().unwrap(), b"234567");
+        assert_eq!(inner.to_bytes().unwrap(), b"34");
         let (whole, part) = (array.get_buffer().unwrap(), inner.get_buffer().unwrap());
         // Zero copy: the slice's first byte is the exporter's fourth.
         assert_eq!(part.as_ptr(), whole.as_ptr().wrapping_add(3));
@@ -110,7 +110,7 @@ fn slices_are_windows_onto_the_same_bytes() {
         inner
             .setitem(&tok.int(0), &tok.int(i64::from(b'X')))
             .unwrap();
-        assert_eq!(array.as_bytes().unwrap(), b"012X456789");
+        assert_eq!(array.to_bytes().unwrap(), b"012X456789");
         assert_eq!(
             view.getitem(&tok.int(3)).unwrap().as_int().unwrap(),
             i64::from(b'X')
@@ -118,7 +118,7 @@ fn slices_are_windows_onto_the_same_bytes() {
         assert_eq!(slice.len().unwrap(), 6);
         // Releasing the parent view leaves the slices working.
         view.release_view().unwrap();
-        assert_eq!(inner.as_bytes().unwrap(), b"X4");
+        assert_eq!(inner.to_bytes().unwrap(), b"X4");
         drop((slice, inner));
         assert_eq!(array.export_count().unwrap(), 0);
     });
@@ -159,7 +159,7 @@ fn dropping_an_unreleased_view_gives_its_export_back() {
         // A view keeps its exporter alive after the last other handle goes.
         let view = tok.bytes(b"kept alive").memoryview().unwrap();
         assert_eq!(tok.info().live_objects, 3);
-        assert_eq!(view.as_bytes().unwrap(), b"kept alive");
+        assert_eq!(view.to_bytes().unwrap(), b"kept alive");
     });
 }
 
@@ -189,7 +189,7 @@ fn bytearray_writes_from_several_threads_are_whole_and_visible() {
         }
     });
     let bytes = rt
-        .enter(main, |tok| array.bind(tok).unwrap().as_bytes().unwrap())
+        .enter(main, |tok| array.bind(tok).unwrap().to_bytes().unwrap())
         .unwrap();
     assert!(bytes.iter().all(|&b| b == bytes[0] && (b == 1 || b == 2)));
     drop(array);

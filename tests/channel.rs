@@ -5,6 +5,8 @@
 mod common;
 use common::{assert_clean, interps, recv_owned, send, send_kept, setup, Item};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use xinterp::{
@@ -23,58 +25,128 @@ fn export_count(rt: &Runtime, obj: &OwnedObj) -> usize {
 fn channel_ids_are_never_reused_and_destroyed_channels_are_gone() {
     // INV-CHAN-ID-FRESH
     let rt = Runtime::new();
-    let a = rt.channel_create();
-    let b = rt.channel_create();
-    assert!(a < b);
-    rt.channel_destroy(a).unwrap();
-    let c = rt.channel_create();
-    assert!(c > b);
-    assert_eq!(rt.channel_list(), vec![b, c]);
-    let err = rt.channel_info(a).unwrap_err();
+    let a = rt.create_channel();
+    let b = rt.create_channel();
+    assert!(a.id() < b.id());
+    a.destroy().unwrap();
+    let c = rt.create_channel();
+    assert!(c.id() > b.id());
+    assert_eq!(rt.channels(), vec![b.id(), c.id()]);
+    let err = a.info().unwrap_err();
     assert_eq!(
         (err.kind(), err.message()),
         (ErrorKind::ChannelNotFound, "channel 1 not found")
     );
     let err = rt
-        .enter(rt.main(), |tok| tok.recv(a).map(drop))
+        .enter(rt.main(), |tok| a.recv(tok).map(drop))
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChannelNotFound);
+    assert_eq!(a.destroy().unwrap_err().kind(), ErrorKind::ChannelNotFound);
+}
+
+/// A handle names its channel by id; `rt.channel(id)` makes another handle to the same one,
+/// and a handle to an id no channel has fails like a destroyed one.
+#[test]
+fn a_handle_made_from_an_id_is_the_same_channel() {
+    let rt = Runtime::new();
+    let ch = rt.create_channel();
+    assert_eq!(format!("{ch:?}"), "Channel(1)");
+    let again = rt.channel(ch.id());
+    assert_eq!(again.id(), ch.id());
+    rt.enter(rt.main(), |tok| {
+        ch.send(tok, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
+            .unwrap();
+        assert_eq!(again.recv(tok).unwrap().to_bytes().unwrap(), b"x");
+    })
+    .unwrap();
+    assert_eq!(ch.info().unwrap().send_interps, vec![rt.main()]);
+    let ghost = rt.channel(xinterp::ChannelId::new(99));
+    let err = ghost.info().unwrap_err();
     assert_eq!(
-        rt.channel_destroy(a).unwrap_err().kind(),
-        ErrorKind::ChannelNotFound
+        (err.kind(), err.message()),
+        (ErrorKind::ChannelNotFound, "channel 99 not found")
     );
+    assert_eq!(rt.channels(), vec![ch.id()]);
+    assert_clean(&rt);
+}
+
+/// A channel handle of one runtime used with a token of another is refused with
+/// `WrongRuntime` by every operation that takes a token, before it touches either runtime's
+/// channels: runtime 2 has a channel with the same id, which stays untouched, and a refused
+/// item is released in its own runtime (INV-RUNTIME-OWN).
+#[test]
+fn a_channel_handle_of_another_runtime_is_refused() {
+    let rt1 = Runtime::new();
+    let rt2 = Runtime::new();
+    let c1 = rt1.create_channel();
+    let c2 = rt2.create_channel();
+    assert_eq!(c1.id(), c2.id(), "channel ids restart in every runtime");
+    let x = rt2.create().unwrap();
+    rt2.enter(x, |tok| {
+        let refused = |r: xinterp::Result<()>| {
+            let err = r.unwrap_err();
+            assert_eq!(
+                (err.kind(), err.message()),
+                (
+                    ErrorKind::WrongRuntime,
+                    "this channel belongs to another runtime; runtimes share nothing"
+                )
+            );
+        };
+        refused(c1.send(tok, Outgoing::bytes(&tok.bytes(b"a")).unwrap()));
+        refused(c1.send(tok, Outgoing::buffer(&tok.bytes(b"b")).unwrap()));
+        refused(c1.send(tok, Outgoing::object(&tok.list(&[]))));
+        let item = Outgoing::buffer(&tok.bytearray(b"c")).unwrap();
+        refused(c1.send_wait(tok, item, Some(Duration::from_millis(1))));
+        refused(c1.recv(tok).map(drop));
+        refused(c1.recv_or(tok, tok.none()).map(drop));
+        refused(c1.recv_wait(tok, Some(Duration::from_millis(1))).map(drop));
+        refused(c1.release(tok, End::Both));
+    })
+    .unwrap();
+    for (rt, ch) in [(&rt1, &c1), (&rt2, &c2)] {
+        let info = ch.info().unwrap();
+        assert_eq!(info.status, ChannelStatus::Open);
+        assert_eq!(info.count, 0);
+        assert!(info.send_interps.is_empty() && info.recv_interps.is_empty());
+        assert_eq!(rt.counters().channel_sends, 0);
+        assert_eq!(rt.counters().channel_recvs, 0);
+    }
+    // The refused items' exports and origin references went back in runtime 2.
+    assert_clean(&rt1);
+    assert_clean(&rt2);
 }
 
 #[test]
 fn bytes_items_arrive_in_order_as_copies() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     let sent_at = rt
         .enter(s, |tok| {
             let first = tok.bytes(b"first");
-            tok.send(cid, Outgoing::bytes(&first).unwrap()).unwrap();
-            tok.send(cid, Outgoing::bytes(&tok.bytearray(b"second")).unwrap())
+            ch.send(tok, Outgoing::bytes(&first).unwrap()).unwrap();
+            ch.send(tok, Outgoing::bytes(&tok.bytearray(b"second")).unwrap())
                 .unwrap();
             first.get_buffer().unwrap().as_ptr() as usize
         })
         .unwrap();
-    assert_eq!(rt.channel_info(cid).unwrap().count, 2);
+    assert_eq!(ch.info().unwrap().count, 2);
     rt.enter(r, |tok| {
-        let first = tok.recv(cid).unwrap();
+        let first = ch.recv(tok).unwrap();
         assert_eq!(first.kind(), ObjKind::Bytes);
-        assert_eq!(first.as_bytes().unwrap(), b"first");
+        assert_eq!(first.to_bytes().unwrap(), b"first");
         assert_ne!(
             first.get_buffer().unwrap().as_ptr() as usize,
             sent_at,
             "a copy"
         );
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"second");
-        let err = tok.recv(cid).unwrap_err();
+        assert_eq!(ch.recv(tok).unwrap().to_bytes().unwrap(), b"second");
+        let err = ch.recv(tok).unwrap_err();
         assert_eq!(
             (err.kind(), err.message()),
             (ErrorKind::ChannelEmpty, "channel 1 is empty")
         );
-        let default = tok.recv_or(cid, tok.none()).unwrap();
+        let default = ch.recv_or(tok, tok.none()).unwrap();
         assert_eq!(default.kind(), ObjKind::None);
     })
     .unwrap();
@@ -98,12 +170,12 @@ fn bytes_items_arrive_in_order_as_copies() {
 
 #[test]
 fn a_buffer_item_is_a_view_onto_the_senders_memory() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     let (array, sent_at) = rt
         .enter(s, |tok| {
             let array = tok.bytearray(b"shared bytes");
             let at = array.get_buffer().unwrap().as_ptr() as usize;
-            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            ch.send(tok, Outgoing::buffer(&array).unwrap()).unwrap();
             // The item holds an export: the exporter cannot resize.
             let err = array.bytearray_extend(b"!").unwrap_err();
             assert_eq!(err.kind(), ErrorKind::BufferError);
@@ -112,7 +184,7 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
         .unwrap();
     let view = rt
         .enter(r, |tok| {
-            let view = tok.recv(cid).unwrap();
+            let view = ch.recv(tok).unwrap();
             assert_eq!(view.kind(), ObjKind::View);
             let buffer = view.get_buffer().unwrap();
             assert_eq!(
@@ -129,7 +201,7 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
         .unwrap();
     // The write through the receiver's view shows in the sender.
     let seen = rt
-        .enter(s, |tok| array.bind(tok).unwrap().as_bytes().unwrap())
+        .enter(s, |tok| array.bind(tok).unwrap().to_bytes().unwrap())
         .unwrap();
     assert_eq!(seen, b"Shared bytes");
     assert_eq!(export_count(&rt, &array), 1);
@@ -157,14 +229,14 @@ fn a_buffer_item_is_a_view_onto_the_senders_memory() {
 
 #[test]
 fn read_only_exporters_give_read_only_views() {
-    let (rt, s, r, cid) = setup(Config::default());
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"const"));
+    let (rt, s, r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"const"));
     rt.enter(r, |tok| {
-        let view = tok.recv(cid).unwrap();
+        let view = ch.recv(tok).unwrap();
         assert!(view.get_buffer().unwrap().readonly());
         let err = view.setitem(&tok.int(0), &tok.int(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TypeError);
-        assert_eq!(view.as_bytes().unwrap(), b"const");
+        assert_eq!(view.to_bytes().unwrap(), b"const");
     })
     .unwrap();
     assert_clean(&rt);
@@ -172,16 +244,16 @@ fn read_only_exporters_give_read_only_views() {
 
 #[test]
 fn slices_of_a_received_view_share_one_export() {
-    let (rt, s, r, cid) = setup(Config::default());
-    let array = send_kept(&rt, s, cid, Item::Buffer, |tok| {
+    let (rt, s, r, ch) = setup(Config::default());
+    let array = send_kept(&rt, s, &ch, Item::Buffer, |tok| {
         tok.bytearray(b"0123456789")
     });
     let (view, slice) = rt
         .enter(r, |tok| {
-            let view = tok.recv(cid).unwrap();
+            let view = ch.recv(tok).unwrap();
             let slice = view.slice(2, 5).unwrap();
             let inner = slice.slice(1, 2).unwrap();
-            assert_eq!(inner.as_bytes().unwrap(), b"3");
+            assert_eq!(inner.to_bytes().unwrap(), b"3");
             assert_eq!(
                 inner.get_buffer().unwrap().as_ptr(),
                 view.get_buffer().unwrap().as_ptr().wrapping_add(3)
@@ -218,9 +290,9 @@ fn slices_of_a_received_view_share_one_export() {
 fn each_strategy_releases_in_the_owner() {
     // INV-RELEASE-IN-OWNER
     for strategy in ReleaseStrategy::ALL {
-        let (rt, s, r, cid) = setup(Config::default().release(strategy));
-        let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"abc"));
-        rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
+        let (rt, s, r, ch) = setup(Config::default().release(strategy));
+        let array = send_kept(&rt, s, &ch, Item::Buffer, |tok| tok.bytearray(b"abc"));
+        rt.enter(r, |tok| drop(ch.recv(tok).unwrap())).unwrap();
         let c = rt.counters();
         match strategy {
             ReleaseStrategy::Switch | ReleaseStrategy::Adaptive => {
@@ -248,9 +320,9 @@ fn each_strategy_releases_in_the_owner() {
 
 #[test]
 fn adaptive_defers_when_the_owner_is_busy() {
-    let (rt, s, r, cid) = setup(Config::default().release(ReleaseStrategy::Adaptive));
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"x"));
-    let view = recv_owned(&rt, r, cid);
+    let (rt, s, r, ch) = setup(Config::default().release(ReleaseStrategy::Adaptive));
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
+    let view = recv_owned(&rt, r, &ch);
     let (held_tx, held_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| {
@@ -273,21 +345,21 @@ fn adaptive_defers_when_the_owner_is_busy() {
 
 #[test]
 fn deferred_releases_are_bounded() {
-    let (rt, s, r, cid) = setup(
+    let (rt, s, r, ch) = setup(
         Config::default()
             .release(ReleaseStrategy::Deferred)
             .deferred_limit(1),
     );
     rt.enter(s, |tok| {
         for _ in 0..3 {
-            tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+            ch.send(tok, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
                 .unwrap();
         }
     })
     .unwrap();
     rt.enter(r, |tok| {
         for _ in 0..3 {
-            drop(tok.recv(cid).unwrap());
+            drop(ch.recv(tok).unwrap());
         }
     })
     .unwrap();
@@ -301,51 +373,50 @@ fn deferred_releases_are_bounded() {
 
 #[test]
 fn blocking_receive_waits_for_a_sender_and_times_out() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     let err = rt
         .enter(r, |tok| {
-            tok.recv_wait(cid, Some(Duration::from_millis(20)))
-                .map(drop)
+            ch.recv_wait(tok, Some(Duration::from_millis(20))).map(drop)
         })
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     std::thread::scope(|scope| {
-        let rt = &rt;
+        let (rt, ch) = (&rt, &ch);
         scope.spawn(move || {
             rt.enter(r, |tok| {
-                let item = tok.recv_wait(cid, None).unwrap();
-                assert_eq!(item.into_obj(tok).unwrap().as_bytes().unwrap(), b"late");
+                let item = ch.recv_wait(tok, None).unwrap();
+                assert_eq!(item.into_obj(tok).unwrap().to_bytes().unwrap(), b"late");
             })
             .unwrap()
         });
         std::thread::sleep(Duration::from_millis(10));
-        send(rt, s, cid, Item::Bytes, |tok| tok.bytes(b"late"));
+        send(rt, s, ch, Item::Bytes, |tok| tok.bytes(b"late"));
     });
     assert_clean(&rt);
 }
 
 #[test]
 fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     // Timeout: the item is withdrawn and its export released.
     let array = rt.enter(s, |tok| tok.bytearray(b"abc").unbind()).unwrap();
     let err = rt
         .enter(s, |tok| {
             let item = Outgoing::buffer(&array.bind(tok).unwrap()).unwrap();
-            tok.send_wait(cid, item, Some(Duration::from_millis(20)))
+            ch.send_wait(tok, item, Some(Duration::from_millis(20)))
         })
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert_eq!(rt.channel_info(cid).unwrap().count, 0);
+    assert_eq!(ch.info().unwrap().count, 0);
     assert_eq!(export_count(&rt, &array), 0);
     // Received: the sender returns.
     std::thread::scope(|scope| {
-        let rt = &rt;
+        let (rt, ch) = (&rt, &ch);
         scope.spawn(move || loop {
             let got = rt
-                .enter(r, |tok| tok.recv(cid).map(|o| o.as_bytes().unwrap()))
+                .enter(r, |tok| ch.recv(tok).map(|o| o.to_bytes().unwrap()))
                 .unwrap();
             match got {
                 Ok(bytes) => break assert_eq!(bytes, b"abc"),
@@ -355,7 +426,7 @@ fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
         });
         rt.enter(s, |tok| {
             let item = Outgoing::bytes(&array.bind(tok).unwrap()).unwrap();
-            tok.send_wait(cid, item, None).unwrap();
+            ch.send_wait(tok, item, None).unwrap();
         })
         .unwrap();
     });
@@ -365,20 +436,20 @@ fn a_blocking_send_returns_once_received_or_withdraws_on_timeout() {
 
 #[test]
 fn a_sender_blocked_on_a_force_closed_channel_gets_closed() {
-    let (rt, s, _r, cid) = setup(Config::default());
+    let (rt, s, _r, ch) = setup(Config::default());
     std::thread::scope(|scope| {
-        let rt = &rt;
+        let (rt, ch) = (&rt, &ch);
         let sender = scope.spawn(move || {
             rt.enter(s, |tok| {
                 let item = Outgoing::buffer(&tok.bytes(b"pending")).unwrap();
-                tok.send_wait(cid, item, None)
+                ch.send_wait(tok, item, None)
             })
             .unwrap()
         });
-        while rt.channel_info(cid).unwrap().count == 0 {
+        while ch.info().unwrap().count == 0 {
             std::thread::yield_now();
         }
-        rt.channel_close(cid, Close::Force).unwrap();
+        ch.close(Close::Force).unwrap();
         let err = sender.join().unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ChannelClosed);
         assert_eq!(err.message(), "channel 1 has closed");
@@ -388,25 +459,25 @@ fn a_sender_blocked_on_a_force_closed_channel_gets_closed() {
 
 #[test]
 fn close_refuses_a_non_empty_channel_and_changes_nothing() {
-    let (rt, s, r, cid) = setup(Config::default());
-    send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"x"));
-    let err = rt.channel_close(cid, Close::Now).unwrap_err();
+    let (rt, s, r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Bytes, |tok| tok.bytes(b"x"));
+    let err = ch.close(Close::Now).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChannelNotEmpty);
     assert_eq!(
         err.message(),
         "channel 1 may not be closed with 1 item(s) queued"
     );
-    let info = rt.channel_info(cid).unwrap();
+    let info = ch.info().unwrap();
     assert_eq!((info.status, info.count), (ChannelStatus::Open, 1));
-    rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
-    rt.channel_close(cid, Close::Now).unwrap();
-    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    rt.enter(r, |tok| drop(ch.recv(tok).unwrap())).unwrap();
+    ch.close(Close::Now).unwrap();
+    assert_eq!(ch.info().unwrap().status, ChannelStatus::Closed);
     let err = rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::bytes(&tok.bytes(b"y")).unwrap())
+        ch.send(tok, Outgoing::bytes(&tok.bytes(b"y")).unwrap())
     });
     assert_eq!(err.unwrap().unwrap_err().kind(), ErrorKind::ChannelClosed);
     assert_eq!(
-        rt.channel_close(cid, Close::Force).unwrap_err().kind(),
+        ch.close(Close::Force).unwrap_err().kind(),
         ErrorKind::ChannelClosed
     );
     assert_clean(&rt);
@@ -414,48 +485,48 @@ fn close_refuses_a_non_empty_channel_and_changes_nothing() {
 
 #[test]
 fn close_after_drain_stops_sends_and_closes_when_empty() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::bytes(&tok.bytes(b"1")).unwrap())
+        ch.send(tok, Outgoing::bytes(&tok.bytes(b"1")).unwrap())
             .unwrap();
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"2")).unwrap())
+        ch.send(tok, Outgoing::buffer(&tok.bytes(b"2")).unwrap())
             .unwrap();
     })
     .unwrap();
-    rt.channel_close(cid, Close::AfterDrain).unwrap();
-    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closing);
+    ch.close(Close::AfterDrain).unwrap();
+    assert_eq!(ch.info().unwrap().status, ChannelStatus::Closing);
     let err = rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::bytes(&tok.bytes(b"3")).unwrap())
+        ch.send(tok, Outgoing::bytes(&tok.bytes(b"3")).unwrap())
     });
     assert_eq!(err.unwrap().unwrap_err().kind(), ErrorKind::ChannelClosed);
     assert_eq!(
-        rt.channel_close(cid, Close::AfterDrain).unwrap_err().kind(),
+        ch.close(Close::AfterDrain).unwrap_err().kind(),
         ErrorKind::ChannelClosed
     );
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"1");
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"2");
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelClosed);
+        assert_eq!(ch.recv(tok).unwrap().to_bytes().unwrap(), b"1");
+        assert_eq!(ch.recv(tok).unwrap().to_bytes().unwrap(), b"2");
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelClosed);
     })
     .unwrap();
-    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    assert_eq!(ch.info().unwrap().status, ChannelStatus::Closed);
     assert_clean(&rt);
 }
 
 #[test]
 fn force_close_releases_queued_buffers_in_their_owners() {
     // Nothing left behind: a buffer item never received is released exactly once.
-    let (rt, s, _r, cid) = setup(Config::default());
+    let (rt, s, _r, ch) = setup(Config::default());
     let array = rt
         .enter(s, |tok| {
             let array = tok.bytearray(b"locked");
-            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
-            tok.send(cid, Outgoing::buffer(&array).unwrap()).unwrap();
+            ch.send(tok, Outgoing::buffer(&array).unwrap()).unwrap();
+            ch.send(tok, Outgoing::buffer(&array).unwrap()).unwrap();
             array.unbind()
         })
         .unwrap();
     assert_eq!(export_count(&rt, &array), 2);
-    rt.channel_close(cid, Close::Force).unwrap();
+    ch.close(Close::Force).unwrap();
     assert_eq!(export_count(&rt, &array), 0);
     rt.enter(s, |tok| {
         array.bind(tok).unwrap().bytearray_extend(b"!").unwrap()
@@ -467,10 +538,10 @@ fn force_close_releases_queued_buffers_in_their_owners() {
 
 #[test]
 fn destroying_a_channel_releases_what_it_holds() {
-    let (rt, s, _r, cid) = setup(Config::default());
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"x"));
-    rt.channel_destroy(cid).unwrap();
-    assert!(rt.channel_list().is_empty());
+    let (rt, s, _r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
+    ch.destroy().unwrap();
+    assert!(rt.channels().is_empty());
     assert_clean(&rt);
 }
 
@@ -478,37 +549,30 @@ fn destroying_a_channel_releases_what_it_holds() {
 fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
     let (rt, s, r) = interps(Config::default());
     let main = rt.main();
-    let cid = rt.channel_create();
-    send(&rt, s, cid, Item::Bytes, |tok| tok.bytes(b"x"));
-    rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
-    rt.enter(main, |tok| drop(tok.recv_or(cid, tok.none()).unwrap()))
+    let ch = rt.create_channel();
+    send(&rt, s, &ch, Item::Bytes, |tok| tok.bytes(b"x"));
+    rt.enter(r, |tok| drop(ch.recv(tok).unwrap())).unwrap();
+    rt.enter(main, |tok| drop(ch.recv_or(tok, tok.none()).unwrap()))
         .unwrap();
-    assert_eq!(rt.channel_list_interpreters(cid, End::Send).unwrap(), [s]);
-    assert_eq!(
-        rt.channel_list_interpreters(cid, End::Recv).unwrap(),
-        [main, r]
-    );
+    assert_eq!(ch.interpreters(End::Send).unwrap(), [s]);
+    assert_eq!(ch.interpreters(End::Recv).unwrap(), [main, r]);
     // A double release by `r` does not close the channel for `main` (CPython's does).
     rt.enter(r, |tok| {
-        tok.channel_release(cid, End::Recv).unwrap();
-        tok.channel_release(cid, End::Recv).unwrap();
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelClosed);
+        ch.release(tok, End::Recv).unwrap();
+        ch.release(tok, End::Recv).unwrap();
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelClosed);
     })
     .unwrap();
-    assert_eq!(
-        rt.channel_list_interpreters(cid, End::Recv).unwrap(),
-        [main]
-    );
-    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Open);
+    assert_eq!(ch.interpreters(End::Recv).unwrap(), [main]);
+    assert_eq!(ch.info().unwrap().status, ChannelStatus::Open);
     // A buffer item queued when the last association goes is released at once.
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"y"));
-    rt.try_enter(main, |tok| tok.channel_release(cid, End::Both))
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"y"));
+    rt.try_enter(main, |tok| ch.release(tok, End::Both))
         .unwrap();
-    rt.try_enter(s, |tok| tok.channel_release(cid, End::Both))
-        .unwrap();
-    let info = rt.channel_info(cid).unwrap();
+    rt.try_enter(s, |tok| ch.release(tok, End::Both)).unwrap();
+    let info = ch.info().unwrap();
     assert_eq!((info.status, info.count), (ChannelStatus::Closed, 0));
-    let err = rt.channel_list_interpreters(cid, End::Send).unwrap_err();
+    let err = ch.interpreters(End::Send).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChannelClosed);
     assert_clean(&rt);
 }
@@ -517,19 +581,19 @@ fn release_is_per_interpreter_idempotent_and_closes_when_nobody_is_left() {
 fn items_of_a_destroyed_sender_follow_their_unbound_op() {
     // INV-CHAN-SENDER-GONE
     let (rt, s, r) = interps(Config::default());
-    let cid = rt.channel_create_with(UnboundOp::Error);
+    let ch = rt.create_channel_with(UnboundOp::Error);
     // `r` uses the receive end, so the channel outlives the sender's association.
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty)
     })
     .unwrap();
     rt.enter(s, |tok| {
         let data = tok.bytes(b"data");
-        tok.send(cid, Outgoing::buffer(&data).unwrap()).unwrap(); // channel default: Error
+        ch.send(tok, Outgoing::buffer(&data).unwrap()).unwrap(); // channel default: Error
         let replace = Outgoing::buffer(&data).unwrap().unbound(UnboundOp::Replace);
-        tok.send(cid, replace).unwrap();
+        ch.send(tok, replace).unwrap();
         let remove = Outgoing::bytes(&data).unwrap().unbound(UnboundOp::Remove);
-        tok.send(cid, remove).unwrap();
+        ch.send(tok, remove).unwrap();
     })
     .unwrap();
     let report = rt.destroy(s).unwrap();
@@ -538,19 +602,15 @@ fn items_of_a_destroyed_sender_follow_their_unbound_op() {
         (0, 0),
         "exports released"
     );
-    assert_eq!(
-        rt.channel_info(cid).unwrap().count,
-        2,
-        "the Remove item is gone"
-    );
+    assert_eq!(ch.info().unwrap().count, 2, "the Remove item is gone");
     rt.enter(r, |tok| {
-        let err = tok.recv(cid).unwrap_err();
+        let err = ch.recv(tok).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ItemInterpreterDestroyed);
         assert!(err.message().contains(&format!("({s})")), "{err}");
-        let marker = tok.recv(cid).unwrap();
+        let marker = ch.recv(tok).unwrap();
         assert_eq!(marker.kind(), ObjKind::Unbound);
         assert_eq!(marker.repr().unwrap(), "<unbound item>");
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty);
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty);
     })
     .unwrap();
     assert_clean(&rt);
@@ -560,13 +620,13 @@ fn items_of_a_destroyed_sender_follow_their_unbound_op() {
 fn a_view_outlives_the_interpreter_that_owns_its_memory() {
     // INV-OWNER-OUTLIVES for pinned exports: the owner is destroyed while a view is held;
     // the view stays readable and its release runs late, in the destroyed owner.
-    let (rt, s, r, cid) = setup(Config::default());
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"survives"));
-    let view = recv_owned(&rt, r, cid);
+    let (rt, s, r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"survives"));
+    let view = recv_owned(&rt, r, &ch);
     let report = rt.destroy(s).unwrap();
     assert_eq!((report.pinned_exports, report.leaked_objects), (1, 1));
     rt.enter(r, |tok| {
-        assert_eq!(view.bind(tok).unwrap().as_bytes().unwrap(), b"survives");
+        assert_eq!(view.bind(tok).unwrap().to_bytes().unwrap(), b"survives");
     })
     .unwrap();
     let before = rt.counters();
@@ -582,20 +642,20 @@ fn a_view_outlives_the_interpreter_that_owns_its_memory() {
 
 #[test]
 fn a_never_received_buffer_is_released_when_its_receiver_goes() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty)
     })
     .unwrap();
     rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
+        ch.send(tok, Outgoing::buffer(&tok.bytes(b"x")).unwrap())
             .unwrap();
-        tok.channel_release(cid, End::Send).unwrap();
+        ch.release(tok, End::Send).unwrap();
     })
     .unwrap();
     assert_eq!(rt.info(s).unwrap().pinned_exports, 1);
     rt.destroy(r).unwrap();
-    assert_eq!(rt.channel_info(cid).unwrap().status, ChannelStatus::Closed);
+    assert_eq!(ch.info().unwrap().status, ChannelStatus::Closed);
     assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
     assert_clean(&rt);
 }
@@ -603,9 +663,39 @@ fn a_never_received_buffer_is_released_when_its_receiver_goes() {
 #[test]
 fn dropping_the_runtime_releases_queued_buffers() {
     // Runs under Miri too: an export never released would leak its exporter.
-    let (rt, s, _r, cid) = setup(Config::default().release(ReleaseStrategy::Deferred));
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"x"));
+    let (rt, s, _r, ch) = setup(Config::default().release(ReleaseStrategy::Deferred));
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytearray(b"x"));
     drop(rt);
+}
+
+/// A channel handle does not keep its runtime alive, no more than a channel id did: the last
+/// `Runtime` handle finalizes the runtime (its pending calls run, its channels go), and a
+/// handle that outlives it finds no channel.
+#[test]
+fn a_channel_handle_does_not_keep_its_runtime_alive() {
+    let (rt, s, _r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytearray(b"x"));
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    rt.call_soon(s, move |_| flag.store(true, Ordering::Relaxed))
+        .unwrap();
+    let again = ch.clone();
+    drop(rt);
+    assert!(
+        ran.load(Ordering::Relaxed),
+        "the last runtime handle finalized it"
+    );
+    for handle in [&ch, &again] {
+        let err = handle.info().unwrap_err();
+        assert_eq!(
+            (err.kind(), err.message()),
+            (ErrorKind::ChannelNotFound, "channel 1 not found")
+        );
+        assert_eq!(
+            handle.close(Close::Force).unwrap_err().kind(),
+            ErrorKind::ChannelNotFound
+        );
+    }
 }
 
 #[test]
@@ -613,20 +703,20 @@ fn a_long_backlog_of_cross_releases_runs_without_nesting() {
     // INV-RELEASE-BOUNDED: views of each other's buffers, queued for release in both
     // interpreters at once. Draining one releases into the other, which must not drain its
     // own backlog in turn (that nested one entry per queued release and overflowed the stack).
-    let (rt, a, b, cid) = setup(Config::default());
+    let (rt, a, b, ch) = setup(Config::default());
     let n = if cfg!(miri) { 10 } else { 5_000 };
     let mut parked = Vec::new();
     for (from, to) in [(a, b), (b, a)] {
         rt.enter(from, |tok| {
             let data = tok.bytearray(b"x");
             for _ in 0..n {
-                tok.send(cid, Outgoing::buffer(&data).unwrap()).unwrap();
+                ch.send(tok, Outgoing::buffer(&data).unwrap()).unwrap();
             }
         })
         .unwrap();
         rt.enter(to, |tok| {
             for _ in 0..n {
-                parked.push(tok.recv(cid).unwrap().unbind());
+                parked.push(ch.recv(tok).unwrap().unbind());
             }
         })
         .unwrap();

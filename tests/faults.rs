@@ -16,12 +16,13 @@ fn an_interpreter_destroyed_while_others_use_it() {
         let rt = Runtime::with_config(Config::default().owner_death(OwnerDeath::Invalidate));
         let victim = rt.create().unwrap();
         let other = rt.create().unwrap();
-        let to_other = rt.channel_create();
-        let to_victim = rt.channel_create();
+        let to_other = rt.create_channel();
+        let to_victim = rt.create_channel();
         // Proxies of the victim's objects, held by `other`.
         rt.enter(victim, |tok| {
             for _ in 0..3 {
-                tok.send(to_other, Outgoing::object(&tok.list(&[tok.int(1)])))
+                to_other
+                    .send(tok, Outgoing::object(&tok.list(&[tok.int(1)])))
                     .unwrap();
             }
         })
@@ -29,7 +30,7 @@ fn an_interpreter_destroyed_while_others_use_it() {
         let held: Vec<_> = rt
             .enter(other, |tok| {
                 (0..3)
-                    .map(|_| tok.recv(to_other).unwrap().unbind())
+                    .map(|_| to_other.recv(tok).unwrap().unbind())
                     .collect()
             })
             .unwrap();
@@ -37,20 +38,18 @@ fn an_interpreter_destroyed_while_others_use_it() {
         let traffic = AtomicUsize::new(0);
         std::thread::scope(|s| {
             let (rt, stop, held, traffic) = (&rt, &stop, &held, &traffic);
+            let (to_other, to_victim) = (&to_other, &to_victim);
             // Sends to the victim, and from it (its buffers and objects), until it is gone.
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let sent = rt.enter(other, |tok| {
-                        tok.send(
-                            to_victim,
-                            Outgoing::buffer(&tok.bytes(b"to victim")).unwrap(),
-                        )
+                        to_victim.send(tok, Outgoing::buffer(&tok.bytes(b"to victim")).unwrap())
                     });
                     if let Ok(Err(e)) = sent {
                         assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
                     }
                     let from = rt.enter(victim, |tok| {
-                        tok.send(to_other, Outgoing::buffer(&tok.bytearray(b"from")).unwrap())
+                        to_other.send(tok, Outgoing::buffer(&tok.bytearray(b"from")).unwrap())
                     });
                     match from {
                         Ok(r) => r.unwrap(),
@@ -63,7 +62,7 @@ fn an_interpreter_destroyed_while_others_use_it() {
             // Receives in the victim, and uses the proxies, until it is gone.
             s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let got = rt.enter(victim, |tok| tok.recv(to_victim).map(drop));
+                    let got = rt.enter(victim, |tok| to_victim.recv(tok).map(drop));
                     if let Ok(Err(e)) = got {
                         assert!(
                             matches!(e.kind(), ErrorKind::ChannelEmpty | ErrorKind::ChannelClosed),
@@ -99,13 +98,13 @@ fn an_interpreter_destroyed_while_others_use_it() {
         // Whatever was in flight: receive it in `other` (views outlive their owner; items
         // of the destroyed sender arrive unbound), then close everything.
         rt.enter(other, |tok| {
-            while let Ok(obj) = tok.recv(to_other) {
+            while let Ok(obj) = to_other.recv(tok) {
                 assert!(matches!(obj.kind(), ObjKind::View | ObjKind::Unbound));
             }
         })
         .unwrap();
-        for cid in [to_other, to_victim] {
-            let _ = rt.channel_close(cid, Close::Force);
+        for ch in [to_other, to_victim] {
+            let _ = ch.close(Close::Force);
         }
         rt.enter(other, move |_| drop(held)).unwrap();
         assert_clean(&rt);

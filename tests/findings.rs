@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{assert_clean, first_export_message, recv_owned, within};
 use xinterp::{
-    ChannelId, Config, End, ErrorKind, ObjKind, ObjectRef, Outgoing, OwnerDeath, Runtime,
+    Channel, ChannelId, Config, End, ErrorKind, ObjKind, ObjectRef, Outgoing, OwnerDeath, Runtime,
 };
 
 /// F1: interpreter ids and (before the fix) export serials restarted in every runtime, so
@@ -29,10 +29,10 @@ fn f1_an_item_of_another_runtime_is_refused() {
     let o2 = rt2.create().unwrap();
     let x = rt2.create().unwrap();
     assert_eq!(o1.get(), o2.get(), "ids restart in every runtime");
-    let c2 = rt2.channel_create();
+    let c2 = rt2.create_channel();
     rt2.enter(o2, |tok| {
         let l = tok.list(&[tok.str("runtime 2")]);
-        tok.send(c2, Outgoing::object(&l)).unwrap();
+        c2.send(tok, Outgoing::object(&l)).unwrap();
     })
     .unwrap();
     let foreign = rt1
@@ -45,13 +45,13 @@ fn f1_an_item_of_another_runtime_is_refused() {
         })
         .unwrap();
     rt2.enter(x, |tok| {
-        let p2 = tok.recv(c2).unwrap();
+        let p2 = c2.recv(tok).unwrap();
         assert_eq!(p2.repr().unwrap(), "['runtime 2']");
         for item in foreign {
-            let err = tok.send(c2, item).unwrap_err();
+            let err = c2.send(tok, item).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::WrongRuntime, "{err}");
         }
-        assert_eq!(tok.recv(c2).unwrap_err().kind(), ErrorKind::ChannelEmpty);
+        assert_eq!(c2.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty);
     })
     .unwrap();
     // The refused items were released in their own runtime.
@@ -74,18 +74,18 @@ fn f1_a_message_of_another_runtime_is_refused() {
         rt2.create().unwrap(),
     );
     assert_eq!(o1.get(), o2.get(), "ids restart in every runtime");
-    let c1 = rt1.channel_create();
-    let c2 = rt2.channel_create();
-    let message_of = |rt: &Runtime, o, cid| {
+    let c1 = rt1.create_channel();
+    let c2 = rt2.create_channel();
+    let message_of = |rt: &Runtime, o, ch: &Channel| {
         rt.enter(o, |tok| {
             let l = tok.list(&[]);
-            tok.send(cid, Outgoing::object(&l)).unwrap();
+            ch.send(tok, Outgoing::object(&l)).unwrap();
             first_export_message(tok.runtime(), o, l.id() as u64)
         })
         .unwrap()
     };
-    let m1 = message_of(&rt1, o1, c1);
-    let m2 = message_of(&rt2, o2, c2);
+    let m1 = message_of(&rt1, o1, &c1);
+    let m2 = message_of(&rt2, o2, &c2);
     assert_ne!(m1.serial, m2.serial, "serials are unique in the process");
     rt2.enter(x, |tok| {
         let p2 = tok.resolve_object(&m2.encode()).unwrap();
@@ -98,12 +98,12 @@ fn f1_a_message_of_another_runtime_is_refused() {
         let err = tok.resolve_object(&disguised.encode()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidMessage, "{err}");
         assert!(
-            tok.recv(c2).unwrap().is(&p2),
+            c2.recv(tok).unwrap().is(&p2),
             "the cache still maps to runtime 2's"
         );
     })
     .unwrap();
-    rt1.channel_close(c1, xinterp::Close::Force).unwrap();
+    c1.close(xinterp::Close::Force).unwrap();
     assert_clean(&rt1);
     assert_clean(&rt2);
 }
@@ -115,13 +115,13 @@ fn f1_incoming_items_and_handles_of_another_runtime_are_refused() {
     let rt1 = Runtime::new();
     let rt2 = Runtime::new();
     let (o1, x) = (rt1.create().unwrap(), rt2.create().unwrap());
-    let c1 = rt1.channel_create();
+    let c1 = rt1.create_channel();
     let (incoming, handle) = rt1
         .enter(o1, |tok| {
             let b = tok.bytes(b"runtime 1");
-            tok.send(c1, Outgoing::buffer(&b).unwrap()).unwrap();
+            c1.send(tok, Outgoing::buffer(&b).unwrap()).unwrap();
             let b = b.unbind();
-            (tok.recv_wait(c1, None).unwrap(), b)
+            (c1.recv_wait(tok, None).unwrap(), b)
         })
         .unwrap();
     rt2.enter(x, |tok| {
@@ -199,16 +199,16 @@ fn f4_no_proxy_reaches_into_another_runtime() {
         let rt2 = Runtime::new();
         let o1 = rt1.create().unwrap();
         let x = rt2.create().unwrap();
-        let c2 = rt2.channel_create();
+        let c2 = rt2.create_channel();
         let item = rt1
             .enter(o1, |tok| Outgoing::object(&tok.list(&[])))
             .unwrap();
         let keep = rt1.clone();
         rt1.call_soon(o1, move |_| drop(keep)).unwrap();
         rt2.enter(x, |tok| {
-            let err = tok.send(c2, item).unwrap_err();
+            let err = c2.send(tok, item).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::WrongRuntime);
-            assert_eq!(tok.recv(c2).unwrap_err().kind(), ErrorKind::ChannelEmpty);
+            assert_eq!(c2.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty);
         })
         .unwrap();
         // The refused item's release entered o1 without running its pending call.
@@ -228,7 +228,7 @@ fn f5_an_item_refused_for_a_missing_channel_is_dropped_outside_every_lock() {
     let rt = Runtime::new(); // Switch
     let o = rt.create().unwrap();
     let r = rt.create().unwrap();
-    let live = rt.channel_create();
+    let live = rt.create_channel();
     let item = rt
         .enter(o, |tok| Outgoing::buffer(&tok.bytes(b"x")).unwrap())
         .unwrap();
@@ -239,13 +239,13 @@ fn f5_an_item_refused_for_a_missing_channel_is_dropped_outside_every_lock() {
             held_tx.send(()).unwrap();
             // Let the other thread reach the registry and block on `o`.
             std::thread::sleep(Duration::from_millis(if cfg!(miri) { 50 } else { 300 }));
-            let _ = tok.recv(live); // needs the channel registry
+            let _ = live.recv(tok); // needs the channel registry
         })
         .unwrap();
     });
     held_rx.recv().unwrap();
     rt.enter(r, |tok| {
-        let err = tok.send(ChannelId::new(999), item).unwrap_err();
+        let err = rt.channel(ChannelId::new(999)).send(tok, item).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ChannelNotFound);
     })
     .unwrap();
@@ -261,7 +261,7 @@ fn f5_an_item_refused_for_a_missing_channel_is_dropped_outside_every_lock() {
 fn f7_an_item_made_in_the_final_drain_is_dead() {
     let rt = Runtime::new(); // Refuse
     let (s, r) = (rt.create().unwrap(), rt.create().unwrap());
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
     let slot2 = slot.clone();
     rt.call_soon(s, move |tok| {
@@ -272,8 +272,8 @@ fn f7_an_item_made_in_the_final_drain_is_dead() {
     assert_eq!(report.leaked_objects, 0, "the dead export pins nothing");
     let item = slot.lock().unwrap().take().unwrap();
     rt.enter(r, |tok| {
-        tok.send(cid, item).unwrap();
-        let err = tok.recv(cid).unwrap_err();
+        ch.send(tok, item).unwrap();
+        let err = ch.recv(tok).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InterpreterGone, "{err}");
     })
     .unwrap();
@@ -290,12 +290,12 @@ fn f7_an_item_made_in_the_final_drain_is_dead() {
 fn f8_a_panicking_pending_call_of_the_origin_stays_out_of_a_proxy_call() {
     let rt = Runtime::new();
     let (s, r) = (rt.create().unwrap(), rt.create().unwrap());
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
+        ch.send(tok, Outgoing::object(&tok.list(&[]))).unwrap()
     })
     .unwrap();
-    let proxy = recv_owned(&rt, r, cid);
+    let proxy = recv_owned(&rt, r, &ch);
     rt.call_soon(s, |_| panic!("a pending call of the origin"))
         .unwrap();
     let len = rt
@@ -327,15 +327,15 @@ fn f9_a_dead_proxy_reports_an_id_no_live_object_has() {
             .proxy_id_is_origin(true),
     );
     let (s, r) = (rt.create().unwrap(), rt.create().unwrap());
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let origin_id = rt
         .enter(s, |tok| {
             let l = tok.list(&[]);
-            tok.send(cid, Outgoing::object(&l)).unwrap();
+            ch.send(tok, Outgoing::object(&l)).unwrap();
             l.id()
         })
         .unwrap();
-    let proxy = recv_owned(&rt, r, cid);
+    let proxy = recv_owned(&rt, r, &ch);
     let live_id = rt.enter(r, |tok| proxy.bind(tok).unwrap().id()).unwrap();
     assert_eq!(
         live_id, origin_id,
@@ -387,12 +387,12 @@ fn f10_runtime_finalization_destroys_main_last() {
 fn f11_origin_reference_counters_balance_after_an_invalidate() {
     let rt = Runtime::with_config(Config::default().owner_death(OwnerDeath::Invalidate));
     let (s, r) = (rt.create().unwrap(), rt.create().unwrap());
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::object(&tok.list(&[]))).unwrap()
+        ch.send(tok, Outgoing::object(&tok.list(&[]))).unwrap()
     })
     .unwrap();
-    let proxy = recv_owned(&rt, r, cid);
+    let proxy = recv_owned(&rt, r, &ch);
     rt.call_soon(s, |tok| drop(Outgoing::object(&tok.list(&[]))))
         .unwrap();
     rt.destroy(s).unwrap();
@@ -412,39 +412,39 @@ fn a_failed_send_or_receive_associates_nothing() {
     let rt = Runtime::new();
     let ids: Vec<_> = (0..4).map(|_| rt.create().unwrap()).collect();
     let (a, b, c, d) = (ids[0], ids[1], ids[2], ids[3]);
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let send = |id, data: &'static [u8]| {
         rt.enter(id, |tok| {
-            tok.send(cid, Outgoing::bytes(&tok.bytes(data)).unwrap())
+            ch.send(tok, Outgoing::bytes(&tok.bytes(data)).unwrap())
                 .map_err(|e| e.kind())
         })
         .unwrap()
     };
     send(a, b"x").unwrap();
     send(a, b"y").unwrap();
-    rt.channel_close(cid, xinterp::Close::AfterDrain).unwrap();
+    ch.close(xinterp::Close::AfterDrain).unwrap();
     // c's send fails (the channel is closing): c is not associated with the send end.
     assert_eq!(send(c, b"z"), Err(ErrorKind::ChannelClosed));
-    assert_eq!(rt.channel_info(cid).unwrap().send_interps, vec![a]);
+    assert_eq!(ch.info().unwrap().send_interps, vec![a]);
     rt.enter(b, |tok| {
-        assert_eq!(tok.recv(cid).unwrap().as_bytes().unwrap(), b"x")
+        assert_eq!(ch.recv(tok).unwrap().to_bytes().unwrap(), b"x")
     })
     .unwrap();
     // The real users let go: the channel closes (c's failed send keeps nothing open).
-    rt.enter(a, |tok| tok.channel_release(cid, End::Send).unwrap())
+    rt.enter(a, |tok| ch.release(tok, End::Send).unwrap())
         .unwrap();
-    rt.enter(b, |tok| tok.channel_release(cid, End::Recv).unwrap())
+    rt.enter(b, |tok| ch.release(tok, End::Recv).unwrap())
         .unwrap();
-    let info = rt.channel_info(cid).unwrap();
+    let info = ch.info().unwrap();
     assert_eq!(info.status, xinterp::ChannelStatus::Closed, "{info:?}");
     assert_eq!(info.count, 0, "the item nobody can receive was released");
     // A receive on the closed channel fails and associates nothing either.
     let err = rt
-        .enter(d, |tok| tok.recv(cid).map(drop))
+        .enter(d, |tok| ch.recv(tok).map(drop))
         .unwrap()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChannelClosed);
-    let info = rt.channel_info(cid).unwrap();
+    let info = ch.info().unwrap();
     assert!(
         info.send_interps.is_empty() && info.recv_interps.is_empty(),
         "{info:?}"
@@ -458,15 +458,15 @@ fn a_failed_send_or_receive_associates_nothing() {
 fn a_receive_on_an_empty_open_channel_associates_the_receiver() {
     let rt = Runtime::new();
     let r = rt.create().unwrap();
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty);
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty);
         let default = tok.none();
-        assert_eq!(tok.recv_or(cid, default).unwrap().kind(), ObjKind::None);
+        assert_eq!(ch.recv_or(tok, default).unwrap().kind(), ObjKind::None);
     })
     .unwrap();
     assert_eq!(
-        rt.channel_list_interpreters(cid, End::Recv).unwrap(),
+        ch.interpreters(End::Recv).unwrap(),
         vec![r],
         "as in CPython, an empty channel's receiver is associated"
     );
@@ -482,17 +482,17 @@ fn an_interpreter_created_inside_another_uses_its_identity_cache() {
     let r = rt
         .enter(rt.main(), |tok| tok.runtime().create().unwrap())
         .unwrap();
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     rt.enter(s, |tok| {
         let l = tok.list(&[]);
-        tok.send(cid, Outgoing::object(&l)).unwrap();
-        tok.send(cid, Outgoing::object(&l)).unwrap();
+        ch.send(tok, Outgoing::object(&l)).unwrap();
+        ch.send(tok, Outgoing::object(&l)).unwrap();
     })
     .unwrap();
     rt.enter(r, |tok| {
-        let first = tok.recv(cid).unwrap();
+        let first = ch.recv(tok).unwrap();
         assert!(
-            tok.recv(cid).unwrap().is(&first),
+            ch.recv(tok).unwrap().is(&first),
             "one proxy per origin object"
         );
     })

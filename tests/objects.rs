@@ -14,7 +14,7 @@ fn scalars_round_trip_and_repr_like_python() {
         assert_eq!(tok.int(-7).as_int().unwrap(), -7);
         assert_eq!(tok.float(2.5).as_float().unwrap(), 2.5);
         assert_eq!(tok.float(1e16).repr().unwrap(), "1e+16");
-        assert_eq!(tok.str("héllo").as_str().unwrap(), "héllo");
+        assert_eq!(tok.str("héllo").to_rust_string().unwrap(), "héllo");
         assert_eq!(tok.str("it's").repr().unwrap(), "\"it's\"");
         assert_eq!(tok.bytes(b"a\x00").repr().unwrap(), "b'a\\x00'");
         assert_eq!(tok.bytearray(b"hi").repr().unwrap(), "bytearray(b'hi')");
@@ -31,7 +31,7 @@ fn extraction_of_the_wrong_type_is_a_type_error() {
         assert_eq!(err.kind(), ErrorKind::TypeError);
         assert_eq!(err.to_string(), "TypeError: expected int, got str");
         assert_eq!(
-            tok.int(1).as_bytes().unwrap_err().kind(),
+            tok.int(1).to_bytes().unwrap_err().kind(),
             ErrorKind::TypeError
         );
         assert_eq!(tok.bool(true).as_int().unwrap(), 1);
@@ -74,7 +74,11 @@ fn list_indexing_follows_python() {
         assert_eq!(list.repr().unwrap(), "['ten', 30]");
         assert_eq!(list.slice(-1, 10).unwrap().repr().unwrap(), "[30]");
         assert_eq!(
-            tok.str("hello").slice(1, -1).unwrap().as_str().unwrap(),
+            tok.str("hello")
+                .slice(1, -1)
+                .unwrap()
+                .to_rust_string()
+                .unwrap(),
             "ell"
         );
         let err = tok
@@ -198,7 +202,7 @@ fn truthiness_and_iteration() {
             .iterate()
             .unwrap()
             .iter()
-            .map(|c| c.as_str().unwrap())
+            .map(|c| c.to_rust_string().unwrap())
             .collect();
         assert_eq!(chars, ["a", "b"]);
         let bytes: Vec<i64> = tok
@@ -282,7 +286,7 @@ fn user_classes_have_attributes_and_rust_methods() {
         let point = tok.class(point_class());
         assert_eq!(point.repr().unwrap(), "<class 'Point'>");
         assert_eq!(
-            point.getattr("__name__").unwrap().as_str().unwrap(),
+            point.getattr("__name__").unwrap().to_rust_string().unwrap(),
             "Point"
         );
         let p = point.call(&[tok.int(3), tok.int(-4)]).unwrap();

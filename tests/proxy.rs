@@ -57,8 +57,8 @@ fn counter_class() -> ClassDef {
 }
 
 /// Sends a new Counter from `s`; returns an owned handle to it in `s`.
-fn send_counter(rt: &Runtime, s: InterpId, cid: xinterp::ChannelId) -> xinterp::OwnedObj {
-    send_kept(rt, s, cid, Item::Object, |tok| {
+fn send_counter(rt: &Runtime, s: InterpId, ch: &xinterp::Channel) -> xinterp::OwnedObj {
+    send_kept(rt, s, ch, Item::Object, |tok| {
         tok.class(counter_class()).call(&[]).unwrap()
     })
 }
@@ -66,15 +66,15 @@ fn send_counter(rt: &Runtime, s: InterpId, cid: xinterp::ChannelId) -> xinterp::
 #[test]
 fn a_received_object_is_a_proxy_that_forwards() {
     // INV-PROXY-ONE-REF
-    let (rt, s, r, cid) = setup(Config::default());
-    let counter = send_counter(&rt, s, cid);
+    let (rt, s, r, ch) = setup(Config::default());
+    let counter = send_counter(&rt, s, &ch);
     let exports = rt.exports(s).unwrap();
     assert_eq!(
         (exports.len(), exports[0].in_flight, exports[0].refs),
         (1, 1, 1)
     );
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         assert_eq!(proxy.kind(), ObjKind::Proxy);
         assert_eq!(proxy.type_name(), "xinterp.RemoteProxy");
         assert_eq!(proxy.proxy_origin(), Some(s));
@@ -116,10 +116,10 @@ fn a_received_object_is_a_proxy_that_forwards() {
 #[test]
 fn cloning_and_dropping_a_proxy_never_switches() {
     // INV-PROXY-ONE-REF: only the first and the last local reference touch the origin.
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         let before = tok.runtime().counters();
         let clones: Vec<Obj<'_>> = (0..1000).map(|_| proxy.clone()).collect();
         assert_eq!(proxy.refcount(), 1001);
@@ -145,19 +145,23 @@ fn cloning_and_dropping_a_proxy_never_switches() {
 #[test]
 fn the_membrane_copies_immutables_and_proxies_the_rest() {
     // INV-MEMBRANE
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         let items = proxy.call_method("items", &[]).unwrap();
         assert_eq!(items.kind(), ObjKind::Proxy, "a list stays in its origin");
         let all = items.iterate().unwrap();
         assert_eq!(all[0].kind(), ObjKind::Int);
-        assert_eq!(all[1].as_str().unwrap(), "two");
+        assert_eq!(all[1].to_rust_string().unwrap(), "two");
         assert_eq!(all[2].kind(), ObjKind::Proxy);
         assert_eq!(items.len().unwrap(), 3);
         assert_eq!(
-            items.getitem(&tok.int(-2)).unwrap().as_str().unwrap(),
+            items
+                .getitem(&tok.int(-2))
+                .unwrap()
+                .to_rust_string()
+                .unwrap(),
             "two"
         );
         items
@@ -185,13 +189,13 @@ fn a_forwarded_call_pins_its_target() {
     // INV-PROXY-CALL-PINS: inside a forwarded call the target counts four references: the
     // export entry's, the call's own (taken in the origin for the call's duration), the
     // bound method's receiver and the method's `this`. No other handle to it exists.
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     // The handle's decref waits in s's inbox; a forwarded call does not run it
     // (INV-PROXY-PANIC), an ordinary entry does.
     assert_eq!(rt.drain(s).unwrap(), 1);
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         assert_eq!(proxy.call_method("refs", &[]).unwrap().as_int().unwrap(), 4);
         // Nothing of the call stays behind.
         let exports = tok.runtime().exports(s).unwrap();
@@ -207,10 +211,10 @@ fn a_forwarded_call_pins_its_target() {
 
 #[test]
 fn errors_cross_typed() {
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         let err = proxy.call_method("fail", &[]).unwrap_err();
         assert_eq!(
             (err.kind(), err.message()),
@@ -227,16 +231,16 @@ fn errors_cross_typed() {
 #[test]
 fn a_proxy_sent_home_unwraps_to_the_original() {
     // INV-MEMBRANE: A -> B -> A gives A its own object back.
-    let (rt, s, r, cid) = setup(Config::default());
-    let back = rt.channel_create();
-    let counter = send_counter(&rt, s, cid);
+    let (rt, s, r, ch) = setup(Config::default());
+    let back = rt.create_channel();
+    let counter = send_counter(&rt, s, &ch);
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
-        tok.send(back, Outgoing::object(&proxy)).unwrap();
+        let proxy = ch.recv(tok).unwrap();
+        back.send(tok, Outgoing::object(&proxy)).unwrap();
     })
     .unwrap();
     rt.enter(s, |tok| {
-        let home = tok.recv(back).unwrap();
+        let home = back.recv(tok).unwrap();
         assert!(
             home.is(&counter.bind(tok).unwrap()),
             "the original, not a proxy"
@@ -250,17 +254,17 @@ fn a_proxy_sent_home_unwraps_to_the_original() {
 #[test]
 fn a_proxy_forwarded_to_a_third_interpreter_names_the_origin() {
     // INV-MEMBRANE: A -> B -> C gives C a proxy of A's object, not of B's proxy.
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     let third = rt.create().unwrap();
-    let onward = rt.channel_create();
-    drop(send_counter(&rt, s, cid));
+    let onward = rt.create_channel();
+    drop(send_counter(&rt, s, &ch));
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
-        tok.send(onward, Outgoing::object(&proxy)).unwrap();
+        let proxy = ch.recv(tok).unwrap();
+        onward.send(tok, Outgoing::object(&proxy)).unwrap();
     })
     .unwrap();
     rt.enter(third, |tok| {
-        let proxy = tok.recv(onward).unwrap();
+        let proxy = onward.recv(tok).unwrap();
         assert_eq!(proxy.proxy_origin(), Some(s));
         assert_eq!(proxy.call_method("bump", &[]).unwrap().as_int().unwrap(), 1);
     })
@@ -273,17 +277,17 @@ fn a_proxy_forwarded_to_a_third_interpreter_names_the_origin() {
 fn the_identity_cache_gives_one_proxy_per_object() {
     // INV-IDENTITY-ONE
     for cache in [true, false] {
-        let (rt, s, r, cid) = setup(Config::default().identity_cache(cache));
+        let (rt, s, r, ch) = setup(Config::default().identity_cache(cache));
         let counter = rt
             .enter(s, |tok| {
                 let counter = tok.class(counter_class()).call(&[]).unwrap();
-                tok.send(cid, Outgoing::object(&counter)).unwrap();
-                tok.send(cid, Outgoing::object(&counter)).unwrap();
+                ch.send(tok, Outgoing::object(&counter)).unwrap();
+                ch.send(tok, Outgoing::object(&counter)).unwrap();
                 counter.unbind()
             })
             .unwrap();
         rt.enter(r, |tok| {
-            let (a, b) = (tok.recv(cid).unwrap(), tok.recv(cid).unwrap());
+            let (a, b) = (ch.recv(tok).unwrap(), ch.recv(tok).unwrap());
             assert_eq!(a.is(&b), cache, "cache {cache}");
             assert!(
                 a.eq(&b).unwrap(),
@@ -311,16 +315,16 @@ fn the_identity_cache_gives_one_proxy_per_object() {
 
 #[test]
 fn a_freed_proxy_is_never_resurrected_by_the_cache() {
-    let (rt, s, r, cid) = setup(Config::default());
-    let counter = send_counter(&rt, s, cid);
-    let first_id = rt.enter(r, |tok| tok.recv(cid).unwrap().id()).unwrap();
+    let (rt, s, r, ch) = setup(Config::default());
+    let counter = send_counter(&rt, s, &ch);
+    let first_id = rt.enter(r, |tok| ch.recv(tok).unwrap().id()).unwrap();
     rt.enter(s, |tok| {
-        tok.send(cid, Outgoing::object(&counter.bind(tok).unwrap()))
+        ch.send(tok, Outgoing::object(&counter.bind(tok).unwrap()))
             .unwrap()
     })
     .unwrap();
     rt.enter(r, |tok| {
-        let again = tok.recv(cid).unwrap();
+        let again = ch.recv(tok).unwrap();
         assert_eq!(again.kind(), ObjKind::Proxy);
         assert_eq!(again.getattr("n").unwrap().as_int().unwrap(), 0);
         let _ = first_id; // the first proxy was freed; a new one stands in (maybe same address)
@@ -333,10 +337,10 @@ fn a_freed_proxy_is_never_resurrected_by_the_cache() {
 
 #[test]
 fn id_can_report_the_origin() {
-    let (rt, s, r, cid) = setup(Config::default().proxy_id_is_origin(true));
-    let counter = send_counter(&rt, s, cid);
+    let (rt, s, r, ch) = setup(Config::default().proxy_id_is_origin(true));
+    let counter = send_counter(&rt, s, &ch);
     let origin_id = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap();
-    let proxy_id = rt.enter(r, |tok| tok.recv(cid).unwrap().id()).unwrap();
+    let proxy_id = rt.enter(r, |tok| ch.recv(tok).unwrap().id()).unwrap();
     assert_eq!(proxy_id, origin_id);
     drop(counter);
     assert_clean(&rt);
@@ -344,22 +348,22 @@ fn id_can_report_the_origin() {
 
 #[test]
 fn a_proxy_of_a_bytearray_exports_a_remote_view() {
-    let (rt, s, r, cid) = setup(Config::default());
+    let (rt, s, r, ch) = setup(Config::default());
     let (array, at) = rt
         .enter(s, |tok| {
             let array = tok.bytearray(b"remote");
-            tok.send(cid, Outgoing::object(&array)).unwrap();
+            ch.send(tok, Outgoing::object(&array)).unwrap();
             let at = array.get_buffer().unwrap().as_ptr() as usize;
             (array.unbind(), at)
         })
         .unwrap();
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         let view = proxy.memoryview().unwrap();
         let buffer = view.get_buffer().unwrap();
         assert_eq!(buffer.as_ptr() as usize, at, "zero copy through the proxy");
         buffer.set(0, b'R').unwrap();
-        assert_eq!(proxy.as_bytes().unwrap(), b"Remote");
+        assert_eq!(proxy.to_bytes().unwrap(), b"Remote");
     })
     .unwrap();
     drop(array);
@@ -369,15 +373,15 @@ fn a_proxy_of_a_bytearray_exports_a_remote_view() {
 #[test]
 fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
     // INV-OWNER-DEATH
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     let err = rt.destroy(s).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
     let serial = rt.exports(s).unwrap()[0].serial;
     let expected =
         format!("export {serial} (a Counter): 0 proxy reference(s) held by [], 1 in flight");
     assert!(err.message().contains(&expected), "{err}");
-    let proxy = recv_owned(&rt, r, cid);
+    let proxy = recv_owned(&rt, r, &ch);
     let err = rt.destroy(s).unwrap_err();
     let expected = format!("1 proxy reference(s) held by [interpreter {r} (1)], 0 in flight");
     assert!(err.message().contains(&expected), "{err}");
@@ -390,9 +394,9 @@ fn destroying_an_owner_with_proxies_out_is_refused_by_default() {
 #[test]
 fn invalidate_turns_proxies_dead() {
     // INV-OWNER-DEATH
-    let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
-    drop(send_counter(&rt, s, cid));
-    let proxy = recv_owned(&rt, r, cid);
+    let (rt, s, r, ch) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
+    drop(send_counter(&rt, s, &ch));
+    let proxy = recv_owned(&rt, r, &ch);
     let report = rt.destroy(s).unwrap();
     assert_eq!((report.invalidated_exports, report.leaked_objects), (1, 0));
     rt.enter(r, |tok| {
@@ -415,8 +419,8 @@ fn invalidate_turns_proxies_dead() {
 #[test]
 fn message_bytes_are_validated_before_use() {
     // INV-MSG-VALIDATE
-    let (rt, s, r, cid) = setup(Config::default());
-    let counter = send_counter(&rt, s, cid);
+    let (rt, s, r, ch) = setup(Config::default());
+    let counter = send_counter(&rt, s, &ch);
     let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
     let serial = rt.exports(s).unwrap()[0].serial;
     let live = ObjectRef {
@@ -427,7 +431,7 @@ fn message_bytes_are_validated_before_use() {
         addr,
     };
     rt.enter(r, |tok| {
-        let held = tok.recv(cid).unwrap();
+        let held = ch.recv(tok).unwrap();
         // The bytes of a live export resolve: through the identity cache, to the same proxy.
         let again = tok.resolve_object(&live.encode()).unwrap();
         assert!(again.is(&held));
@@ -468,10 +472,10 @@ fn message_bytes_are_validated_before_use() {
 
 #[test]
 fn a_force_closed_channel_gives_a_message_reference_back() {
-    let (rt, s, _r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, _r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     assert_eq!(rt.exports(s).unwrap()[0].in_flight, 1);
-    rt.channel_close(cid, Close::Force).unwrap();
+    ch.close(Close::Force).unwrap();
     assert_clean(&rt);
 }
 
@@ -479,10 +483,10 @@ fn a_force_closed_channel_gives_a_message_reference_back() {
 fn a_panic_in_a_forwarded_call_comes_back_as_a_typed_error() {
     // INV-PROXY-PANIC: no lock stays held, no thread stays in the wrong interpreter, and the
     // origin's objects are accounted as before.
-    let (rt, s, r, cid) = setup(Config::default());
-    drop(send_counter(&rt, s, cid));
+    let (rt, s, r, ch) = setup(Config::default());
+    drop(send_counter(&rt, s, &ch));
     rt.enter(r, |tok| {
-        let proxy = tok.recv(cid).unwrap();
+        let proxy = ch.recv(tok).unwrap();
         let err = proxy.call_method("panic", &[]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Panic);
         assert_eq!(
@@ -508,8 +512,8 @@ fn a_destroyed_interpreter_hands_out_no_new_references() {
     // INV-OWNER-DEATH: a pending call of the final drain can still reach the interpreter's
     // objects; bytes resolved then give InterpreterGone, and an object it exports after the
     // exports were invalidated pins nothing (nothing leaks).
-    let (rt, s, r, cid) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
-    let counter = send_counter(&rt, s, cid);
+    let (rt, s, r, ch) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
+    let counter = send_counter(&rt, s, &ch);
     let addr = rt.enter(s, |tok| counter.bind(tok).unwrap().id()).unwrap() as u64;
     let bytes = first_export_message(&rt, s, addr).encode();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -530,7 +534,7 @@ fn a_destroyed_interpreter_hands_out_no_new_references() {
     rt.enter(r, |tok| {
         let err = tok.resolve_object(&bytes).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidMessage, "{err}");
-        drop(tok.recv(cid));
+        drop(ch.recv(tok));
     })
     .unwrap();
     assert_clean(&rt);

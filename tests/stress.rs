@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, TryLockError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xinterp::{
-    ChannelId, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, OwnerDeath,
+    Channel, Close, Config, ErrorKind, InterpId, ObjKind, Outgoing, OwnedObj, OwnerDeath,
     ReleaseStrategy, Runtime,
 };
 
@@ -248,7 +248,7 @@ struct World {
     calls_queued: AtomicUsize,
     calls_run: Arc<AtomicUsize>,
     /// The channel in play; force-closed and replaced now and then.
-    channel: Mutex<ChannelId>,
+    channel: Mutex<Channel>,
 }
 
 impl World {
@@ -256,7 +256,7 @@ impl World {
         let rt = Runtime::with_config(config);
         let fixed = vec![rt.main(), rt.create().unwrap(), rt.create().unwrap()];
         let churn = Mutex::new(rt.create().unwrap());
-        let channel = Mutex::new(rt.channel_create());
+        let channel = Mutex::new(rt.create_channel());
         World {
             rt,
             fixed,
@@ -362,7 +362,7 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
         }
         // Send a zero-copy buffer, a copied bytes item or an object pointer.
         6 => {
-            let cid = *lock(&world.channel);
+            let ch = lock(&world.channel).clone();
             let kind = rng.below(3);
             let result = rt.enter(id, |tok| {
                 let data = tok.bytearray(b"payload");
@@ -371,7 +371,7 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
                     1 => Outgoing::bytes(&data).unwrap(),
                     _ => Outgoing::object(&data),
                 };
-                tok.send(cid, item)
+                ch.send(tok, item)
             });
             match result {
                 Ok(Ok(())) => {}
@@ -387,9 +387,9 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
         }
         // Receive: drop the item, or park it (a received view pins its sender's buffer).
         7 => {
-            let cid = *lock(&world.channel);
+            let ch = lock(&world.channel).clone();
             let park = rng.below(2) == 0;
-            let result = rt.enter(id, |tok| match tok.recv(cid) {
+            let result = rt.enter(id, |tok| match ch.recv(tok) {
                 Ok(obj) => {
                     // An item of a destroyed sender arrives as the unbound marker; a proxy
                     // forwards to its origin (or is dead, under `Invalidate`).
@@ -398,7 +398,7 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
                         let clones: Vec<_> = (0..3).map(|_| obj.clone()).collect();
                         drop(clones);
                     }
-                    match obj.as_bytes() {
+                    match obj.to_bytes() {
                         Ok(bytes) => assert_eq!(bytes, b"payload"),
                         Err(e) if obj.kind() == ObjKind::Unbound => {
                             assert_eq!(e.kind(), ErrorKind::TypeError)
@@ -427,13 +427,13 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
         }
         // Force-close the channel (releasing what it holds) and open another.
         8 if rng.below(8) == 0 => {
-            let mut cid = lock(&world.channel);
+            let mut ch = lock(&world.channel);
             // Already closed if its last association went with a destroyed interpreter.
-            if let Err(e) = rt.channel_close(*cid, Close::Force) {
+            if let Err(e) = ch.close(Close::Force) {
                 assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
             }
-            rt.channel_destroy(*cid).unwrap();
-            *cid = rt.channel_create();
+            ch.destroy().unwrap();
+            *ch = rt.create_channel();
         }
         8 => {}
         // Destroy and re-create the churn interpreter (refused while it is busy).
@@ -569,8 +569,8 @@ fn work(run: &Run, world: &World, activity: &Activity, failure: &Failure, worker
 fn check_final(world: &World) {
     lock(&world.parked).clear();
     let rt = &world.rt;
-    let cid = *lock(&world.channel);
-    if let Err(e) = rt.channel_close(cid, Close::Force) {
+    let ch = lock(&world.channel).clone();
+    if let Err(e) = ch.close(Close::Force) {
         assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
     }
     // Draining one interpreter may queue releases on another (a view freed in its

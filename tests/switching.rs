@@ -75,7 +75,7 @@ fn owned_handles_refuse_the_wrong_interpreter() {
                 rt.main()
             )
         );
-        assert_eq!(x.bind(ta).unwrap().as_str().unwrap(), "from main");
+        assert_eq!(x.bind(ta).unwrap().to_rust_string().unwrap(), "from main");
     })
     .unwrap();
 }
@@ -135,11 +135,13 @@ fn suspend_lets_go_and_takes_back() {
         let kept = tok.str("kept").unbind();
         let seen = tok.suspend(|| {
             // No interpreter held here: entering any, the suspended one included, works.
-            rt.enter(main, |again| kept.bind(again).unwrap().as_str().unwrap())
-                .unwrap()
+            rt.enter(main, |again| {
+                kept.bind(again).unwrap().to_rust_string().unwrap()
+            })
+            .unwrap()
         });
         assert_eq!(seen, "kept");
-        assert_eq!(kept.bind(tok).unwrap().as_str().unwrap(), "kept");
+        assert_eq!(kept.bind(tok).unwrap().to_rust_string().unwrap(), "kept");
     })
     .unwrap();
 }

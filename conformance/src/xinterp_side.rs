@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use xinterp::{
-    ChannelId, ChannelStatus, Close, End, Error, InterpId, Obj, ObjKind, Outgoing, OwnedObj,
-    Result, Runtime, Token, UnboundOp,
+    Channel, ChannelId, ChannelStatus, Close, End, Error, InterpId, Obj, ObjKind, Outgoing,
+    OwnedObj, Result, Runtime, Token, UnboundOp,
 };
 
 use crate::scenario::{self, EndName, How, MakeKind, Op, Policy, Scenario, Step};
@@ -30,7 +30,7 @@ struct World {
     rt: Runtime,
     interps: BTreeMap<String, InterpId>,
     names: BTreeMap<InterpId, String>,
-    chans: BTreeMap<String, ChannelId>,
+    chans: BTreeMap<String, Channel>,
     /// Objects by (interpreter name, object name).
     objs: BTreeMap<(String, String), OwnedObj>,
     /// Background blocking sends.
@@ -80,8 +80,8 @@ fn ok(result: Result<()>) -> Result<String> {
 /// What a received object is, in the vocabulary.
 fn describe(obj: &Obj<'_>) -> Result<String> {
     Ok(match obj.kind() {
-        ObjKind::Bytes => format!("bytes:{}", scenario::render(&obj.as_bytes()?)),
-        ObjKind::View => format!("view:{}", scenario::render(&obj.as_bytes()?)),
+        ObjKind::Bytes => format!("bytes:{}", scenario::render(&obj.to_bytes()?)),
+        ObjKind::View => format!("view:{}", scenario::render(&obj.to_bytes()?)),
         ObjKind::Unbound => "unbound".to_string(),
         _ => format!("value:{}", obj.repr()?),
     })
@@ -105,12 +105,12 @@ impl World {
             .channels
             .iter()
             .map(|c| {
-                let id = if c.exists {
-                    rt.channel_create_with(op(c.unbound))
+                let ch = if c.exists {
+                    rt.create_channel_with(op(c.unbound))
                 } else {
-                    ChannelId::new(scenario::GHOST_CHANNEL)
+                    rt.channel(ChannelId::new(scenario::GHOST_CHANNEL))
                 };
-                (c.name.clone(), id)
+                (c.name.clone(), ch)
             })
             .collect();
         World {
@@ -125,33 +125,33 @@ impl World {
 
     fn step(&mut self, step: &Step) -> String {
         let interp = self.interps.get(step.interp()).copied();
-        let cid = self.chans.get(step.chan()).copied();
+        let ch = self.chans.get(step.chan()).cloned();
         match step.op {
             Op::CreateChannel => {
-                let id = self
+                let ch = self
                     .rt
-                    .channel_create_with(op(step.unbound.unwrap_or_default()));
-                self.chans.insert(step.chan().to_string(), id);
+                    .create_channel_with(op(step.unbound.unwrap_or_default()));
+                self.chans.insert(step.chan().to_string(), ch);
                 "ok".into()
             }
             Op::Send | Op::SendBuffer => {
-                let (id, cid) = (interp.expect("checked"), cid.expect("checked"));
+                let (id, ch) = (interp.expect("checked"), ch.expect("checked"));
                 let objs = &self.objs;
                 flat(self.rt.enter(id, |tok| {
                     let item = make_item(tok, step, objs)?;
-                    ok(tok.send(cid, item))
+                    ok(ch.send(tok, item))
                 }))
             }
             Op::SendWait => {
-                let (id, cid) = (interp.expect("checked"), cid.expect("checked"));
+                let (id, ch) = (interp.expect("checked"), ch.expect("checked"));
                 let objs = &self.objs;
                 let timeout = step.timeout_ms.map(Duration::from_millis);
                 flat(self.rt.enter(id, |tok| {
                     let item = make_item(tok, step, objs)?;
-                    ok(tok.send_wait(cid, item, timeout))
+                    ok(ch.send_wait(tok, item, timeout))
                 }))
             }
-            Op::SendWaitStart => self.start(step, interp.expect("checked"), cid.expect("checked")),
+            Op::SendWaitStart => self.start(step, interp.expect("checked"), ch.expect("checked")),
             Op::SendWaitJoin => {
                 let task = self.tasks.remove(step.task.as_deref().unwrap_or_default());
                 match task.map(JoinHandle::join) {
@@ -161,15 +161,15 @@ impl World {
                 }
             }
             Op::Recv | Op::RecvOr => {
-                let (id, cid) = (interp.expect("checked"), cid.expect("checked"));
+                let (id, ch) = (interp.expect("checked"), ch.expect("checked"));
                 let key = step.keep.clone().map(|k| (step.interp().to_string(), k));
                 let objs = &mut self.objs;
                 flat(self.rt.enter(id, |tok| {
                     let got = if step.op == Op::Recv {
-                        tok.recv(cid)?
+                        ch.recv(tok)?
                     } else {
                         let default = tok.str("default");
-                        let got = tok.recv_or(cid, default.clone())?;
+                        let got = ch.recv_or(tok, default.clone())?;
                         if got.is(&default) {
                             return Ok("default".into());
                         }
@@ -183,27 +183,25 @@ impl World {
                 }))
             }
             Op::Close => {
-                let (cid, how) = (cid.expect("checked"), how(step.how.expect("checked")));
+                let (ch, how) = (ch.expect("checked"), how(step.how.expect("checked")));
                 match &step.interp {
-                    None => flat(Ok(ok(self.rt.channel_close(cid, how)))),
-                    Some(_) => flat(self.rt.enter(interp.expect("checked"), |tok| {
-                        ok(tok.channel_close(cid, how))
-                    })),
+                    None => flat(Ok(ok(ch.close(how)))),
+                    Some(_) => flat(
+                        self.rt
+                            .enter(interp.expect("checked"), |_| ok(ch.close(how))),
+                    ),
                 }
             }
             Op::Release => {
-                let (id, cid) = (interp.expect("checked"), cid.expect("checked"));
+                let (id, ch) = (interp.expect("checked"), ch.expect("checked"));
                 let end = end(step.end.expect("checked"));
-                flat(self.rt.enter(id, |tok| ok(tok.channel_release(cid, end))))
+                flat(self.rt.enter(id, |tok| ok(ch.release(tok, end))))
             }
             Op::DestroyInterp => self.destroy(step.interp(), interp.expect("checked")),
-            Op::DestroyChannel => flat(Ok(ok(self.rt.channel_destroy(cid.expect("checked"))))),
+            Op::DestroyChannel => flat(Ok(ok(ch.expect("checked").destroy()))),
             Op::List => {
                 let end = end(step.end.expect("checked"));
-                match self
-                    .rt
-                    .channel_list_interpreters(cid.expect("checked"), end)
-                {
+                match ch.expect("checked").interpreters(end) {
                     Ok(ids) => scenario::interps(
                         ids.iter()
                             .map(|id| self.names.get(id).cloned().unwrap_or(id.to_string()))
@@ -212,11 +210,11 @@ impl World {
                     Err(e) => failed(&e),
                 }
             }
-            Op::Count => match self.rt.channel_info(cid.expect("checked")) {
+            Op::Count => match ch.expect("checked").info() {
                 Ok(info) => scenario::count(info.count),
                 Err(e) => failed(&e),
             },
-            Op::Status => match self.rt.channel_info(cid.expect("checked")) {
+            Op::Status => match ch.expect("checked").info() {
                 Ok(info) => match info.status {
                     ChannelStatus::Open => "status:open".into(),
                     ChannelStatus::Closing => "status:closing".into(),
@@ -257,7 +255,7 @@ impl World {
                             let index = i64::try_from(step.index.expect("checked")).unwrap_or(-1);
                             ok(obj.setitem(&tok.int(index), &tok.int(i64::from(data[0]))))
                         }
-                        Op::Read => Ok(format!("bytes:{}", scenario::render(&obj.as_bytes()?))),
+                        Op::Read => Ok(format!("bytes:{}", scenario::render(&obj.to_bytes()?))),
                         _ => ok(obj.bytearray_extend(&data)),
                     }
                 }))
@@ -280,23 +278,23 @@ impl World {
 
     /// A blocking send on a thread of its own. Gives `queued` once the item is in the
     /// channel, or the send's own outcome if it ended first.
-    fn start(&mut self, step: &Step, id: InterpId, cid: ChannelId) -> String {
+    fn start(&mut self, step: &Step, id: InterpId, ch: Channel) -> String {
         let objs = &self.objs;
         let item = match self.rt.enter(id, |tok| make_item(tok, step, objs)) {
             Ok(Ok(item)) => item,
             Ok(Err(e)) | Err(e) => return failed(&e),
         };
-        let count = |rt: &Runtime| rt.channel_info(cid).map(|i| i.count).unwrap_or(0);
-        let before = count(&self.rt);
-        let rt = self.rt.clone();
+        let count = |ch: &Channel| ch.info().map(|i| i.count).unwrap_or(0);
+        let before = count(&ch);
+        let (rt, sender) = (self.rt.clone(), ch.clone());
         let timeout = step.timeout_ms.map(Duration::from_millis);
         let task = std::thread::spawn(move || {
-            flat(rt.enter(id, |tok| ok(tok.send_wait(cid, item, timeout))))
+            flat(rt.enter(id, |tok| ok(sender.send_wait(tok, item, timeout))))
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut outcome = None;
         while !task.is_finished() && Instant::now() < deadline {
-            if count(&self.rt) > before {
+            if count(&ch) > before {
                 outcome = Some("queued".to_string());
                 break;
             }

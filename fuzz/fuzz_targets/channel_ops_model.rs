@@ -7,20 +7,20 @@
 //! are the project's own: no object left in any interpreter, no export outstanding, no
 //! buffer export unbalanced, no interpreter entered.
 
-use xinterp::{ChannelId, Close, End, ErrorKind, InterpId, Outgoing, OwnedObj, Runtime};
+use xinterp::{Channel, Close, End, ErrorKind, InterpId, Outgoing, OwnedObj, Runtime};
 
 /// Replays `data` as operations and checks the accounting at the end. Panics on any broken
 /// rule (an unexpected error kind, a leak, an unbalanced ledger).
 pub fn run(data: &[u8]) {
     let rt = Runtime::new();
     let interps: Vec<InterpId> = (0..3).map(|_| rt.create().unwrap()).collect();
-    let mut channels: Vec<ChannelId> = (0..2).map(|_| rt.channel_create()).collect();
+    let mut channels: Vec<Channel> = (0..2).map(|_| rt.create_channel()).collect();
     let mut kept: Vec<OwnedObj> = Vec::new();
 
     for op in data.chunks(2) {
         let (code, arg) = (op[0], op.get(1).copied().unwrap_or(0));
         let id = interps[usize::from(arg) % interps.len()];
-        let cid = channels[usize::from(arg >> 4) % channels.len()];
+        let ch = &channels[usize::from(arg >> 4) % channels.len()];
         match code % 10 {
             0..=2 => {
                 // Send bytes, a buffer or an object pointer.
@@ -31,7 +31,7 @@ pub fn run(data: &[u8]) {
                         1 => Outgoing::buffer(&data).unwrap(),
                         _ => Outgoing::object(&data),
                     };
-                    tok.send(cid, item)
+                    ch.send(tok, item)
                 });
                 if let Err(e) = sent.unwrap() {
                     assert!(
@@ -46,7 +46,7 @@ pub fn run(data: &[u8]) {
             3 | 4 => {
                 // Receive; keep what came (a view, a proxy) or drop it.
                 let keep = code % 2 == 0;
-                let received = rt.enter(id, |tok| match tok.recv(cid) {
+                let received = rt.enter(id, |tok| match ch.recv(tok) {
                     Ok(obj) => {
                         let _ = obj.len();
                         if keep {
@@ -71,7 +71,7 @@ pub fn run(data: &[u8]) {
             }
             5 => {
                 let how = [Close::Now, Close::AfterDrain, Close::Force][usize::from(arg) % 3];
-                if let Err(e) = rt.channel_close(cid, how) {
+                if let Err(e) = ch.close(how) {
                     assert!(
                         matches!(
                             e.kind(),
@@ -85,7 +85,7 @@ pub fn run(data: &[u8]) {
             }
             6 => {
                 let end = [End::Send, End::Recv, End::Both][usize::from(arg) % 3];
-                let released = rt.enter(id, |tok| tok.channel_release(cid, end)).unwrap();
+                let released = rt.enter(id, |tok| ch.release(tok, end)).unwrap();
                 // A closed channel refuses a release, as CPython's does.
                 if let Err(e) = released {
                     assert!(
@@ -106,8 +106,8 @@ pub fn run(data: &[u8]) {
             8 => {
                 // Replace a channel.
                 let at = usize::from(arg) % channels.len();
-                let _ = rt.channel_destroy(channels[at]);
-                channels[at] = rt.channel_create();
+                let _ = channels[at].destroy();
+                channels[at] = rt.create_channel();
             }
             _ => {
                 for id in &interps {
@@ -117,8 +117,8 @@ pub fn run(data: &[u8]) {
         }
     }
 
-    for cid in channels {
-        let _ = rt.channel_close(cid, Close::Force);
+    for ch in channels {
+        let _ = ch.close(Close::Force);
     }
     drop(kept);
     while interps

@@ -20,15 +20,15 @@ fn world() -> &'static World {
         let rt = Runtime::new();
         let origin = rt.create().unwrap();
         let receiver = rt.create().unwrap();
-        let cid = rt.channel_create();
+        let ch = rt.create_channel();
         let target = rt
             .enter(origin, |tok| {
                 let obj = tok.list(&[tok.int(1)]);
-                tok.send(cid, Outgoing::object(&obj)).unwrap();
+                ch.send(tok, Outgoing::object(&obj)).unwrap();
                 obj.unbind()
             })
             .unwrap();
-        let proxy = rt.enter(receiver, |tok| tok.recv(cid).unwrap().unbind()).unwrap();
+        let proxy = rt.enter(receiver, |tok| ch.recv(tok).unwrap().unbind()).unwrap();
         let addr = rt.enter(origin, |tok| target.bind(tok).unwrap().id()).unwrap() as u64;
         let serial = rt.exports(origin).unwrap()[0].serial;
         let valid = ObjectRef { runtime: rt.id(), origin: origin.get(), serial, generation: serial, addr }.encode();

@@ -39,21 +39,21 @@ fn main() -> Result<(), String> {
 
         let rt = Runtime::new();
         let (a, b) = (rt.create().expect("a"), rt.create().expect("b"));
-        let (to_b, to_a) = (rt.channel_create(), rt.channel_create());
+        let (to_b, to_a) = (rt.create_channel(), rt.create_channel());
         let before = rt.counters();
         // `per_op` warms up, repeats, and shows a bar; the body runs `n` round trips.
         let sample = h.per_op("interpreters, one thread", round_trips, |n| {
             rt.enter(a, |ta| {
                 for _ in 0..n {
                     let item = Outgoing::bytes(&ta.bytes(&[1; 64])).expect("bytes");
-                    ta.send(to_b, item).expect("send");
+                    to_b.send(ta, item).expect("send");
                     ta.switch(b, |tb| {
-                        let ping = tb.recv(to_b).expect("ping");
-                        tb.send(to_a, Outgoing::bytes(&ping).expect("bytes"))
+                        let ping = to_b.recv(tb).expect("ping");
+                        to_a.send(tb, Outgoing::bytes(&ping).expect("bytes"))
                             .expect("send");
                     })
                     .expect("switch");
-                    black_box(ta.recv(to_a).expect("pong"));
+                    black_box(to_a.recv(ta).expect("pong"));
                 }
             })
             .expect("enter a");

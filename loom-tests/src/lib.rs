@@ -21,9 +21,9 @@ pub fn sent_and_received(
     how: Item,
     make: impl for<'a> FnOnce(&'a Token<'_>) -> Obj<'a>,
 ) -> (Runtime, InterpId, InterpId, OwnedObj) {
-    let (rt, s, r, cid) = setup(config);
-    send(&rt, s, cid, how, make);
-    let received = recv_owned(&rt, r, cid);
+    let (rt, s, r, ch) = setup(config);
+    send(&rt, s, &ch, how, make);
+    let received = recv_owned(&rt, r, &ch);
     (rt, s, r, received)
 }
 

@@ -12,14 +12,14 @@ fn a_buffer_item_in_flight_when_its_channel_is_force_closed() {
     xinterp_loom_tests::model(
         "a_buffer_item_in_flight_when_its_channel_is_force_closed",
         || {
-            let (rt, s, r, cid) = setup(Config::default());
-            let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"in flight"));
+            let (rt, s, r, ch) = setup(Config::default());
+            let array = send_kept(&rt, s, &ch, Item::Buffer, |tok| tok.bytearray(b"in flight"));
 
-            let receiver_rt = rt.clone();
+            let (receiver_rt, receiver_ch) = (rt.clone(), ch.clone());
             let receiver = thread::spawn(move || {
                 receiver_rt
-                    .enter(r, |tok| match tok.recv(cid) {
-                        Ok(view) => view.as_bytes().map(|_| true).unwrap(),
+                    .enter(r, |tok| match receiver_ch.recv(tok) {
+                        Ok(view) => view.to_bytes().map(|_| true).unwrap(),
                         Err(e) => {
                             assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
                             false
@@ -27,7 +27,7 @@ fn a_buffer_item_in_flight_when_its_channel_is_force_closed() {
                     })
                     .unwrap()
             });
-            rt.channel_close(cid, Close::Force).unwrap();
+            ch.close(Close::Force).unwrap();
             let _received = receiver.join().unwrap();
 
             // Released exactly once, whichever way it went: the exporter can resize again, and

@@ -16,11 +16,11 @@ fn a_bytearray_write_racing_a_read_through_a_remote_view() {
     xinterp_loom_tests::model(
         "a_bytearray_write_racing_a_read_through_a_remote_view",
         || {
-            let (rt, s, r, cid) = setup(Config::default());
-            let array = send_kept(&rt, s, cid, Item::Buffer, |tok| tok.bytearray(b"a"));
+            let (rt, s, r, ch) = setup(Config::default());
+            let array = send_kept(&rt, s, &ch, Item::Buffer, |tok| tok.bytearray(b"a"));
             let view = rt
                 .enter(r, |tok| {
-                    let view = tok.recv(cid).unwrap();
+                    let view = ch.recv(tok).unwrap();
                     assert_eq!(view.kind(), ObjKind::View);
                     view.unbind()
                 })

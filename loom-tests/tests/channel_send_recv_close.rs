@@ -13,21 +13,21 @@ fn a_blocking_send_a_receive_and_a_forced_close() {
         let rt = Runtime::new();
         let s = rt.create().unwrap();
         let r = rt.main();
-        let cid = rt.channel_create();
+        let ch = rt.create_channel();
 
-        let sender_rt = rt.clone();
+        let (sender_rt, sender_ch) = (rt.clone(), ch.clone());
         let sender = thread::spawn(move || {
             sender_rt
                 .enter(s, |tok| {
                     let item = Outgoing::buffer(&tok.bytes(b"payload")).unwrap();
-                    tok.send_wait(cid, item, None)
+                    sender_ch.send_wait(tok, item, None)
                 })
                 .unwrap()
         });
         let received = rt
-            .enter(r, |tok| match tok.recv(cid) {
+            .enter(r, |tok| match ch.recv(tok) {
                 Ok(view) => {
-                    assert_eq!(view.as_bytes().unwrap(), b"payload");
+                    assert_eq!(view.to_bytes().unwrap(), b"payload");
                     true
                 }
                 Err(e) => {
@@ -36,7 +36,7 @@ fn a_blocking_send_a_receive_and_a_forced_close() {
                 }
             })
             .unwrap();
-        rt.channel_close(cid, Close::Force).unwrap();
+        ch.close(Close::Force).unwrap();
         let sent = sender.join().unwrap();
 
         match sent {

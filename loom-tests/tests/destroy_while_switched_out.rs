@@ -22,7 +22,7 @@ fn an_interpreter_is_never_destroyed_under_a_switched_out_thread() {
                     let kept = tok.str("in x").unbind();
                     tok.switch(main, |in_main| drop(in_main.none())).unwrap();
                     // Back in x: it still exists, and so does its object.
-                    assert_eq!(kept.bind(tok).unwrap().as_str().unwrap(), "in x");
+                    assert_eq!(kept.bind(tok).unwrap().to_rust_string().unwrap(), "in x");
                 })
             });
             let destroyed = rt.destroy(x);

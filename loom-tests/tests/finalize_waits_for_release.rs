@@ -59,10 +59,10 @@ fn finalization_racing_the_release_of_a_dropped_incoming() {
         || {
             let rt = Runtime::new(); // Switch
             let s = rt.create().unwrap();
-            let cid = rt.channel_create();
-            send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"pinned"));
+            let ch = rt.create_channel();
+            send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"pinned"));
             let incoming = rt
-                .try_enter(rt.main(), |tok| tok.recv_wait(cid, None))
+                .try_enter(rt.main(), |tok| ch.recv_wait(tok, None))
                 .unwrap();
             let ran = count_runs(&rt, s);
 

@@ -17,28 +17,24 @@ fn a_forced_close_racing_a_send_by_the_items_owner() {
     xinterp_loom_tests::model("a_forced_close_racing_a_send_by_the_items_owner", || {
         let rt = Runtime::new(); // Switch
         let s = rt.create().unwrap();
-        let cid = rt.channel_create();
-        send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"first"));
+        let ch = rt.create_channel();
+        send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"first"));
 
-        let sender_rt = rt.clone();
+        let (sender_rt, sender_ch) = (rt.clone(), ch.clone());
         let sender = thread::spawn(move || {
             sender_rt
                 .enter(s, |tok| {
-                    tok.send(cid, Outgoing::buffer(&tok.bytes(b"second")).unwrap())
+                    sender_ch.send(tok, Outgoing::buffer(&tok.bytes(b"second")).unwrap())
                 })
                 .unwrap()
         });
-        rt.channel_close(cid, Close::Force).unwrap();
+        ch.close(Close::Force).unwrap();
         let sent = sender.join().unwrap();
 
         if let Err(e) = sent {
             assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
         }
-        assert_eq!(
-            rt.channel_info(cid).unwrap().count,
-            0,
-            "nothing left queued"
-        );
+        assert_eq!(ch.info().unwrap().count, 0, "nothing left queued");
         // Every export released exactly once.
         xinterp_loom_tests::assert_balanced(&rt);
     });

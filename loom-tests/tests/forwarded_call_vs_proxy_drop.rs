@@ -16,14 +16,14 @@ fn a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy() {
     xinterp_loom_tests::model(
         "a_forwarded_call_racing_the_drop_of_another_handle_to_its_proxy",
         || {
-            let (rt, s, r, cid) = setup(Config::default());
+            let (rt, s, r, ch) = setup(Config::default());
             // `s` keeps no handle: the export entry holds the list's only reference.
-            send(&rt, s, cid, Item::Object, |tok| {
+            send(&rt, s, &ch, Item::Object, |tok| {
                 tok.list(&[tok.int(1), tok.int(2), tok.int(3)])
             });
             let (calling, dropped) = rt
                 .enter(r, |tok| {
-                    let proxy = tok.recv(cid).unwrap();
+                    let proxy = ch.recv(tok).unwrap();
                     assert_eq!(proxy.kind(), ObjKind::Proxy);
                     (proxy.clone().unbind(), proxy.unbind())
                 })

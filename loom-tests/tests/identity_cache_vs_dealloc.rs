@@ -14,21 +14,21 @@ use xinterp_loom_tests::{recv_owned, setup};
 #[test]
 fn identity_cache_lookup_racing_proxy_dealloc() {
     xinterp_loom_tests::model("identity_cache_lookup_racing_proxy_dealloc", || {
-        let (rt, s, r, cid) = setup(Config::default());
+        let (rt, s, r, ch) = setup(Config::default());
         let target = rt
             .enter(s, |tok| {
                 let target = tok.list(&[]);
-                tok.send(cid, Outgoing::object(&target)).unwrap();
-                tok.send(cid, Outgoing::object(&target)).unwrap();
+                ch.send(tok, Outgoing::object(&target)).unwrap();
+                ch.send(tok, Outgoing::object(&target)).unwrap();
                 target.unbind()
             })
             .unwrap();
-        let first = recv_owned(&rt, r, cid);
+        let first = recv_owned(&rt, r, &ch);
 
         let dropper_rt = rt.clone();
         let dropper = thread::spawn(move || dropper_rt.enter(r, move |_| drop(first)).unwrap());
         rt.enter(r, |tok| {
-            let again = tok.recv(cid).unwrap();
+            let again = ch.recv(tok).unwrap();
             assert_eq!(again.kind(), ObjKind::Proxy);
         })
         .unwrap();

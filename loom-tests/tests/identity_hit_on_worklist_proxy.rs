@@ -20,19 +20,19 @@ fn an_identity_hit_on_a_proxy_waiting_on_a_dealloc_worklist() {
         "an_identity_hit_on_a_proxy_waiting_on_a_dealloc_worklist",
         || {
             // Switch, identity cache on
-            let (rt, s, r, cid) = setup(Config::default());
+            let (rt, s, r, ch) = setup(Config::default());
             // `s` keeps no handles: each export entry holds its object's only reference.
             rt.enter(s, |tok| {
                 let (one, zero) = (tok.list(&[]), tok.dict());
-                tok.send(cid, Outgoing::object(&one)).unwrap();
-                tok.send(cid, Outgoing::object(&zero)).unwrap();
-                tok.send(cid, Outgoing::object(&one)).unwrap();
+                ch.send(tok, Outgoing::object(&one)).unwrap();
+                ch.send(tok, Outgoing::object(&zero)).unwrap();
+                ch.send(tok, Outgoing::object(&one)).unwrap();
             })
             .unwrap();
             let holder = rt
                 .enter(r, |tok| {
-                    let p1 = tok.recv(cid).unwrap();
-                    let p0 = tok.recv(cid).unwrap();
+                    let p1 = ch.recv(tok).unwrap();
+                    let p0 = ch.recv(tok).unwrap();
                     tok.list(&[p1, p0]).unbind()
                 })
                 .unwrap();
@@ -41,7 +41,7 @@ fn an_identity_hit_on_a_proxy_waiting_on_a_dealloc_worklist() {
             let dropper =
                 thread::spawn(move || dropper_rt.enter(r, move |_| drop(holder)).unwrap());
             rt.enter(r, |tok| {
-                let again = tok.recv(cid).unwrap();
+                let again = ch.recv(tok).unwrap();
                 assert_eq!(again.kind(), ObjKind::Proxy);
                 assert_eq!(again.len().unwrap(), 0, "the proxy stands for the list");
             })

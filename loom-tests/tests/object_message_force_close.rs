@@ -13,13 +13,13 @@ fn a_message_in_flight_when_its_channel_is_force_closed() {
     xinterp_loom_tests::model(
         "a_message_in_flight_when_its_channel_is_force_closed",
         || {
-            let (rt, s, r, cid) = setup(Config::default());
-            let target = send_kept(&rt, s, cid, Item::Object, |tok| tok.list(&[]));
+            let (rt, s, r, ch) = setup(Config::default());
+            let target = send_kept(&rt, s, &ch, Item::Object, |tok| tok.list(&[]));
 
-            let receiver_rt = rt.clone();
+            let (receiver_rt, receiver_ch) = (rt.clone(), ch.clone());
             let receiver = thread::spawn(move || {
                 receiver_rt
-                    .enter(r, |tok| match tok.recv(cid) {
+                    .enter(r, |tok| match receiver_ch.recv(tok) {
                         Ok(proxy) => proxy.len().map(|n| n == 0).unwrap(),
                         Err(e) => {
                             assert_eq!(e.kind(), ErrorKind::ChannelClosed, "{e}");
@@ -28,7 +28,7 @@ fn a_message_in_flight_when_its_channel_is_force_closed() {
                     })
                     .unwrap()
             });
-            rt.channel_close(cid, Close::Force).unwrap();
+            ch.close(Close::Force).unwrap();
             let _received = receiver.join().unwrap();
 
             drop(target);

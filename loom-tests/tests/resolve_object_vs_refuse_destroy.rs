@@ -15,16 +15,16 @@ use xinterp_loom_tests::{first_export_message, setup};
 fn resolve_object_racing_destroy_under_refuse() {
     xinterp_loom_tests::model("resolve_object_racing_destroy_under_refuse", || {
         // Refuse is the default; Deferred leaves the proxy's release queued in s's inbox.
-        let (rt, s, r, cid) = setup(Config::default().release(ReleaseStrategy::Deferred));
+        let (rt, s, r, ch) = setup(Config::default().release(ReleaseStrategy::Deferred));
         let addr = rt
             .enter(s, |tok| {
                 let l = tok.list(&[]);
-                tok.send(cid, Outgoing::object(&l)).unwrap();
+                ch.send(tok, Outgoing::object(&l)).unwrap();
                 l.id() as u64
             })
             .unwrap();
         let bytes = first_export_message(&rt, s, addr).encode();
-        rt.enter(r, |tok| drop(tok.recv(cid).unwrap())).unwrap();
+        rt.enter(r, |tok| drop(ch.recv(tok).unwrap())).unwrap();
         let info = rt.exports(s).unwrap();
         assert_eq!((info[0].pending, info[0].proxies), (1, 0));
 

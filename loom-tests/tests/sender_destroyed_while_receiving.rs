@@ -24,21 +24,21 @@ fn sender_destroyed_while_receiving(op: UnboundOp) -> Got {
     let rt = Runtime::new();
     let s = rt.create().unwrap();
     let r = rt.create().unwrap();
-    let cid = rt.channel_create_with(op);
+    let ch = rt.create_channel_with(op);
     // `r` uses the receive end first, so the channel stays open when `s`'s association
     // ends with its destroy (a channel with no open association closes).
     rt.enter(r, |tok| {
-        assert_eq!(tok.recv(cid).unwrap_err().kind(), ErrorKind::ChannelEmpty)
+        assert_eq!(ch.recv(tok).unwrap_err().kind(), ErrorKind::ChannelEmpty)
     })
     .unwrap();
-    send(&rt, s, cid, Item::Buffer, |tok| tok.bytes(b"payload"));
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"payload"));
 
-    let receiver_rt = rt.clone();
+    let (receiver_rt, receiver_ch) = (rt.clone(), ch.clone());
     let receiver = thread::spawn(move || {
         receiver_rt
-            .enter(r, |tok| match tok.recv(cid) {
+            .enter(r, |tok| match receiver_ch.recv(tok) {
                 Ok(obj) if obj.kind() == ObjKind::View => {
-                    assert_eq!(obj.as_bytes().unwrap(), b"payload", "bytes intact");
+                    assert_eq!(obj.to_bytes().unwrap(), b"payload", "bytes intact");
                     Got::View
                 }
                 Ok(obj) => {
@@ -59,7 +59,7 @@ fn sender_destroyed_while_receiving(op: UnboundOp) -> Got {
     assert!(report.pinned_exports <= 1, "{report:?}");
     // Every export released exactly once.
     xinterp_loom_tests::assert_balanced(&rt);
-    assert_eq!(rt.channel_info(cid).unwrap().count, 0);
+    assert_eq!(ch.info().unwrap().count, 0);
     got
 }
 

@@ -39,7 +39,7 @@ impl Outgoing {
     /// A bytes item: a copy of the bytes of a `bytes`, `bytearray` or `memoryview`, made
     /// now. The receiver gets a new `bytes` object holding that copy.
     pub fn bytes(obj: &Obj<'_>) -> Result<Outgoing> {
-        let data = obj.as_bytes()?.into_boxed_slice();
+        let data = obj.to_bytes()?.into_boxed_slice();
         LiveCounters::bump_by(&obj.token().counters().bytes_copied, data.len() as u64);
         Ok(Outgoing {
             payload: Payload::Bytes(data),

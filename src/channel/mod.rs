@@ -9,7 +9,7 @@
 //!
 //! The parts: `state` (the state machine, which knows nothing of objects or tokens),
 //! `item` (what travels), `registry` (the runtime's channels by id), and here the public
-//! types and the two facades (`impl Runtime`, `impl Token`).
+//! types: the ids, the enums, and [`Channel`], the handle every operation goes through.
 
 mod item;
 mod registry;
@@ -29,6 +29,7 @@ use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpId;
 use crate::object::Obj;
 use crate::runtime::Runtime;
+use crate::sync::Arc;
 use crate::thread_state::Token;
 
 /// A channel's id: process-wide (per runtime) and never reused (INV-CHAN-ID-FRESH).
@@ -114,41 +115,102 @@ pub struct ChannelInfo {
     pub recv_interps: Vec<InterpId>,
 }
 
-/// Channel operations that need no interpreter.
+/// A handle to one channel of a runtime: its id and a handle to its runtime. Cloning it makes
+/// another handle to the same channel. Every operation looks the channel up by id, so one on
+/// a channel that is gone (destroyed, or never made) fails with `ChannelNotFound`; an
+/// operation given a token of another runtime fails with `WrongRuntime` (INV-RUNTIME-OWN).
+///
+/// Like a channel id, and unlike an [`OwnedObj`](crate::OwnedObj), it does not keep its
+/// runtime alive: the last [`Runtime`] handle finalizes the runtime, destroying its channels,
+/// and every operation of a handle that outlives it gives `ChannelNotFound`.
+///
+/// The operations that need no interpreter (`info`, `interpreters`, `close`, `destroy`) work
+/// from anywhere. Those of an interpreter (`send`, `send_wait`, `recv`, `recv_or`,
+/// `recv_wait`, `release`) take its token, and associate that interpreter with the end they
+/// use.
+pub struct Channel {
+    /// Uncounted (`Runtime::uncounted`): the runtime's memory, not its liveness.
+    rt: Runtime,
+    id: ChannelId,
+}
+
+impl Clone for Channel {
+    fn clone(&self) -> Self {
+        Channel {
+            rt: self.rt.uncounted(),
+            id: self.id,
+        }
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Channel").field(&self.id.0).finish()
+    }
+}
+
+/// Making channels and naming them.
 impl Runtime {
     /// Creates a channel whose items, by default, become unbound markers if their sender is
     /// destroyed (`UnboundOp::Replace`).
-    pub fn channel_create(&self) -> ChannelId {
-        self.channel_create_with(UnboundOp::default())
+    pub fn create_channel(&self) -> Channel {
+        self.create_channel_with(UnboundOp::default())
     }
 
     /// Creates a channel with `default_unbound` as its items' default policy.
-    pub fn channel_create_with(&self, default_unbound: UnboundOp) -> ChannelId {
-        self.channels_live().create(default_unbound)
+    pub fn create_channel_with(&self, default_unbound: UnboundOp) -> Channel {
+        let id = self.channels_live().create(default_unbound);
+        self.channel(id)
     }
 
-    /// The channels that exist, in creation order.
-    pub fn channel_list(&self) -> Vec<ChannelId> {
+    /// A handle to channel `cid` of this runtime. Making it checks nothing: its operations
+    /// fail with `ChannelNotFound` if there is no such channel.
+    pub fn channel(&self, cid: ChannelId) -> Channel {
+        Channel {
+            rt: self.uncounted(),
+            id: cid,
+        }
+    }
+
+    /// The ids of the channels that exist, in creation order ([`Runtime::channel`] makes a
+    /// handle of one).
+    pub fn channels(&self) -> Vec<ChannelId> {
         self.channels_live().list()
     }
+}
 
-    /// A snapshot of channel `cid`: status, queued count, open associations per end.
-    pub fn channel_info(&self, cid: ChannelId) -> Result<ChannelInfo> {
-        self.channels_live().get(cid)?.info()
+/// Operations that need no interpreter.
+impl Channel {
+    /// This channel's id.
+    pub fn id(&self) -> ChannelId {
+        self.id
     }
 
-    /// The interpreters whose association with `end` of channel `cid` is open.
-    /// `ChannelClosed` for a closed channel, and (as in CPython) for the send end or both
-    /// ends of a closing one, whose send end is closed already.
-    pub fn channel_list_interpreters(&self, cid: ChannelId, end: End) -> Result<Vec<InterpId>> {
-        let info = self.channel_info(cid)?;
+    /// The channel's state, from the runtime's registry.
+    fn state(&self) -> Result<Arc<state::Channel<Payload>>> {
+        self.rt.channels_live().get(self.id)
+    }
+
+    /// A snapshot: status, queued count, open associations per end.
+    pub fn info(&self) -> Result<ChannelInfo> {
+        self.state()?.info()
+    }
+
+    /// The interpreters whose association with `end` is open. `ChannelClosed` for a closed
+    /// channel, and (as in CPython) for the send end or both ends of a closing one, whose
+    /// send end is closed already.
+    pub fn interpreters(&self, end: End) -> Result<Vec<InterpId>> {
+        let info = self.info()?;
         let closed = match info.status {
             ChannelStatus::Open => false,
             ChannelStatus::Closing => end != End::Recv,
             ChannelStatus::Closed => true,
         };
         if closed {
-            return fail(ErrorKind::ChannelClosed, format!("channel {cid} is closed"));
+            return fail(
+                ErrorKind::ChannelClosed,
+                format!("channel {} is closed", self.id),
+            );
         }
         Ok(match end {
             End::Send => info.send_interps,
@@ -163,43 +225,103 @@ impl Runtime {
         })
     }
 
-    /// Closes channel `cid` from anywhere (CPython allows any interpreter, associated or
+    /// Closes the channel, from anywhere (CPython allows any interpreter, associated or
     /// not). Discarded items are released in their owners, after the channel's lock is let
     /// go (INV-CHAN-DROP-OUTSIDE).
-    pub fn channel_close(&self, cid: ChannelId, how: Close) -> Result<()> {
-        let discarded = self.channels_live().get(cid)?.close(how)?;
+    pub fn close(&self, how: Close) -> Result<()> {
+        let discarded = self.state()?.close(how)?;
         drop(discarded);
         Ok(())
     }
 
-    /// Destroys channel `cid`: queued items are released, blocked senders and receivers are
-    /// woken with an error, and later use gives `ChannelNotFound`.
-    pub fn channel_destroy(&self, cid: ChannelId) -> Result<()> {
-        let channel = self.channels_live().remove(cid)?;
+    /// Destroys the channel: queued items are released, blocked senders and receivers are
+    /// woken with an error, and later use (through any handle) gives `ChannelNotFound`.
+    pub fn destroy(&self) -> Result<()> {
+        let channel = self.rt.channels_live().remove(self.id)?;
         drop(channel.destroy());
         Ok(())
     }
 }
 
-/// Channel operations of an interpreter: each associates the token's interpreter with the
-/// end it uses.
-impl<'r> Token<'r> {
-    /// Sends `item` without waiting. An item made in another runtime is refused with
-    /// `WrongRuntime` (and released in its own runtime).
-    pub fn send(&self, cid: ChannelId, item: Outgoing) -> Result<()> {
-        self.refuse_if_destroyed()?;
-        self.runtime().refuse_foreign(item.runtime, "this item")?;
-        let channel = self.runtime().channels_live().get(cid)?;
-        let sent = channel.send(
-            self.id(),
-            item.made_in,
-            item.payload,
-            item.unbound,
-            Wait::No,
-        );
-        self.sent(sent)
+/// Operations of an interpreter: each takes its token, and associates that interpreter with
+/// the end it uses.
+impl Channel {
+    /// Refuses a token of another runtime than this channel's (INV-RUNTIME-OWN).
+    fn refuse_foreign(&self, tok: &Token<'_>) -> Result<()> {
+        tok.runtime().refuse_foreign(self.rt.id(), "this channel")
     }
 
+    /// Sends `item` from `tok`'s interpreter without waiting. An item made in another
+    /// runtime is refused with `WrongRuntime` (and released in its own runtime).
+    pub fn send(&self, tok: &Token<'_>, item: Outgoing) -> Result<()> {
+        self.refuse_foreign(tok)?;
+        tok.refuse_if_destroyed()?;
+        tok.runtime().refuse_foreign(item.runtime, "this item")?;
+        let channel = self.state()?;
+        let sent = channel.send(tok.id(), item.made_in, item.payload, item.unbound, Wait::No);
+        tok.sent(sent)
+    }
+
+    /// Sends `item` and waits, with `tok`'s interpreter let go, until a receiver takes it.
+    /// With a timeout the item is withdrawn when it passes (`Timeout`); a channel closed
+    /// meanwhile gives `ChannelClosed`.
+    pub fn send_wait(
+        &self,
+        tok: &mut Token<'_>,
+        item: Outgoing,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.refuse_foreign(tok)?;
+        tok.refuse_if_destroyed()?;
+        tok.runtime().refuse_foreign(item.runtime, "this item")?;
+        let channel = self.state()?;
+        let user = tok.id();
+        let wait = Wait::at_most(timeout);
+        let sent =
+            tok.suspend(|| channel.send(user, item.made_in, item.payload, item.unbound, wait));
+        tok.sent(sent)
+    }
+
+    /// Receives the head item into `tok`'s interpreter without waiting: `ChannelEmpty` if
+    /// there is none.
+    pub fn recv<'t>(&self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
+        self.refuse_foreign(tok)?;
+        let item = self.state()?.recv(tok.id(), Wait::No)?;
+        tok.received(item)
+    }
+
+    /// Receives the head item, or gives `default` if the channel is empty.
+    pub fn recv_or<'t>(&self, tok: &'t Token<'t>, default: Obj<'t>) -> Result<Obj<'t>> {
+        match self.recv(tok) {
+            Err(e) if e.kind() == ErrorKind::ChannelEmpty => Ok(default),
+            other => other,
+        }
+    }
+
+    /// Waits, with `tok`'s interpreter let go, for an item (at most `timeout`), and takes
+    /// it; [`Incoming::into_obj`] makes it an object.
+    pub fn recv_wait(&self, tok: &mut Token<'_>, timeout: Option<Duration>) -> Result<Incoming> {
+        self.refuse_foreign(tok)?;
+        let channel = self.state()?;
+        let receiver = tok.id();
+        let item = tok.suspend(|| channel.recv(receiver, Wait::at_most(timeout)))?;
+        LiveCounters::bump(&tok.counters().channel_recvs);
+        Incoming::from_item(item, tok.runtime().id())
+    }
+
+    /// Releases `tok`'s interpreter's association with `end`. Idempotent; other
+    /// interpreters' associations are untouched. The channel closes when no open
+    /// association is left.
+    pub fn release(&self, tok: &Token<'_>, end: End) -> Result<()> {
+        self.refuse_foreign(tok)?;
+        let discarded = self.state()?.release(tok.id(), end)?;
+        drop(discarded);
+        Ok(())
+    }
+}
+
+/// What the interpreter-side operations share.
+impl Token<'_> {
     /// Counts a send that queued its item (whatever happened while waiting), and drops what
     /// came back, now that the channel's lock is let go (INV-CHAN-DROP-OUTSIDE).
     fn sent(&self, sent: Sent<Payload>) -> Result<()> {
@@ -222,67 +344,6 @@ impl<'r> Token<'r> {
                 ),
             );
         }
-        Ok(())
-    }
-
-    /// Sends `item` and waits, with this interpreter let go, until a receiver takes it.
-    /// With a timeout the item is withdrawn when it passes (`Timeout`); a channel closed
-    /// meanwhile gives `ChannelClosed`.
-    pub fn send_wait(
-        &mut self,
-        cid: ChannelId,
-        item: Outgoing,
-        timeout: Option<Duration>,
-    ) -> Result<()> {
-        self.refuse_if_destroyed()?;
-        self.runtime().refuse_foreign(item.runtime, "this item")?;
-        let channel = self.runtime().channels_live().get(cid)?;
-        let user = self.id();
-        let wait = Wait::at_most(timeout);
-        let sent =
-            self.suspend(|| channel.send(user, item.made_in, item.payload, item.unbound, wait));
-        self.sent(sent)
-    }
-
-    /// Receives the head item without waiting: `ChannelEmpty` if there is none.
-    pub fn recv(&self, cid: ChannelId) -> Result<Obj<'_>> {
-        let item = self
-            .runtime()
-            .channels_live()
-            .get(cid)?
-            .recv(self.id(), Wait::No)?;
-        self.received(item)
-    }
-
-    /// Receives the head item, or gives `default` if the channel is empty.
-    pub fn recv_or<'t>(&'t self, cid: ChannelId, default: Obj<'t>) -> Result<Obj<'t>> {
-        match self.recv(cid) {
-            Err(e) if e.kind() == ErrorKind::ChannelEmpty => Ok(default),
-            other => other,
-        }
-    }
-
-    /// Waits, with this interpreter let go, for an item (at most `timeout`), and takes it.
-    pub fn recv_wait(&mut self, cid: ChannelId, timeout: Option<Duration>) -> Result<Incoming> {
-        let channel = self.runtime().channels_live().get(cid)?;
-        let receiver = self.id();
-        let item = self.suspend(|| channel.recv(receiver, Wait::at_most(timeout)))?;
-        LiveCounters::bump(&self.counters().channel_recvs);
-        Incoming::from_item(item, self.runtime().id())
-    }
-
-    /// Closes channel `cid` (see [`Runtime::channel_close`]).
-    pub fn channel_close(&self, cid: ChannelId, how: Close) -> Result<()> {
-        self.runtime().channel_close(cid, how)
-    }
-
-    /// Releases this interpreter's association with `end` of channel `cid`. Idempotent;
-    /// other interpreters' associations are untouched. The channel closes when no open
-    /// association is left.
-    pub fn channel_release(&self, cid: ChannelId, end: End) -> Result<()> {
-        let channel = self.runtime().channels_live().get(cid)?;
-        let discarded = channel.release(self.id(), end)?;
-        drop(discarded);
         Ok(())
     }
 

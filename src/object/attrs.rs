@@ -127,7 +127,7 @@ impl<'t> Obj<'t> {
             }
             (Body::ByteArray { .. }, "extend") => {
                 arity(1)?;
-                self.bytearray_extend(&args[0].as_bytes()?)?;
+                self.bytearray_extend(&args[0].to_bytes()?)?;
                 Ok(tok.none())
             }
             _ => self.no_attribute(name),

@@ -68,7 +68,7 @@ impl<'t> Obj<'t> {
             (
                 Bytes { .. } | ByteArray { .. } | View(_),
                 Bytes { .. } | ByteArray { .. } | View(_),
-            ) => self.as_bytes()? == other.as_bytes()?,
+            ) => self.to_bytes()? == other.to_bytes()?,
             (Tuple(_), Tuple(_)) | (List(_), List(_)) => {
                 let (a, b) = (self.items_snapshot()?, other.items_snapshot()?);
                 a.len() == b.len() && all_eq(&a, &b)?

@@ -131,8 +131,8 @@ impl<'t> Obj<'t> {
         }
     }
 
-    /// The text of a `str`.
-    pub fn as_str(&self) -> Result<String> {
+    /// A copy of the text of a `str`, as a Rust `String`.
+    pub fn to_rust_string(&self) -> Result<String> {
         match self.body() {
             Body::Str(s) => Ok(s.to_string()),
             _ => type_error(format!("expected str, got {}", self.type_name())),
@@ -140,9 +140,9 @@ impl<'t> Obj<'t> {
     }
 
     /// A copy of the bytes of a `bytes`, `bytearray` or `memoryview`.
-    pub fn as_bytes(&self) -> Result<Vec<u8>> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         if let Some(r) = self.forwarded(Forward::ToBytes, &[]) {
-            return r?.as_bytes();
+            return r?.to_bytes();
         }
         match self.body() {
             Body::Bytes { data, .. } => Ok(data.to_vec()),

@@ -7,10 +7,10 @@ impl<'t> Obj<'t> {
     /// `repr(x)`.
     pub fn repr(&self) -> Result<String> {
         if let Some(r) = self.forwarded(Forward::Repr, &[]) {
-            return r?.as_str();
+            return r?.to_rust_string();
         }
         if let Some(result) = self.call_special("__repr__", &[]) {
-            return result?.as_str();
+            return result?.to_rust_string();
         }
         Ok(match self.body() {
             Body::None => "None".into(),
@@ -19,7 +19,7 @@ impl<'t> Obj<'t> {
             Body::Float(f) => repr_float(*f),
             Body::Str(s) => repr_str(s),
             Body::Bytes { data, .. } => repr_bytes(data),
-            Body::ByteArray { .. } => format!("bytearray({})", repr_bytes(&self.as_bytes()?)),
+            Body::ByteArray { .. } => format!("bytearray({})", repr_bytes(&self.to_bytes()?)),
             Body::Tuple(_) => {
                 let items = self.items_snapshot()?;
                 let parts = items.iter().map(Obj::repr).collect::<Result<Vec<_>>>()?;
@@ -64,10 +64,10 @@ impl<'t> Obj<'t> {
     /// `str(x)`.
     pub fn str(&self) -> Result<String> {
         if let Some(r) = self.forwarded(Forward::Str, &[]) {
-            return r?.as_str();
+            return r?.to_rust_string();
         }
         if let Some(result) = self.call_special("__str__", &[]) {
-            return result?.as_str();
+            return result?.to_rust_string();
         }
         match self.body() {
             Body::Str(s) => Ok(s.to_string()),

@@ -65,7 +65,7 @@ impl<'t> Obj<'t> {
                 .map(|c| tok.str(c.encode_utf8(&mut [0; 4])))
                 .collect()),
             Body::Bytes { .. } | Body::ByteArray { .. } | Body::View(_) => Ok(self
-                .as_bytes()?
+                .to_bytes()?
                 .into_iter()
                 .map(|b| tok.int(i64::from(b)))
                 .collect()),
@@ -204,7 +204,7 @@ impl<'t> Obj<'t> {
                 Ok(tok.bytes(&data[a..b]))
             }
             Body::ByteArray { .. } => {
-                let data = self.as_bytes()?;
+                let data = self.to_bytes()?;
                 let (a, b) = clamp_range(start, end, data.len());
                 Ok(tok.bytearray(&data[a..b]))
             }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test file uses its own subset
 
-use xinterp::{ChannelId, Config, InterpId, Obj, ObjectRef, Outgoing, OwnedObj, Runtime, Token};
+use xinterp::{Channel, Config, InterpId, Obj, ObjectRef, Outgoing, OwnedObj, Runtime, Token};
 
 /// Drains every interpreter until no pending call runs: draining one may queue releases on
 /// another (a view freed in its receiver releases its export in the sender).
@@ -59,10 +59,10 @@ pub fn interps(config: Config) -> (Runtime, InterpId, InterpId) {
 }
 
 /// A runtime with sender `s` and receiver `r`, and a channel between them.
-pub fn setup(config: Config) -> (Runtime, InterpId, InterpId, ChannelId) {
+pub fn setup(config: Config) -> (Runtime, InterpId, InterpId, Channel) {
     let (rt, s, r) = interps(config);
-    let cid = rt.channel_create();
-    (rt, s, r, cid)
+    let ch = rt.create_channel();
+    (rt, s, r, ch)
 }
 
 /// How an object goes on a channel.
@@ -76,25 +76,25 @@ pub enum Item {
     Bytes,
 }
 
-fn send_in<'t>(tok: &'t Token<'_>, cid: ChannelId, how: Item, obj: &Obj<'t>) {
+fn send_in<'t>(tok: &'t Token<'_>, ch: &Channel, how: Item, obj: &Obj<'t>) {
     let item = match how {
         Item::Object => Outgoing::object(obj),
         Item::Buffer => Outgoing::buffer(obj).unwrap(),
         Item::Bytes => Outgoing::bytes(obj).unwrap(),
     };
-    tok.send(cid, item).unwrap();
+    ch.send(tok, item).unwrap();
 }
 
-/// Enters `from`, makes an object there with `make` and sends it on `cid` (`how`); the
+/// Enters `from`, makes an object there with `make` and sends it on `ch` (`how`); the
 /// sender keeps no handle.
 pub fn send(
     rt: &Runtime,
     from: InterpId,
-    cid: ChannelId,
+    ch: &Channel,
     how: Item,
     make: impl for<'a> FnOnce(&'a Token<'_>) -> Obj<'a>,
 ) {
-    rt.enter(from, |tok| send_in(tok, cid, how, &make(tok)))
+    rt.enter(from, |tok| send_in(tok, ch, how, &make(tok)))
         .unwrap();
 }
 
@@ -102,22 +102,22 @@ pub fn send(
 pub fn send_kept(
     rt: &Runtime,
     from: InterpId,
-    cid: ChannelId,
+    ch: &Channel,
     how: Item,
     make: impl for<'a> FnOnce(&'a Token<'_>) -> Obj<'a>,
 ) -> OwnedObj {
     rt.enter(from, |tok| {
         let obj = make(tok);
-        send_in(tok, cid, how, &obj);
+        send_in(tok, ch, how, &obj);
         obj.unbind()
     })
     .unwrap()
 }
 
-/// Enters `into`, receives one item from `cid` (it must be there) and returns it as an owned
+/// Enters `into`, receives one item from `ch` (it must be there) and returns it as an owned
 /// handle.
-pub fn recv_owned(rt: &Runtime, into: InterpId, cid: ChannelId) -> OwnedObj {
-    rt.enter(into, |tok| tok.recv(cid).unwrap().unbind())
+pub fn recv_owned(rt: &Runtime, into: InterpId, ch: &Channel) -> OwnedObj {
+    rt.enter(into, |tok| ch.recv(tok).unwrap().unbind())
         .unwrap()
 }
 

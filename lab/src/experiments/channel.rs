@@ -57,7 +57,7 @@ fn cross_interpreter(
     what: &str,
     ops: u64,
 ) -> Sample {
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let payload = rt
         .enter(s, |tok| tok.bytes(&vec![7u8; size]).unbind())
         .expect("entering s");
@@ -75,13 +75,13 @@ fn cross_interpreter(
                     } else {
                         Outgoing::bytes(&obj)
                     };
-                    ts.send(cid, item.expect("bytes export")).expect("sending");
+                    ch.send(ts, item.expect("bytes export")).expect("sending");
                 }
                 // `obj` is bound to `ts`: it must go before the switch (the compiler checks).
                 drop(obj);
                 ts.switch(r, |tr| {
                     for _ in 0..now {
-                        black_box(tr.recv(cid).expect("an item is queued").id());
+                        black_box(ch.recv(tr).expect("an item is queued").id());
                     }
                 })
                 .expect("switching to r");
@@ -90,7 +90,7 @@ fn cross_interpreter(
         .expect("entering s")
     });
     drop(payload);
-    rt.channel_destroy(cid).expect("destroying the channel");
+    ch.destroy().expect("destroying the channel");
     sample
 }
 
@@ -103,20 +103,20 @@ fn same_interpreter(
     what: &str,
     ops: u64,
 ) -> Sample {
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let sample = rt
         .enter(s, |ts| {
             let obj = ts.bytes(&vec![7u8; size]);
             h.per_op(what, ops, |n| {
                 for _ in 0..n {
-                    ts.send(cid, Outgoing::bytes(&obj).expect("bytes"))
+                    ch.send(ts, Outgoing::bytes(&obj).expect("bytes"))
                         .expect("sending");
-                    black_box(ts.recv(cid).expect("queued").id());
+                    black_box(ch.recv(ts).expect("queued").id());
                 }
             })
         })
         .expect("entering s");
-    rt.channel_destroy(cid).expect("destroying the channel");
+    ch.destroy().expect("destroying the channel");
     sample
 }
 

@@ -32,7 +32,7 @@ pub fn run(h: &Harness) -> Experiment {
     let rt = Runtime::with_config(Config::default().identity_cache(true));
     let s = rt.create().expect("creating s");
     let r = rt.create().expect("creating r");
-    let cid = rt.channel_create();
+    let ch = rt.create_channel();
     let mut e = Experiment::new(
         "proxy",
         "What does \"switch to the origin on refcount changes\" cost against a plain \
@@ -53,12 +53,12 @@ pub fn run(h: &Harness) -> Experiment {
                 .class(ClassDef::new("Counter").method("bump", bump))
                 .call(&[]);
             let counter = counter.expect("instantiating");
-            tok.send(cid, Outgoing::object(&counter)).expect("sending");
+            ch.send(tok, Outgoing::object(&counter)).expect("sending");
             counter.unbind()
         })
         .expect("entering s");
     let proxy = rt
-        .enter(r, |tok| tok.recv(cid).expect("received").unbind())
+        .enter(r, |tok| ch.recv(tok).expect("received").unbind())
         .expect("entering r");
     let local = rt
         .enter(r, |tok| tok.list(&[]).unbind())
@@ -183,13 +183,13 @@ pub fn run(h: &Harness) -> Experiment {
             rt.enter(s, |tok| {
                 let c = counter.bind(tok).expect("owned by s");
                 for _ in 0..now {
-                    tok.send(cid, Outgoing::object(&c)).expect("sending");
+                    ch.send(tok, Outgoing::object(&c)).expect("sending");
                 }
             })
             .expect("entering s");
             rt.enter(r, |tok| {
                 for _ in 0..now {
-                    black_box(tok.recv(cid).expect("queued"));
+                    black_box(ch.recv(tok).expect("queued"));
                 }
             })
             .expect("entering r");
@@ -210,13 +210,13 @@ pub fn run(h: &Harness) -> Experiment {
             left -= now;
             rt.enter(s, |tok| {
                 for _ in 0..now {
-                    tok.send(cid, Outgoing::object(&tok.list(&[])))
+                    ch.send(tok, Outgoing::object(&tok.list(&[])))
                         .expect("sending");
                 }
             })
             .expect("entering s");
             rt.enter(r, |tok| {
-                let received: Vec<_> = (0..now).map(|_| tok.recv(cid).expect("queued")).collect();
+                let received: Vec<_> = (0..now).map(|_| ch.recv(tok).expect("queued")).collect();
                 black_box(&received);
                 // Their drops release the origin references (one switch each): part of
                 // this row, and counted.
@@ -233,13 +233,13 @@ pub fn run(h: &Harness) -> Experiment {
     );
 
     drop((proxy, counter, local));
-    rt.channel_destroy(cid).expect("destroying the channel");
+    ch.destroy().expect("destroying the channel");
 
     // The same object received again and again with the identity cache off: a new proxy
     // each time (PEP 797's behaviour), kept alive like the hits above.
     let rt_off = Runtime::with_config(Config::default().identity_cache(false));
     let (s2, r2) = (rt_off.create().expect("s"), rt_off.create().expect("r"));
-    let cid2 = rt_off.channel_create();
+    let ch2 = rt_off.create_channel();
     let target = rt_off
         .enter(s2, |tok| tok.list(&[]).unbind())
         .expect("entering s");
@@ -253,14 +253,14 @@ pub fn run(h: &Harness) -> Experiment {
                 .enter(s2, |tok| {
                     let t = target.bind(tok).expect("owned by s");
                     for _ in 0..now {
-                        tok.send(cid2, Outgoing::object(&t)).expect("sending");
+                        ch2.send(tok, Outgoing::object(&t)).expect("sending");
                     }
                 })
                 .expect("entering s");
             rt_off
                 .enter(r2, |tok| {
                     let received: Vec<_> =
-                        (0..now).map(|_| tok.recv(cid2).expect("queued")).collect();
+                        (0..now).map(|_| ch2.recv(tok).expect("queued")).collect();
                     black_box(&received);
                 })
                 .expect("entering r");

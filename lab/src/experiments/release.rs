@@ -104,11 +104,11 @@ fn once(strategy: ReleaseStrategy, p: &Params, busy_share: f64, views: usize) ->
         .expect("entering the owner");
     let mut held: Vec<Vec<OwnedObj>> = Vec::new();
     for &r in &receivers {
-        let cid = rt.channel_create();
+        let ch = rt.create_channel();
         rt.enter(owner, |tok| {
             let buffer = exporter.bind(tok).expect("owned by the owner");
             for _ in 0..views {
-                tok.send(cid, Outgoing::buffer(&buffer).expect("export"))
+                ch.send(tok, Outgoing::buffer(&buffer).expect("export"))
                     .expect("send");
             }
         })
@@ -116,12 +116,12 @@ fn once(strategy: ReleaseStrategy, p: &Params, busy_share: f64, views: usize) ->
         let got = rt
             .enter(r, |tok| {
                 (0..views)
-                    .map(|_| tok.recv(cid).expect("queued").unbind())
+                    .map(|_| ch.recv(tok).expect("queued").unbind())
                     .collect()
             })
             .expect("entering a receiver");
         held.push(got);
-        rt.channel_destroy(cid).expect("destroying");
+        ch.destroy().expect("destroying");
     }
     rt.drain(owner).expect("draining the owner");
     let total = (p.receivers * views) as f64;
