@@ -53,8 +53,14 @@ counters! {
     pending_run,
     /// Objects allocated, all interpreters together.
     objects_allocated,
-    /// Objects freed, all interpreters together.
+    /// Objects freed, all interpreters together (frozen ones included).
     objects_freed,
+    /// Objects frozen (each counted once, when its graph is frozen).
+    objects_frozen,
+    /// Objects moved out of an interpreter (each object of each moved graph).
+    objects_moved,
+    /// Moved objects adopted by their receiver (the rest went back to their sender).
+    objects_adopted,
     /// Buffers exported (bytes, bytearray and view exports taken).
     buffers_exported,
     /// Buffer exports released.

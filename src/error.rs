@@ -66,6 +66,12 @@ pub enum ErrorKind {
     ///
     /// [`Runtime`]: crate::Runtime
     WrongRuntime,
+    /// An object cannot be shared the way asked: frozen (a proxy, a memoryview, a received
+    /// buffer, a bytearray with live exports in its graph) or moved (its graph is referred
+    /// to from outside it, or holds such an object). CPython's `NotShareableError`.
+    NotShareable,
+    /// A mutation of a frozen object.
+    Frozen,
 }
 
 impl ErrorKind {
@@ -97,6 +103,8 @@ impl ErrorKind {
             Self::InterpreterGone => "InterpreterGone",
             Self::Panic => "Panic",
             Self::WrongRuntime => "WrongRuntime",
+            Self::NotShareable => "NotShareableError",
+            Self::Frozen => "FrozenError",
         }
     }
 }

@@ -361,6 +361,9 @@ pub(crate) struct InterpState {
     pub(crate) live_objects: AtomicUsize,
     /// Objects ever allocated here.
     pub(crate) allocated: AtomicU64,
+    /// Objects it froze that are still allocated: shared by every interpreter now, and freed
+    /// by whichever thread lets go of the last reference, so counted atomically.
+    pub(crate) frozen_objects: AtomicUsize,
     /// `OwnedObj` handles to objects of this interpreter that exist right now.
     pub(crate) owned_handles: AtomicUsize,
     /// Buffers of this interpreter's objects pinned for other interpreters (channel items
@@ -392,6 +395,7 @@ impl InterpState {
             live_objects: AtomicUsize::new(0),
             allocated: AtomicU64::new(0),
             owned_handles: AtomicUsize::new(0),
+            frozen_objects: AtomicUsize::new(0),
             pinned_exports: AtomicUsize::new(0),
             counters,
         }
@@ -413,6 +417,27 @@ impl InterpState {
         self.allocated.store(total + 1, Ordering::Relaxed);
     }
 
+    /// Accounts `n` of its objects frozen: they leave its live objects for its frozen ones.
+    pub(crate) fn note_frozen(&self, n: usize) {
+        let live = self.live_objects.load(Ordering::Relaxed);
+        debug_assert!(live >= n, "more objects frozen than live");
+        self.live_objects.store(live - n, Ordering::Relaxed);
+        self.frozen_objects.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Accounts `n` of its objects moved out (they belong to no interpreter until adopted).
+    pub(crate) fn note_moved_out(&self, n: usize) {
+        let live = self.live_objects.load(Ordering::Relaxed);
+        debug_assert!(live >= n, "more objects moved out than live");
+        self.live_objects.store(live - n, Ordering::Relaxed);
+    }
+
+    /// Accounts `n` objects adopted (moved in, or a move given back).
+    pub(crate) fn note_moved_in(&self, n: usize) {
+        let live = self.live_objects.load(Ordering::Relaxed);
+        self.live_objects.store(live + n, Ordering::Relaxed);
+    }
+
     /// Accounts a free; see [`InterpState::note_allocated`].
     pub(crate) fn note_freed(&self) {
         let live = self.live_objects.load(Ordering::Relaxed);
@@ -426,6 +451,7 @@ impl InterpState {
             live_objects: self.live_objects.load(Ordering::Relaxed),
             allocated: self.allocated.load(Ordering::Relaxed),
             owned_handles: self.owned_handles.load(Ordering::Acquire),
+            frozen_objects: self.frozen_objects.load(Ordering::Relaxed),
             pinned_exports: self.pinned_exports.load(Ordering::Acquire),
             inbox_depth: self.inbox.depth(),
             oldest_pending: self.inbox.oldest_age(),
@@ -446,6 +472,9 @@ pub struct InterpInfo {
     pub allocated: u64,
     /// `OwnedObj` handles outstanding.
     pub owned_handles: usize,
+    /// Objects it froze that are still allocated (anywhere: frozen objects are shared, and
+    /// outlive it). Not counted in `live_objects`.
+    pub frozen_objects: usize,
     /// Buffers pinned for other interpreters (channel items, received views) outstanding.
     pub pinned_exports: usize,
     /// Calls waiting in the pending-call inbox.

@@ -18,7 +18,7 @@ use crate::error::{fail, Error, ErrorKind, Result};
 use crate::export::{Exports, OriginRef, Role};
 use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
-use crate::object::{Body, Forward, Obj, OwnerCell, PinnedExport, ProxyBody};
+use crate::object::{Body, Forward, Obj, OwnerCell, PinnedExport, ProxyBody, SharedRef};
 use crate::sync::Arc;
 use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
@@ -84,6 +84,8 @@ pub(crate) enum Value {
     Str(Box<str>),
     Bytes(Box<[u8]>),
     Tuple(Vec<Value>),
+    /// A frozen object, which any interpreter reads in place: the same object arrives.
+    Shared(SharedRef),
     /// An object that stays where it is: one origin reference to it.
     Ref(OriginRef),
     /// A buffer exported for a view elsewhere.
@@ -111,13 +113,20 @@ impl Value {
         })
     }
 
-    /// `obj` for the other side: a copy if it is a shareable immutable; else an origin
-    /// reference (a proxy's own origin's, so no chain forms).
+    /// `obj` for the other side: the object itself if it is frozen; a copy if it is a
+    /// shareable immutable; else an origin reference (a proxy's own origin's, so no chain
+    /// forms). The one rule for call results and channel items (INV-MEMBRANE).
     pub(crate) fn from_obj(obj: &Obj<'_>) -> Value {
-        if let Some(copy) = Value::copy_of(obj) {
-            return copy;
-        }
-        Value::Ref(origin_ref_of(obj, Role::InFlight))
+        Value::by_value(obj).unwrap_or_else(|| Value::Ref(origin_ref_of(obj, Role::InFlight)))
+    }
+
+    /// `obj` for the other side if it crosses without staying here: itself if it is frozen,
+    /// a copy if it is a shareable immutable; `None` for everything else (which crosses as
+    /// an origin reference).
+    pub(crate) fn by_value(obj: &Obj<'_>) -> Option<Value> {
+        SharedRef::of(obj)
+            .map(Value::Shared)
+            .or_else(|| Value::copy_of(obj))
     }
 
     /// The value as an object of `tok`'s interpreter: a copy, the object itself back home,
@@ -137,6 +146,7 @@ impl Value {
                     .collect::<Result<Vec<_>>>()?;
                 tok.tuple(&items)
             }
+            Value::Shared(shared) => shared.into_obj(tok),
             Value::Ref(r) => materialize(tok, r)?,
             Value::Buffer(export) => tok.received_buffer(export).memoryview()?,
         })

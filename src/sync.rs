@@ -9,12 +9,13 @@
 //! The bytes of a `bytearray` ([`DataByte`]) are `core` atomics in ordinary builds and loom's
 //! in model builds (the design note on views, INV-BUF-ATOMIC-BYTES, explains why relaxed
 //! atomics make concurrent reads and writes defined). What is deliberately *not* loom's: the
-//! process-wide counter of [`process_unique`], which only makes numbers unique.
+//! process-wide counter of [`process_unique`], which only makes numbers unique, and the
+//! [`SetOnce`] word of an object header, which is written before the object is shared.
 
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread::yield_now;
     pub(crate) use loom::thread_local;
@@ -46,7 +47,7 @@ mod imp {
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread::yield_now;
     pub(crate) use std::thread_local;
@@ -101,7 +102,7 @@ mod imp {
 /// otherwise. Callers guarantee exclusion themselves (for object state: by holding the owner
 /// interpreter, INV-OWN-LOCKED); loom and Miri report a caller that does not.
 pub(crate) use imp::{
-    thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+    fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
 };
 
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
@@ -111,6 +112,35 @@ pub(crate) type DataByte = core::sync::atomic::AtomicU8;
 /// The byte of a `bytearray` (see above): loom's atomic in model builds.
 #[cfg(loom)]
 pub(crate) type DataByte = loom::sync::atomic::AtomicU8;
+
+/// A pointer set once, while its object is reachable from one interpreter only, and read by
+/// any thread afterwards: how an object is shared (owned, immortal, or frozen and counted by
+/// its component). A `core` atomic in every build, written with `Release` and read with
+/// `Acquire`, so that a reader that sees the pointer sees what it points to. Not loom's: its
+/// readers reach the object through a synchronising operation loom does model (an interpreter
+/// lock, a channel's mutex), and a reader that races the one write (an `OwnedObj` dropped on
+/// another thread while its owner freezes the object) is correct with either value.
+#[derive(Debug)]
+pub(crate) struct SetOnce<T>(core::sync::atomic::AtomicPtr<T>);
+
+impl<T> SetOnce<T> {
+    pub(crate) const fn new(value: *mut T) -> Self {
+        Self(core::sync::atomic::AtomicPtr::new(value))
+    }
+
+    pub(crate) fn get(&self) -> *mut T {
+        self.0.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set(&self, value: *mut T) {
+        self.0.store(value, core::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A value made once for the whole process: the immortal `None`, `True` and `False`
+/// (INV-IMMORTAL). std's in every build: they outlive every loom execution, and no model
+/// touches their counts (immortals have none).
+pub(crate) use std::sync::OnceLock;
 
 /// A number never handed out before in this process (runtime ids, export serials), so that a
 /// key made of it names one thing across every runtime in the process.

@@ -146,10 +146,12 @@ fn counters_count_enters_switches_and_allocations() {
     rt.enter(rt.main(), |tok| {
         drop(tok.int(1));
         tok.switch(sub, |t| drop(t.str("x"))).unwrap();
-        tok.switch(sub, |t| drop(t.none())).unwrap();
+        tok.switch(sub, |t| drop(t.float(0.5))).unwrap();
         // Switching to the interpreter already held is not a switch.
         let here = tok.id();
-        tok.switch(here, |t| drop(t.none())).unwrap();
+        tok.switch(here, |t| drop(t.float(1.5))).unwrap();
+        // None, True and False are immortal: they allocate nothing.
+        drop((tok.none(), tok.bool(true), tok.bool(false)));
     })
     .unwrap();
     let delta = rt.counters().since(&before);

@@ -10,8 +10,8 @@ use crate::error::{fail, ErrorKind, Result};
 use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
 use crate::message::MESSAGE_LEN;
-use crate::object::{Obj, PinnedExport};
-use crate::proxy::{origin_ref_of, receive_object};
+use crate::object::{MovedGraph, Obj, PinnedExport};
+use crate::proxy::{origin_ref_of, receive_object, Value};
 use crate::thread_state::Token;
 
 /// An item made ready for a channel in the sending interpreter: bound to no interpreter,
@@ -63,22 +63,68 @@ impl Outgoing {
         })
     }
 
-    /// An object-pointer item: the object stays in this interpreter, pinned by one origin
-    /// reference that the message owns until it is received (and becomes the receiver's
-    /// proxy, or the object itself back home) or discarded (and goes back). What travels is
-    /// the [`MESSAGE_LEN`]-byte encoding, validated by the receiver against this
-    /// interpreter's export table before anything is used (INV-MSG-VALIDATE).
+    /// An object item, crossing the membrane by the one rule of forwarded calls
+    /// (INV-MEMBRANE):
+    /// - a frozen object travels by reference and arrives as itself (`is` holds across
+    ///   interpreters; `None`, `True` and `False` are frozen);
+    /// - a shareable immutable (int, float, str, bytes, tuples of these) arrives as a copy
+    ///   made in the receiver;
+    /// - anything else stays in this interpreter, pinned by one origin reference that the
+    ///   message owns until it is received (and becomes the receiver's proxy, or the object
+    ///   itself back home) or discarded (and goes back). What travels is the
+    ///   [`MESSAGE_LEN`]-byte encoding, validated by the receiver against this interpreter's
+    ///   export table before anything is used (INV-MSG-VALIDATE).
+    ///
+    /// The first two hold nothing of this interpreter: they do not pin it and do not stop
+    /// its destroy.
     pub fn object(obj: &Obj<'_>) -> Outgoing {
-        let reference = origin_ref_of(obj, Role::InFlight);
+        let tok = obj.token();
+        let payload = match Value::by_value(obj) {
+            Some(value) => Payload::Value(value),
+            None => {
+                let reference = origin_ref_of(obj, Role::InFlight);
+                Payload::Object {
+                    bytes: reference.key().encode(),
+                    reference,
+                }
+            }
+        };
         Outgoing {
-            runtime: reference.runtime().id(),
-            payload: Payload::Object {
-                bytes: reference.key().encode(),
-                reference,
-            },
+            runtime: tok.runtime().id(),
+            payload,
             unbound: None,
-            made_in: obj.token().id(),
+            made_in: tok.id(),
         }
+    }
+
+    /// A moved item: `obj` and everything it reaches leave this interpreter, and the
+    /// receiver owns them as if it had made them; nothing comes back here (Swift's `sending`,
+    /// a transferred `ArrayBuffer`). The handle is consumed. Fails with `NotShareable`, and
+    /// changes nothing, when anything outside the graph refers into it, when the graph holds
+    /// what cannot change hands (a proxy, a memoryview, a received buffer, bytes or a
+    /// bytearray with live exports), or when `obj` is frozen (send it with `object`). An item
+    /// never received goes back to this interpreter (INV-MOVE-EXCLUSIVE).
+    ///
+    /// A moved-from handle cannot be used: the move consumed it.
+    ///
+    /// ```compile_fail
+    /// # use xinterp::{Outgoing, Runtime};
+    /// # let rt = Runtime::new();
+    /// # rt.enter(rt.main(), |tok| {
+    /// let list = tok.list(&[tok.int(1)]);
+    /// let item = Outgoing::moved(list).unwrap();
+    /// list.len().unwrap(); // error[E0382]: borrow of moved value: `list`
+    /// # drop(item);
+    /// # }).unwrap();
+    /// ```
+    pub fn moved(obj: Obj<'_>) -> Result<Outgoing> {
+        let (made_in, runtime) = (obj.token().id(), obj.token().runtime().id());
+        Ok(Outgoing {
+            payload: Payload::Moved(MovedGraph::take(obj)?),
+            unbound: None,
+            made_in,
+            runtime,
+        })
     }
 
     /// Sets what becomes of this item if its sender is destroyed before it is received
@@ -123,6 +169,8 @@ impl Incoming {
                 holder.memoryview()?
             }
             Payload::Object { bytes, reference } => receive_object(tok, &bytes, reference)?,
+            Payload::Value(value) => value.into_obj(tok)?,
+            Payload::Moved(graph) => graph.adopt(tok),
             Payload::Unbound => tok.unbound(),
         })
     }
@@ -140,6 +188,11 @@ pub(crate) enum Payload {
         bytes: [u8; MESSAGE_LEN],
         reference: OriginRef,
     },
+    /// A frozen object (by reference) or a shareable immutable (a copy): nothing of the
+    /// sender.
+    Value(Value),
+    /// An object graph changing hands, owned by no interpreter on the way.
+    Moved(MovedGraph),
     /// The sender was destroyed; its data is released.
     Unbound,
 }
@@ -168,6 +221,8 @@ impl fmt::Debug for Payload {
                     reference.key().origin
                 )
             }
+            Payload::Value(_) => f.write_str("Value"),
+            Payload::Moved(graph) => write!(f, "Moved({} objects)", graph.len()),
             Payload::Unbound => f.write_str("Unbound"),
         }
     }

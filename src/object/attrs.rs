@@ -37,6 +37,7 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::SetAttr(name), std::slice::from_ref(value)) {
             return r.map(drop);
         }
+        self.refuse_if_frozen("set an attribute of")?;
         if self.set_attr(name, value) {
             Ok(())
         } else {
@@ -49,6 +50,7 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::DelAttr(name), &[]) {
             return r.map(drop);
         }
+        self.refuse_if_frozen("delete an attribute of")?;
         if self.remove_attr(name) {
             Ok(())
         } else {
@@ -109,11 +111,13 @@ impl<'t> Obj<'t> {
             (Body::Instance { .. }, _) => self.getattr(name)?.call(args),
             (Body::List(_), "append") => {
                 arity(1)?;
+                self.refuse_if_frozen("append to")?;
                 self.list_push(&args[0]);
                 Ok(tok.none())
             }
             (Body::List(_), "pop") => {
                 arity(0)?;
+                self.refuse_if_frozen("pop from")?;
                 self.list_pop()
                     .ok_or_else(|| Error::new(ErrorKind::IndexError, "pop from empty list"))
             }

@@ -135,12 +135,28 @@ impl Buffer<'_> {
 
 impl Drop for Buffer<'_> {
     fn drop(&mut self) {
-        let exports = exports_cell(self.source.body()).expect("buffers come from exporters");
-        // SAFETY: `source` is bound to a token, so this thread holds its owner
-        // (INV-OBJ-BOUND); the closure touches only the count.
-        unsafe { exports.with_mut(|n| *n -= 1) };
+        // SAFETY: `source` is alive and bound to a token, so this thread holds its owner
+        // unless it is frozen (INV-OBJ-BOUND).
+        unsafe { count_export(self.source.ptr(), false) };
         LiveCounters::bump(&self.source.token().counters().buffers_released);
     }
+}
+
+/// Counts one export more (`up`) or less on `exporter`. A frozen exporter counts none: its
+/// bytes never change or move again, and any interpreter may read it, so there is nothing
+/// to guard (INV-FROZEN-IMMUTABLE).
+///
+/// # Safety
+/// `exporter` is alive and exports buffers; unless it is frozen, the calling thread holds its
+/// owner.
+unsafe fn count_export(exporter: ObjPtr, up: bool) {
+    if exporter.is_shared() {
+        return;
+    }
+    // SAFETY: forwarded contract: alive.
+    let exports = exports_cell(unsafe { exporter.body() }).expect("exporters count exports");
+    // SAFETY: forwarded contract: the owner is held; the closure touches only the count.
+    unsafe { exports.with_mut(|n| if up { *n += 1 } else { *n -= 1 }) };
 }
 
 impl<'t> Buffer<'t> {
@@ -205,13 +221,11 @@ impl Drop for PinnedExport {
         let owner = Arc::clone(&self.owner);
         release_in_owner(&self.rt, &self.owner, move || {
             let source = source.into_inner();
-            // SAFETY: the pin holds a strong reference to `source` until just below.
-            let exports =
-                exports_cell(unsafe { source.body() }).expect("pinned sources are exporters");
-            // SAFETY: release functions run only while the thread holds the owner
-            // (INV-RELEASE-IN-OWNER), which owns `source`; the pin held one export and
-            // one strong reference, given up here exactly once.
-            unsafe { exports.with_mut(|n| *n -= 1) };
+            // SAFETY: the pin holds a strong reference to `source` until just below; release
+            // functions run only while the thread holds the owner (INV-RELEASE-IN-OWNER),
+            // which owns `source` unless it is frozen; the pin held one export and one strong
+            // reference, given up here exactly once.
+            unsafe { count_export(source, false) };
             // SAFETY: as above.
             unsafe { source.decref() };
             LiveCounters::bump(&owner.counters.buffers_released);
@@ -248,7 +262,7 @@ fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
 /// length.
 ///
 /// # Safety
-/// `root` is alive and the calling thread holds its owner.
+/// `root` is alive and the calling thread holds its owner, unless it is frozen.
 unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
     // SAFETY: forwarded contract: alive.
     match unsafe { root.body() } {
@@ -258,6 +272,18 @@ unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
             data.len(),
             true,
         ),
+        // A frozen bytearray is read-only, and any interpreter may read it.
+        // SAFETY: frozen: nothing writes the cell again (INV-FROZEN-IMMUTABLE); the closure
+        // only reads the pointer.
+        Body::ByteArray { data, .. } if root.is_shared() => unsafe {
+            data.with_frozen(|v| {
+                (
+                    Bytes::Shared(NonNull::from(&v[..]).cast::<DataByte>()),
+                    v.len(),
+                    true,
+                )
+            })
+        },
         // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only reads the pointer.
         Body::ByteArray { data, .. } => unsafe {
             data.with(|v| {
@@ -302,7 +328,7 @@ impl<'t> Obj<'t> {
             return self.memoryview()?.get_buffer();
         }
         self.check_view_live()?;
-        let Some(exports) = exports_cell(self.body()) else {
+        if exports_cell(self.body()).is_none() {
             return fail(
                 ErrorKind::TypeError,
                 format!(
@@ -321,8 +347,9 @@ impl<'t> Obj<'t> {
             // SAFETY: as above, for this object itself.
             None => unsafe { root_bytes(self.ptr()) },
         };
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        unsafe { exports.with_mut(|n| *n += 1) };
+        // SAFETY: alive; the token proves the thread holds the owner unless it is frozen
+        // (INV-OBJ-BOUND).
+        unsafe { count_export(self.ptr(), true) };
         LiveCounters::bump(&self.token().counters().buffers_exported);
         Ok(Buffer {
             source: self.clone(),
@@ -334,8 +361,10 @@ impl<'t> Obj<'t> {
 
     /// Live exports of this `bytes`, `bytearray` or `memoryview` (each view counts one on its
     /// exporter).
+    /// A frozen exporter counts none (0).
     pub fn export_count(&self) -> Result<usize> {
         match exports_cell(self.body()) {
+            Some(_) if self.is_frozen() => Ok(0),
             // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
             Some(exports) => Ok(unsafe { exports.with(|n| *n) }),
             None => fail(
@@ -394,9 +423,8 @@ impl<'t> Obj<'t> {
         let tok = self.token();
         // SAFETY: forwarded contract (INV-OBJ-BOUND).
         let root = unsafe { Obj::from_borrowed_ptr(tok, root) };
-        let exports = exports_cell(root.body()).expect("roots are exporters");
-        // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        unsafe { exports.with_mut(|n| *n += 1) };
+        // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
+        unsafe { count_export(root.ptr(), true) };
         LiveCounters::bump(&tok.counters().buffers_exported);
         tok.alloc(Body::View(ViewBody {
             exporter: root.into_ptr(),
@@ -449,9 +477,8 @@ unsafe fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
     let tok = holder.token();
     // SAFETY: forwarded contract: the reference is handed over (INV-OBJ-BOUND).
     let root = unsafe { Obj::from_owned_ptr(tok, root) };
-    let exports = exports_cell(root.body()).expect("roots are exporters");
-    // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-    unsafe { exports.with_mut(|n| *n -= 1) };
+    // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
+    unsafe { count_export(root.ptr(), false) };
     LiveCounters::bump(&tok.counters().buffers_released);
 }
 
@@ -462,12 +489,10 @@ unsafe fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
 /// `root` is alive (the freed view still holds its reference) and the calling thread holds
 /// its owner.
 pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
-    // SAFETY: forwarded contract: alive.
-    let body = unsafe { root.body() };
-    // SAFETY: as above.
+    // SAFETY: forwarded contract: alive (a frozen root's owner state is kept by its
+    // component).
     let owner = unsafe { root.owner() };
-    let exports = exports_cell(body).expect("roots are exporters");
-    // SAFETY: forwarded contract (INV-OWN-LOCKED).
-    unsafe { exports.with_mut(|n| *n -= 1) };
+    // SAFETY: forwarded contract (INV-OWN-LOCKED), unless the root is frozen.
+    unsafe { count_export(root, false) };
     LiveCounters::bump(&owner.counters.buffers_released);
 }

@@ -17,7 +17,7 @@ pub(crate) struct OwnerCell<T> {
     /// The address of the owner's state, or 0 for an unchecked cell (see
     /// [`OwnerCell::unchecked`]).
     #[cfg(debug_assertions)]
-    owner: usize,
+    owner: std::cell::Cell<usize>,
 }
 
 impl<T> OwnerCell<T> {
@@ -26,7 +26,7 @@ impl<T> OwnerCell<T> {
         Self {
             value: UnsafeCell::new(value),
             #[cfg(debug_assertions)]
-            owner: current().addr(),
+            owner: std::cell::Cell::new(current().addr()),
         }
     }
 
@@ -37,8 +37,20 @@ impl<T> OwnerCell<T> {
         Self {
             value: UnsafeCell::new(value),
             #[cfg(debug_assertions)]
-            owner: 0,
+            owner: std::cell::Cell::new(0),
         }
+    }
+
+    /// Makes the cell its object's new owner's (in debug builds, what accesses are checked
+    /// against), when a moved object is adopted. Touches only the debug check, so it is
+    /// safe; it is called only by the thread alone with a moved graph (INV-MOVE-EXCLUSIVE).
+    pub(crate) fn rehome(&self, owner: &crate::interp::InterpState) {
+        #[cfg(debug_assertions)]
+        if self.owner.get() != 0 {
+            self.owner.set(std::ptr::from_ref(owner).addr());
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = owner;
     }
 
     /// The value, from a cell that is being dropped with its object.
@@ -50,7 +62,7 @@ impl<T> OwnerCell<T> {
     /// cell (INV-OWN-LOCKED).
     fn check_owner(&self) {
         #[cfg(debug_assertions)]
-        if self.owner != 0 && current().addr() != self.owner {
+        if self.owner.get() != 0 && current().addr() != self.owner.get() {
             let held = current();
             let held = if held.is_null() {
                 "no interpreter".to_string()
@@ -74,6 +86,17 @@ impl<T> OwnerCell<T> {
         // SAFETY: per the contract, this thread has exclusive access to the cell for the
         // duration of `f` (INV-OWN-LOCKED) and `f` creates no second reference to it.
         self.value.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// A shared view of a frozen object's cell, from any thread (unchecked: the object has
+    /// no owner to hold any more).
+    ///
+    /// # Safety
+    /// The object this cell belongs to is frozen, so nothing writes the cell again
+    /// (INV-FROZEN-IMMUTABLE), or the calling thread is alone with it.
+    pub(crate) unsafe fn with_frozen<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: per the contract, every access from now on is a read.
+        self.value.with(|p| f(unsafe { &*p }))
     }
 
     /// # Safety

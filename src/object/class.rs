@@ -75,6 +75,11 @@ impl Attrs {
         Some(self.0.remove(at).1)
     }
 
+    /// The values, in order (references still held).
+    pub(crate) fn values(&self) -> impl Iterator<Item = ObjPtr> + '_ {
+        self.0.iter().map(|(_, value)| *value)
+    }
+
     pub(crate) fn names(&self) -> Vec<String> {
         self.0.iter().map(|(n, _)| n.to_string()).collect()
     }

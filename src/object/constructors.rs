@@ -8,16 +8,6 @@ use crate::thread_state::Token;
 
 /// Constructors: each returns a new object owned by this token's interpreter.
 impl Token<'_> {
-    /// `None`.
-    pub fn none(&self) -> Obj<'_> {
-        self.alloc(Body::None)
-    }
-
-    /// A `bool`.
-    pub fn bool(&self, value: bool) -> Obj<'_> {
-        self.alloc(Body::Bool(value))
-    }
-
     /// An `int`.
     pub fn int(&self, value: i64) -> Obj<'_> {
         self.alloc(Body::Int(value))

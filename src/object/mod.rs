@@ -23,6 +23,9 @@ mod compare;
 mod constructors;
 mod dict;
 mod forward;
+mod frozen;
+mod immortal;
+mod moved;
 mod owned;
 mod pointer;
 mod repr;
@@ -39,13 +42,16 @@ pub(crate) use class::Attrs;
 pub use class::{ClassDef, Method};
 pub(crate) use dict::{Dict, HashKey};
 pub(crate) use forward::{Forward, ProxyBody};
+pub(crate) use frozen::SharedRef;
+pub(crate) use moved::MovedGraph;
 pub use owned::{OwnedObj, RawObj};
 pub(crate) use pointer::ObjPtr;
 use pointer::{ObjBox, ObjHeader};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
-use crate::sync::{Arc, DataByte, Ordering, UnsafeCell};
+use crate::interp::InterpState;
+use crate::sync::{Arc, DataByte, Ordering, SetOnce, UnsafeCell};
 use crate::thread_state::Token;
 
 /// What an object is.
@@ -170,6 +176,112 @@ impl Body {
         }
     }
 
+    /// Appends the strong references this body holds (with repeats) to `out`, and gives
+    /// the live exports of a `bytes` or `bytearray` (0 for other objects).
+    ///
+    /// # Safety
+    /// If `frozen`, the object is frozen or this thread is alone with it; otherwise the
+    /// calling thread holds the owner (INV-OWN-LOCKED).
+    unsafe fn references(&self, frozen: bool, out: &mut Vec<ObjPtr>) -> usize {
+        /// Opens `cell` for reading the way the contract allows.
+        ///
+        /// # Safety
+        /// As for `references`.
+        unsafe fn read<T, R>(cell: &OwnerCell<T>, frozen: bool, f: impl FnOnce(&T) -> R) -> R {
+            if frozen {
+                // SAFETY: forwarded contract.
+                unsafe { cell.with_frozen(f) }
+            } else {
+                // SAFETY: forwarded contract; the closures below only copy.
+                unsafe { cell.with(f) }
+            }
+        }
+        match self {
+            Body::Tuple(items) => out.extend(items.iter().copied()),
+            Body::List(items) => {
+                // SAFETY: forwarded contract; the closure only copies pointers.
+                unsafe { read(items, frozen, |v| out.extend(v.iter().copied())) }
+            }
+            Body::Dict(dict) => {
+                let pairs =
+                    |d: &Dict| out.extend(d.entries().into_iter().flat_map(|(k, v)| [k, v]));
+                // SAFETY: forwarded contract; the closure only copies pointers.
+                unsafe { read(dict, frozen, pairs) }
+            }
+            Body::Instance { class, attrs } => {
+                out.push(*class);
+                // SAFETY: forwarded contract; the closure only copies pointers.
+                unsafe { read(attrs, frozen, |a| out.extend(a.values())) }
+            }
+            Body::BoundMethod { receiver, .. } => out.push(*receiver),
+            Body::View(view) => out.push(view.exporter),
+            Body::Bytes { exports, .. } | Body::ByteArray { exports, .. } => {
+                // SAFETY: forwarded contract; the closure only copies the count.
+                return unsafe { read(exports, frozen, |n| *n) };
+            }
+            Body::None
+            | Body::Bool(_)
+            | Body::Int(_)
+            | Body::Float(_)
+            | Body::Str(_)
+            | Body::Class(_)
+            | Body::ReceivedBuffer { .. }
+            | Body::Unbound
+            | Body::Proxy(_) => {}
+        }
+        0
+    }
+
+    /// Makes every cell of this body `owner`'s (what debug builds check accesses against),
+    /// for a moved object being adopted.
+    fn rehome_cells(&self, owner: &InterpState) {
+        match self {
+            Body::Bytes { exports, .. } => exports.rehome(owner),
+            Body::ByteArray { data, exports } => {
+                data.rehome(owner);
+                exports.rehome(owner);
+            }
+            Body::List(items) => items.rehome(owner),
+            Body::Dict(dict) => dict.rehome(owner),
+            Body::Instance { attrs, .. } => attrs.rehome(owner),
+            Body::View(view) => {
+                view.released.rehome(owner);
+                view.exports.rehome(owner);
+            }
+            Body::ReceivedBuffer { views, .. } => views.rehome(owner),
+            Body::None
+            | Body::Bool(_)
+            | Body::Int(_)
+            | Body::Float(_)
+            | Body::Str(_)
+            | Body::Tuple(_)
+            | Body::Class(_)
+            | Body::BoundMethod { .. }
+            | Body::Unbound
+            | Body::Proxy(_) => {}
+        }
+    }
+
+    /// The strong references and live exports of an object this thread's interpreter owns.
+    ///
+    /// # Safety
+    /// The calling thread holds the owner (INV-OWN-LOCKED).
+    pub(super) unsafe fn children_and_exports(&self) -> (Vec<ObjPtr>, usize) {
+        let mut children = Vec::new();
+        // SAFETY: forwarded contract.
+        let exports = unsafe { self.references(false, &mut children) };
+        (children, exports)
+    }
+
+    /// Appends a frozen member's references to `out`, for its component's free.
+    ///
+    /// # Safety
+    /// The object is frozen and this thread is alone with it (INV-FROZEN-COUNT).
+    pub(super) unsafe fn frozen_children(&self, out: &mut Vec<ObjPtr>) {
+        // SAFETY: forwarded contract.
+        unsafe { self.references(true, out) };
+    }
+
     /// Appends the strong references this body holds to `out` (for deallocation), and gives
     /// back the export an unreleased view holds.
     ///
@@ -215,6 +327,7 @@ impl<'r> Token<'r> {
             header: ObjHeader {
                 refcnt: UnsafeCell::new(1),
                 owner: NonNull::from(&**self.interp()),
+                sharing: SetOnce::new(ptr::null_mut()),
             },
             body,
         });
@@ -262,7 +375,7 @@ impl<'t> Obj<'t> {
     /// reference to it, which the handle now owns (INV-OBJ-BOUND).
     pub(crate) unsafe fn from_owned_ptr(tok: &'t Token<'t>, ptr: ObjPtr) -> Self {
         // SAFETY: forwarded contract: alive.
-        debug_assert!(ptr::eq(unsafe { ptr.owner() }, &**tok.interp()));
+        debug_assert!(ptr.is_shared() || ptr::eq(unsafe { ptr.owner() }, &**tok.interp()));
         Obj { ptr, tok }
     }
 

@@ -3,21 +3,41 @@
 
 use std::ptr::{self, NonNull};
 
+use super::frozen::Component;
 use super::Body;
 use crate::counters::LiveCounters;
 use crate::interp::InterpState;
-use crate::sync::UnsafeCell;
+use crate::sync::{fence, Ordering, SetOnce, UnsafeCell};
 use crate::thread_state::current;
 
 /// The header every object starts with. `repr(C)` so that the header sits at offset 0 and
 /// an object's address is its header's address (asserted in `lib.rs`).
 #[repr(C)]
 pub(crate) struct ObjHeader {
-    /// Strong references. Touched only by the thread holding `owner` (INV-OWN-LOCKED).
+    /// Strong references of an owned object. Touched only by the thread holding `owner`
+    /// (INV-OWN-LOCKED); unused once the object is shared.
     pub(super) refcnt: UnsafeCell<usize>,
     /// The interpreter that allocated the object. Its state outlives every object of it
-    /// (INV-OWNER-OUTLIVES).
+    /// (INV-OWNER-OUTLIVES). Dangling for an immortal, which has no owner.
     pub(super) owner: NonNull<InterpState>,
+    /// How the object is shared: null while it is owned; [`IMMORTAL`]; or its frozen
+    /// component, which holds its count (INV-FROZEN-COUNT). Set once, before any other
+    /// interpreter can reach the object.
+    pub(super) sharing: SetOnce<Component>,
+}
+
+/// The `sharing` of an immortal object (`None`, `True`, `False`): never counted, never
+/// freed, readable by every interpreter. Compared, never dereferenced.
+pub(super) const IMMORTAL: *mut Component = std::ptr::dangling_mut();
+
+/// How an object is shared.
+enum Sharing<'a> {
+    /// Owned by one interpreter: its plain refcount, touched only by the thread holding it.
+    Owned,
+    /// Immortal: no count at all.
+    Immortal,
+    /// Frozen: counted atomically by its component.
+    Frozen(&'a Component),
 }
 
 #[repr(C)]
@@ -28,7 +48,7 @@ pub(crate) struct ObjBox {
 
 /// A raw pointer to an object. By itself it owns nothing; a field documented as holding a
 /// strong reference releases it with [`ObjPtr::decref`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct ObjPtr(pub(super) NonNull<ObjBox>);
 
 impl ObjPtr {
@@ -67,12 +87,79 @@ impl ObjPtr {
         self.0.as_ptr().addr()
     }
 
+    /// The object's `sharing` word.
+    ///
+    /// # Safety
+    /// The object is alive.
+    pub(super) unsafe fn component(self) -> *mut Component {
+        // SAFETY: forwarded contract.
+        unsafe { self.header() }.sharing.get()
+    }
+
+    /// How the object is shared.
+    ///
+    /// # Safety
+    /// The object is alive for `'a`; a frozen object's component lives as long as it does.
+    unsafe fn sharing<'a>(self) -> Sharing<'a> {
+        // SAFETY: forwarded contract.
+        match unsafe { self.component() } {
+            p if p.is_null() => Sharing::Owned,
+            p if p == IMMORTAL => Sharing::Immortal,
+            // SAFETY: a component outlives its members (it frees them), and the `Acquire`
+            // read of the pointer makes its contents visible.
+            p => Sharing::Frozen(unsafe { &*p }),
+        }
+    }
+
+    /// Whether the object is frozen or immortal: readable by any interpreter, and never
+    /// changed again.
+    pub(crate) fn is_shared(self) -> bool {
+        // SAFETY: every `ObjPtr` a caller holds names a live object (INV-FREE-ONCE).
+        !unsafe { self.component() }.is_null()
+    }
+
+    /// Makes an owned object a member of frozen `component`.
+    ///
+    /// # Safety
+    /// The object is alive and owned by the interpreter this thread holds, and no other
+    /// interpreter can reach it before this returns (INV-FROZEN-COUNT).
+    pub(super) unsafe fn share(self, component: *mut Component) {
+        // SAFETY: forwarded contract.
+        unsafe { self.check_owner("freeze") };
+        // SAFETY: as above.
+        unsafe { self.header() }.sharing.set(component);
+    }
+
+    /// Makes the object `owner`'s: its header, and (in debug builds) its cells' owner check.
+    ///
+    /// # Safety
+    /// The object is alive and owned, and the calling thread is alone with it: a moved
+    /// graph's member, reached only through its `MovedGraph` (INV-MOVE-EXCLUSIVE).
+    pub(super) unsafe fn rehome(self, owner: &InterpState) {
+        // SAFETY: forwarded contract: nobody else reads or writes the header now; the
+        // pointer came from `Box::leak`, so it may write.
+        unsafe { (*self.0.as_ptr()).header.owner = NonNull::from(owner) };
+        // SAFETY: as above: alive.
+        unsafe { self.body() }.rehome_cells(owner);
+    }
+
+    /// The references the object holds, and (for `bytes` and `bytearray`) its live exports.
+    ///
+    /// # Safety
+    /// The object is alive and owned by the interpreter this thread holds (INV-OWN-LOCKED).
+    pub(super) unsafe fn children_and_exports(self) -> (Vec<ObjPtr>, usize) {
+        // SAFETY: forwarded contract.
+        let body = unsafe { self.body() };
+        // SAFETY: forwarded contract: the owner is held, and the closures only copy.
+        unsafe { body.children_and_exports() }
+    }
+
     /// Panics (debug builds) unless the calling thread holds the owner (INV-OWN-LOCKED).
     ///
     /// # Safety
     /// The object is alive.
     unsafe fn check_owner(self, what: &str) {
-        if cfg!(debug_assertions) {
+        if cfg!(debug_assertions) && !self.is_shared() {
             let held = current();
             // SAFETY: forwarded contract: alive.
             let header = unsafe { self.header() };
@@ -96,11 +183,19 @@ impl ObjPtr {
         }
     }
 
-    /// The reference count.
+    /// The reference count: an owned object's own; a frozen object's component's count of
+    /// outside references; `usize::MAX` for an immortal.
     ///
     /// # Safety
-    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
+    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED), unless it
+    /// is shared.
     pub(crate) unsafe fn refcount(self) -> usize {
+        // SAFETY: forwarded contract: alive.
+        match unsafe { self.sharing() } {
+            Sharing::Owned => {}
+            Sharing::Immortal => return usize::MAX,
+            Sharing::Frozen(component) => return component.count.load(Ordering::Relaxed),
+        }
         // SAFETY: forwarded contract: alive.
         unsafe { self.check_owner("read the refcount") };
         // SAFETY: forwarded contract: alive.
@@ -112,8 +207,19 @@ impl ObjPtr {
     /// Adds a strong reference.
     ///
     /// # Safety
-    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED).
+    /// The object is alive and the calling thread holds its owner (INV-OWN-LOCKED), unless it
+    /// is shared.
     pub(crate) unsafe fn incref(self) {
+        // SAFETY: forwarded contract: alive.
+        match unsafe { self.sharing() } {
+            Sharing::Owned => {}
+            Sharing::Immortal => return,
+            Sharing::Frozen(component) => {
+                // As `Arc::clone`: the caller's reference keeps the count above zero.
+                component.count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
         // SAFETY: per the contract the object is alive.
         unsafe { self.check_owner("incref") };
         // SAFETY: as above.
@@ -127,8 +233,14 @@ impl ObjPtr {
     /// held) when the count reaches zero.
     ///
     /// # Safety
-    /// The caller owns one strong reference and gives it up, and holds the owner.
+    /// The caller owns one strong reference and gives it up, and holds the owner unless the
+    /// object is shared.
     pub(crate) unsafe fn decref(self) {
+        // SAFETY: forwarded contract: alive.
+        if let Sharing::Frozen(_) | Sharing::Immortal = unsafe { self.sharing() } {
+            // SAFETY: forwarded contract.
+            return unsafe { release_shared(self) };
+        }
         // SAFETY: forwarded contract.
         if !unsafe { self.release_one() } {
             return;
@@ -140,8 +252,13 @@ impl ObjPtr {
         // Containers free what only they held iteratively, so that a long chain cannot
         // overflow the stack. (Objects without children allocate no worklist.)
         while let Some(child) = children.pop() {
-            // SAFETY: the freed body held one strong reference to `child`; objects only
-            // hold objects of their own owner, which this thread holds.
+            if child.is_shared() {
+                // SAFETY: the freed body held one strong reference to it.
+                unsafe { release_shared(child) };
+                continue;
+            }
+            // SAFETY: the freed body held one strong reference to `child`; owned objects
+            // only hold owned objects of their own owner, which this thread holds.
             if unsafe { child.release_one() } {
                 // SAFETY: as above, `child`'s count reached zero: freed once, here.
                 unsafe { child.free(&mut children) };
@@ -193,6 +310,54 @@ impl ObjPtr {
         }
         owner.note_freed();
         LiveCounters::bump(&owner.counters.objects_freed);
+    }
+
+    /// Takes a frozen member's references out of its body, for its component's free.
+    ///
+    /// # Safety
+    /// The object is a member of a component being freed by this thread (INV-FROZEN-COUNT).
+    pub(super) unsafe fn free_frozen(self, children: &mut Vec<ObjPtr>) {
+        // SAFETY: forwarded contract: alive, and this thread is alone with it.
+        let body = unsafe { self.body() };
+        // SAFETY: as above; frozen bodies hold no view, buffer or proxy, so nothing is
+        // released elsewhere.
+        unsafe { body.frozen_children(children) };
+    }
+
+    /// Frees a frozen member's memory.
+    ///
+    /// # Safety
+    /// As for [`ObjPtr::free_frozen`], which ran first; the object is not used again.
+    pub(super) unsafe fn dealloc_frozen(self) {
+        // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
+        // (INV-FREE-ONCE); its children were taken out by `free_frozen`.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// Gives up a reference to a shared object: nothing for an immortal; for a frozen object, the
+/// component's count, and when it reaches zero the component is freed, then what it held
+/// outside itself, iteratively.
+///
+/// # Safety
+/// The caller owns one strong reference to `ptr`, a shared object, and gives it up.
+unsafe fn release_shared(ptr: ObjPtr) {
+    let mut pending = vec![ptr];
+    while let Some(ptr) = pending.pop() {
+        // SAFETY: forwarded contract: `pending` holds one reference to each.
+        let Sharing::Frozen(component) = (unsafe { ptr.sharing() }) else {
+            continue;
+        };
+        // As `Arc::drop`: the last decrement acquires every earlier one's writes.
+        if component.count.fetch_sub(1, Ordering::Release) != 1 {
+            continue;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: `pending` held a reference to `ptr` until just above: alive.
+        let component_ptr = unsafe { ptr.component() };
+        // SAFETY: the count reached zero: nothing outside refers to a member, so this thread
+        // is alone with the component (INV-FROZEN-COUNT, INV-FREE-ONCE).
+        unsafe { Component::free(component_ptr, &mut pending) };
     }
 }
 

@@ -134,6 +134,7 @@ impl<'t> Obj<'t> {
         if let Some(result) = self.call_special("__setitem__", &[key.clone(), value.clone()]) {
             return result.map(drop);
         }
+        self.refuse_if_frozen("assign an item of")?;
         match self.body() {
             Body::List(_) => {
                 let len = self.state_len().expect("a list");
@@ -165,6 +166,7 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::DelItem, std::slice::from_ref(key)) {
             return r.map(drop);
         }
+        self.refuse_if_frozen("delete an item of")?;
         match self.body() {
             Body::List(_) => {
                 let len = self.state_len().expect("a list");

@@ -29,6 +29,10 @@ impl<'t> Obj<'t> {
         cell: fn(&Body) -> Option<&OwnerCell<T>>,
         f: impl FnOnce(&mut T) -> R,
     ) -> Option<R> {
+        debug_assert!(
+            !self.is_frozen(),
+            "a mutation of a frozen object reached its state (INV-FROZEN-IMMUTABLE)"
+        );
         let cell = cell(self.body())?;
         // SAFETY: the cell is part of this object's body, and this handle's token proves
         // the thread holds the object's owner (INV-OBJ-BOUND, INV-OWN-LOCKED); the closures
@@ -36,34 +40,45 @@ impl<'t> Obj<'t> {
         Some(unsafe { cell.with_mut(f) })
     }
 
+    /// Runs `f` on a shared view of the cell `cell` picks out; `None` if there is none. For
+    /// an owned object, as `with_state`; a frozen one's cells are never written again, so
+    /// any interpreter may read them (INV-FROZEN-IMMUTABLE).
+    fn read_state<T, R>(
+        &self,
+        cell: fn(&Body) -> Option<&OwnerCell<T>>,
+        f: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        let cell = cell(self.body())?;
+        if self.is_frozen() {
+            // SAFETY: the object is frozen: nothing writes its cells again.
+            return Some(unsafe { cell.with_frozen(f) });
+        }
+        // SAFETY: as in `with_state`.
+        Some(unsafe { cell.with(f) })
+    }
+
+    fn read_list<R>(&self, f: impl FnOnce(&Vec<ObjPtr>) -> R) -> Option<R> {
+        self.read_state(list_cell, f)
+    }
+
+    fn read_dict<R>(&self, f: impl FnOnce(&Dict) -> R) -> Option<R> {
+        self.read_state(dict_cell, f)
+    }
+
+    fn read_attrs<R>(&self, f: impl FnOnce(&Attrs) -> R) -> Option<R> {
+        self.read_state(attrs_cell, f)
+    }
+
     fn with_list<R>(&self, f: impl FnOnce(&mut Vec<ObjPtr>) -> R) -> Option<R> {
-        self.with_state(
-            |body| match body {
-                Body::List(items) => Some(items),
-                _ => None,
-            },
-            f,
-        )
+        self.with_state(list_cell, f)
     }
 
     fn with_dict<R>(&self, f: impl FnOnce(&mut Dict) -> R) -> Option<R> {
-        self.with_state(
-            |body| match body {
-                Body::Dict(dict) => Some(dict),
-                _ => None,
-            },
-            f,
-        )
+        self.with_state(dict_cell, f)
     }
 
     fn with_attrs<R>(&self, f: impl FnOnce(&mut Attrs) -> R) -> Option<R> {
-        self.with_state(
-            |body| match body {
-                Body::Instance { attrs, .. } => Some(attrs),
-                _ => None,
-            },
-            f,
-        )
+        self.with_state(attrs_cell, f)
     }
 
     fn with_bytearray<R>(&self, f: impl FnOnce(&mut Vec<DataByte>) -> R) -> Option<R> {
@@ -121,9 +136,9 @@ impl<'t> Obj<'t> {
     /// state holds them now; `None` for other objects.
     pub(super) fn state_len(&self) -> Option<usize> {
         match self.body() {
-            Body::List(_) => self.with_list(|v| v.len()),
-            Body::Dict(_) => self.with_dict(|d| d.len()),
-            Body::ByteArray { .. } => self.with_bytearray(|v| v.len()),
+            Body::List(_) => self.read_list(|v| v.len()),
+            Body::Dict(_) => self.read_dict(|d| d.len()),
+            Body::ByteArray { .. } => self.read_state(bytearray_cell, |v| v.len()),
             _ => None,
         }
     }
@@ -132,7 +147,7 @@ impl<'t> Obj<'t> {
     pub(super) fn items_len(&self) -> Option<usize> {
         match self.body() {
             Body::Tuple(items) => Some(items.len()),
-            Body::List(_) => self.with_list(|v| v.len()),
+            Body::List(_) => self.read_list(|v| v.len()),
             _ => None,
         }
     }
@@ -142,7 +157,7 @@ impl<'t> Obj<'t> {
     pub(super) fn item_at(&self, at: usize) -> Option<Obj<'t>> {
         let ptr = match self.body() {
             Body::Tuple(items) => items.get(at).copied(),
-            Body::List(_) => self.with_list(|v| v.get(at).copied()).flatten(),
+            Body::List(_) => self.read_list(|v| v.get(at).copied()).flatten(),
             _ => None,
         }?;
         // SAFETY: the sequence holds the item, and nothing ran between reading the pointer
@@ -154,7 +169,7 @@ impl<'t> Obj<'t> {
     pub(super) fn items_snapshot(&self) -> Result<Vec<Obj<'t>>> {
         let ptrs: Vec<ObjPtr> = match self.body() {
             Body::Tuple(items) => items.to_vec(),
-            Body::List(_) => self.with_list(|v| v.clone()).expect("a list"),
+            Body::List(_) => self.read_list(|v| v.clone()).expect("a list"),
             _ => return type_error(format!("'{}' object is not a sequence", self.type_name())),
         };
         // SAFETY: the sequence holds each item, and nothing runs between the copy of the
@@ -164,7 +179,7 @@ impl<'t> Obj<'t> {
 
     /// New references to a dict's (key, value) pairs, in insertion order.
     pub(super) fn dict_items(&self) -> Result<Vec<(Obj<'t>, Obj<'t>)>> {
-        let Some(entries) = self.with_dict(|d| d.entries()) else {
+        let Some(entries) = self.read_dict(|d| d.entries()) else {
             return type_error(format!("expected dict, got {}", self.type_name()));
         };
         let pair = |(k, v)| {
@@ -183,7 +198,7 @@ impl<'t> Obj<'t> {
             return type_error(format!("expected dict, got {}", self.type_name()));
         }
         let hash = key.hash_key()?;
-        let found = self.with_dict(|d| d.get(&hash)).flatten();
+        let found = self.read_dict(|d| d.get(&hash)).flatten();
         // SAFETY: the dict holds the value it returned (INV-OBJ-BOUND).
         Ok(found.map(|p| unsafe { self.held(p) }))
     }
@@ -240,7 +255,7 @@ impl<'t> Obj<'t> {
 
     /// An instance's own attribute `name`.
     pub(super) fn attr(&self, name: &str) -> Option<Obj<'t>> {
-        let value = self.with_attrs(|a| a.get(name)).flatten();
+        let value = self.read_attrs(|a| a.get(name)).flatten();
         // SAFETY: the instance holds its attributes (INV-OBJ-BOUND).
         value.map(|p| unsafe { self.held(p) })
     }
@@ -271,12 +286,13 @@ impl<'t> Obj<'t> {
     /// The names of an instance's attributes, in the order they were first set; empty for
     /// other objects.
     pub fn attr_names(&self) -> Vec<String> {
-        self.with_attrs(|a| a.names()).unwrap_or_default()
+        self.read_attrs(|a| a.names()).unwrap_or_default()
     }
 
     /// Changes a `bytearray`'s storage with `change`, which only resizes it; fails with
     /// `BufferError` while buffers are exported.
     pub(super) fn resize_bytearray(&self, change: impl FnOnce(&mut Vec<DataByte>)) -> Result<()> {
+        self.refuse_if_frozen("resize")?;
         let Some(exported) = self.with_state(
             |body| match body {
                 Body::ByteArray { exports, .. } => Some(exports),
@@ -296,5 +312,33 @@ impl<'t> Obj<'t> {
         // reallocate (INV-BUF-NO-RESIZE).
         self.with_bytearray(change);
         Ok(())
+    }
+}
+
+fn list_cell(body: &Body) -> Option<&OwnerCell<Vec<ObjPtr>>> {
+    match body {
+        Body::List(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn dict_cell(body: &Body) -> Option<&OwnerCell<Dict>> {
+    match body {
+        Body::Dict(dict) => Some(dict),
+        _ => None,
+    }
+}
+
+fn attrs_cell(body: &Body) -> Option<&OwnerCell<Attrs>> {
+    match body {
+        Body::Instance { attrs, .. } => Some(attrs),
+        _ => None,
+    }
+}
+
+fn bytearray_cell(body: &Body) -> Option<&OwnerCell<Vec<DataByte>>> {
+    match body {
+        Body::ByteArray { data, .. } => Some(data),
+        _ => None,
     }
 }

@@ -16,13 +16,15 @@ pub fn drain_all(rt: &Runtime) {
 }
 
 /// The accounting at the end of a test: after draining, no object is left in any
-/// interpreter (INV-FREE-ONCE), no buffer is pinned and no export outstanding (INV-LEDGER),
-/// and objects and buffer exports balance runtime-wide, destroyed interpreters included.
+/// interpreter (INV-FREE-ONCE), frozen or owned, no buffer is pinned and no export
+/// outstanding (INV-LEDGER), and objects and buffer exports balance runtime-wide, destroyed
+/// interpreters included.
 pub fn assert_clean(rt: &Runtime) {
     drain_all(rt);
     for id in rt.list() {
         let info = rt.info(id).unwrap();
         assert_eq!(info.live_objects, 0, "{info:?}");
+        assert_eq!(info.frozen_objects, 0, "{info:?}");
         assert_eq!(info.pinned_exports, 0, "{info:?}");
         assert!(rt.exports(id).unwrap().is_empty(), "{:?}", rt.exports(id));
     }
