@@ -31,6 +31,9 @@ step "conformance: every scenario on xinterp; on CPython 3.13+ too when one is f
 cargo run -q -p xinterp-conformance -- --strict
 
 step "loom models (release, debug assertions on, LOOM_MAX_PREEMPTIONS=2)"
+# The models need none of the release profile's whole-program optimisation (that is for the
+# lab and the benchmarks), and build much faster without it.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
     cargo test --release --target-dir target/loom -p xinterp-loom-tests
 
@@ -38,6 +41,8 @@ step "loom: the wrong-interpreter touch without debug assertions is a race loom 
 RUSTFLAGS="--cfg loom -C debug-assertions=off" LOOM_MAX_PREEMPTIONS=2 \
     cargo test --release --target-dir target/loom-nodebug -p xinterp-loom-tests \
     --test wrong_interpreter_touch
+
+unset CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS
 
 step "miri (strict provenance, stacked borrows): library, integration and doc tests"
 MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test -p xinterp

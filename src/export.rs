@@ -20,11 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
+use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
 use crate::object::{Obj, ObjPtr};
 use crate::runtime::Runtime;
-use crate::sync::{process_unique, Arc, Mutex};
+use crate::sync::{process_unique, Arc, IdBuildHasher, Mutex};
 
 /// What an origin reference is doing right now, for the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +123,7 @@ const DEAD_SERIAL: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Table {
-    by_addr: HashMap<usize, Entry>,
+    by_addr: HashMap<usize, Entry, IdBuildHasher>,
     /// Set when the interpreter's destroy begins, in the same critical section that decides
     /// it (INV-EXPORTS-CLOSED): from then on no new reference is counted. Exports made later
     /// (by a pending call of the final drain) are dead, and bytes are not resolved; the
@@ -175,6 +176,10 @@ pub struct ExportInfo {
     pub holders: Vec<(InterpId, usize)>,
     /// Releases on their way back.
     pub pending: usize,
+}
+
+impl Extension for Exports {
+    const SLOT: usize = 0;
 }
 
 impl Exports {

@@ -22,6 +22,7 @@ static LAYERS: Layers = Layers;
 
 impl Upper for Layers {
     fn interp_extensions(&self, counters: &Arc<LiveCounters>) -> Extensions {
+        // At their slots: `Exports::SLOT`, `IdentityCache::SLOT`.
         Extensions::new(vec![
             Box::new(Exports::new(Arc::clone(counters))),
             Box::new(IdentityCache::new()),
@@ -29,6 +30,7 @@ impl Upper for Layers {
     }
 
     fn runtime_extensions(&self) -> Extensions {
+        // At its slot: `Channels::SLOT`.
         Extensions::new(vec![Box::new(Channels::new())])
     }
 

@@ -16,10 +16,11 @@ use std::collections::HashMap;
 use crate::counters::LiveCounters;
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::export::{Exports, OriginRef, Role};
+use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
 use crate::object::{Body, Forward, Obj, OwnerCell, PinnedExport, ProxyBody, SharedRef};
-use crate::sync::Arc;
+use crate::sync::{Arc, IdBuildHasher};
 use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
 /// A proxy's body: its one origin reference, plus the surplus references of identity-cache
@@ -42,7 +43,7 @@ type CacheKey = (usize, u64, u64);
 /// The identity cache of one receiving interpreter: origin export to the proxy for it. It
 /// holds no reference: a proxy removes its own entry when it is freed, and both happen while
 /// the interpreter is held (INV-IDENTITY-ONE).
-pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, crate::object::ObjPtr>>);
+pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, crate::object::ObjPtr, IdBuildHasher>>);
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
 // (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
@@ -56,6 +57,10 @@ impl std::fmt::Debug for IdentityCache {
     }
 }
 
+impl Extension for IdentityCache {
+    const SLOT: usize = 1;
+}
+
 impl IdentityCache {
     /// The identity cache of interpreter `state` (kept in its extensions).
     pub(crate) fn of(state: &InterpState) -> &IdentityCache {
@@ -66,7 +71,7 @@ impl IdentityCache {
         // Made with its interpreter's state, by whatever thread creates it (possibly one
         // inside another interpreter): unchecked, and reached only through the token of the
         // interpreter it belongs to.
-        IdentityCache(OwnerCell::unchecked(HashMap::new()))
+        IdentityCache(OwnerCell::unchecked(HashMap::default()))
     }
 }
 

@@ -199,8 +199,10 @@ impl Condvar {
 
 pub(crate) use map::ConcurrentMap;
 
-/// The hasher of [`ConcurrentMap`]: its keys are ids the runtime hands out in sequence, so a
-/// Fibonacci multiply spreads them over the shards at a fraction of SipHash's cost.
+/// The hasher of [`ConcurrentMap`], the export table and the identity cache: their keys are
+/// ids the runtime hands out in sequence and object addresses, none chosen by user data, so a
+/// Fibonacci multiply spreads them at a fraction of SipHash's cost. (Dicts, keyed by user
+/// data, keep SipHash.)
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -215,12 +217,16 @@ impl std::hash::Hasher for IdHasher {
         self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
-type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
+pub(crate) type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
 
 /// A concurrent map that never lends out a guard and takes no closure: reads clone the value
 /// out, so nobody can hold a shard lock while entering an interpreter or dropping an item, in

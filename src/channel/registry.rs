@@ -6,6 +6,7 @@ use super::item::Payload;
 use super::state::Channel;
 use super::{ChannelId, UnboundOp};
 use crate::error::{Error, ErrorKind, Result};
+use crate::extensions::Extension;
 use crate::interp::InterpId;
 use crate::runtime::Runtime;
 use crate::sync::{Arc, AtomicU64, ConcurrentMap, Ordering};
@@ -59,6 +60,10 @@ impl Channels {
             drop(channel.destroy());
         }
     }
+}
+
+impl Extension for Channels {
+    const SLOT: usize = 0;
 }
 
 impl Runtime {
