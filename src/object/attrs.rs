@@ -108,7 +108,15 @@ impl<'t> Obj<'t> {
             return r;
         }
         match (self.body(), name) {
-            (Body::Instance { .. }, _) => self.getattr(name)?.call(args),
+            // As `getattr(name)(*args)`, without making the bound method: an instance's own
+            // attribute first, else its class's method called on it directly.
+            (Body::Instance { .. }, _) => match self.attr(name) {
+                Some(value) => value.call(args),
+                None => match self.class_def().expect("an instance").find(name) {
+                    Some(method) => method(self, args),
+                    None => self.no_attribute(name),
+                },
+            },
             (Body::List(_), "append") => {
                 arity(1)?;
                 self.refuse_if_frozen("append to")?;

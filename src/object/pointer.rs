@@ -342,23 +342,41 @@ impl ObjPtr {
 /// # Safety
 /// The caller owns one strong reference to `ptr`, a shared object, and gives it up.
 unsafe fn release_shared(ptr: ObjPtr) {
-    let mut pending = vec![ptr];
+    // The common cases allocate nothing: an immortal, and a count that stays above zero.
+    // SAFETY: forwarded contract.
+    let Some(first) = (unsafe { drop_shared_ref(ptr) }) else {
+        return;
+    };
+    let mut pending = Vec::new();
+    // SAFETY: the count reached zero: nothing outside refers to a member, so this thread is
+    // alone with the component (INV-FROZEN-COUNT, INV-FREE-ONCE).
+    unsafe { Component::free(first, &mut pending) };
     while let Some(ptr) = pending.pop() {
-        // SAFETY: forwarded contract: `pending` holds one reference to each.
-        let Sharing::Frozen(component) = (unsafe { ptr.sharing() }) else {
-            continue;
-        };
-        // As `Arc::drop`: the last decrement acquires every earlier one's writes.
-        if component.count.fetch_sub(1, Ordering::Release) != 1 {
-            continue;
+        // SAFETY: `pending` holds one reference to each, given up here.
+        if let Some(component) = unsafe { drop_shared_ref(ptr) } {
+            // SAFETY: as for `first`.
+            unsafe { Component::free(component, &mut pending) };
         }
-        fence(Ordering::Acquire);
-        // SAFETY: `pending` held a reference to `ptr` until just above: alive.
-        let component_ptr = unsafe { ptr.component() };
-        // SAFETY: the count reached zero: nothing outside refers to a member, so this thread
-        // is alone with the component (INV-FROZEN-COUNT, INV-FREE-ONCE).
-        unsafe { Component::free(component_ptr, &mut pending) };
     }
+}
+
+/// Gives up one reference to shared `ptr`: its component, to free, if that was the last
+/// outside reference to it.
+///
+/// # Safety
+/// The caller owns one strong reference to `ptr`, a shared object, and gives it up.
+unsafe fn drop_shared_ref(ptr: ObjPtr) -> Option<*mut Component> {
+    // SAFETY: forwarded contract: alive until the decrement below.
+    let Sharing::Frozen(component) = (unsafe { ptr.sharing() }) else {
+        return None;
+    };
+    // As `Arc::drop`: the last decrement acquires every earlier one's writes.
+    if component.count.fetch_sub(1, Ordering::Release) != 1 {
+        return None;
+    }
+    fence(Ordering::Acquire);
+    // SAFETY: the component, and so its member `ptr`, lives until it is freed.
+    Some(unsafe { ptr.component() })
 }
 
 // The layout a byte encoding of object pointers will rely on: the header is at offset 0 (an
