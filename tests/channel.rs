@@ -71,6 +71,42 @@ fn a_handle_made_from_an_id_is_the_same_channel() {
     assert_clean(&rt);
 }
 
+/// A handle holds its channel, so its operations look nothing up; a channel destroyed through
+/// one handle is gone for every handle, each operation refused by the channel's own state.
+/// A handle made for an id before its channel exists finds it once it does.
+#[test]
+fn a_channel_destroyed_through_one_handle_is_gone_for_every_handle() {
+    let rt = Runtime::new();
+    let early = rt.channel(xinterp::ChannelId::new(1));
+    let ch = rt.create_channel();
+    let other = ch.clone();
+    rt.enter(rt.main(), |tok| {
+        early
+            .send(tok, Outgoing::bytes(&tok.bytes(b"x")).unwrap())
+            .unwrap();
+        assert_eq!(other.recv(tok).unwrap().to_bytes().unwrap(), b"x");
+    })
+    .unwrap();
+    ch.destroy().unwrap();
+    for handle in [&early, &other, &ch] {
+        rt.enter(rt.main(), |tok| {
+            let refused = [
+                handle.send(tok, Outgoing::bytes(&tok.bytes(b"y")).unwrap()),
+                handle.recv(tok).map(drop),
+                handle.release(tok, End::Both),
+                handle.close(Close::Now),
+                handle.info().map(drop),
+                handle.destroy(),
+            ];
+            for result in refused {
+                assert_eq!(result.unwrap_err().kind(), ErrorKind::ChannelNotFound);
+            }
+        })
+        .unwrap();
+    }
+    assert_clean(&rt);
+}
+
 /// A channel handle of one runtime used with a token of another is refused with
 /// `WrongRuntime` by every operation that takes a token, before it touches either runtime's
 /// channels: runtime 2 has a channel with the same id, which stays untouched, and a refused

@@ -15,6 +15,7 @@ mod item;
 mod registry;
 mod state;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -115,10 +116,12 @@ pub struct ChannelInfo {
     pub recv_interps: Vec<InterpId>,
 }
 
-/// A handle to one channel of a runtime: its id and a handle to its runtime. Cloning it makes
-/// another handle to the same channel. Every operation looks the channel up by id, so one on
-/// a channel that is gone (destroyed, or never made) fails with `ChannelNotFound`; an
-/// operation given a token of another runtime fails with `WrongRuntime` (INV-RUNTIME-OWN).
+/// A handle to one channel of a runtime: its id, a handle to its runtime and the channel
+/// itself, found once when the handle is made (a handle made for an id no channel has yet
+/// looks it up at each operation). Cloning it makes another handle to the same channel. An
+/// operation on a channel that is gone (destroyed through any handle, or never made) fails
+/// with `ChannelNotFound`: the channel's own state says it was destroyed; an operation given
+/// a token of another runtime fails with `WrongRuntime` (INV-RUNTIME-OWN).
 ///
 /// Like a channel id, and unlike an [`OwnedObj`](crate::OwnedObj), it does not keep its
 /// runtime alive: the last [`Runtime`] handle finalizes the runtime, destroying its channels,
@@ -132,6 +135,9 @@ pub struct Channel {
     /// Uncounted (`Runtime::uncounted`): the runtime's memory, not its liveness.
     rt: Runtime,
     id: ChannelId,
+    /// The channel, if it existed when the handle was made: no registry look-up per
+    /// operation (its state refuses every operation once it is destroyed).
+    state: Option<Arc<state::Channel<Payload>>>,
 }
 
 impl Clone for Channel {
@@ -139,6 +145,7 @@ impl Clone for Channel {
         Channel {
             rt: self.rt.uncounted(),
             id: self.id,
+            state: self.state.clone(),
         }
     }
 }
@@ -169,6 +176,7 @@ impl Runtime {
         Channel {
             rt: self.uncounted(),
             id: cid,
+            state: self.channels_live().get(cid).ok(),
         }
     }
 
@@ -186,9 +194,13 @@ impl Channel {
         self.id
     }
 
-    /// The channel's state, from the runtime's registry.
-    fn state(&self) -> Result<Arc<state::Channel<Payload>>> {
-        self.rt.channels_live().get(self.id)
+    /// The channel's state: the one the handle holds, or (for a handle made before its
+    /// channel) from the runtime's registry.
+    fn state(&self) -> Result<Cow<'_, Arc<state::Channel<Payload>>>> {
+        match &self.state {
+            Some(state) => Ok(Cow::Borrowed(state)),
+            None => self.rt.channels_live().get(self.id).map(Cow::Owned),
+        }
     }
 
     /// A snapshot: status, queued count, open associations per end.
