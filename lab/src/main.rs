@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use xinterp_lab::experiments::{channel, pool, proxy, release, switch, trace};
+use xinterp_lab::experiments::{channel, pool, proxy, release, sharing, switch, trace};
 use xinterp_lab::measure::Harness;
 use xinterp_lab::results::params;
 use xinterp_lab::{compare, env, output, stats, Run};
@@ -52,7 +52,7 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Experiments to run, in this order; none means the default suite (all five).
+    /// Experiments to run, in this order; none means the default suite (all six).
     #[arg(value_enum)]
     experiments: Vec<Name>,
     /// Shrink every experiment to 2% of its operations (a quick look, and what the tests
@@ -112,6 +112,9 @@ enum Name {
     /// A thread pool entering any interpreter vs one dedicated thread per interpreter
     /// (question 6).
     Pool,
+    /// A dict handed to other interpreters by deep copy, proxy, freezing or moving: the
+    /// hand-over, lookups in the receivers, switches, copies and memory (question 7).
+    Sharing,
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -173,6 +176,7 @@ fn run_experiments(args: RunArgs) -> ExitCode {
             Name::Proxy,
             Name::Release,
             Name::Pool,
+            Name::Sharing,
         ]
     } else {
         args.experiments.clone()
@@ -201,6 +205,7 @@ fn run_experiments(args: RunArgs) -> ExitCode {
         deferred_limit: args.deferred_limit as usize,
         sweep: args.sweep.clone(),
     };
+    let sharing_params = sharing::Params::default();
     // Everything that can be checked is checked before any experiment runs.
     if names.contains(&Name::Release) {
         if let Err(e) = output::check_memory(
@@ -254,6 +259,7 @@ fn run_experiments(args: RunArgs) -> ExitCode {
             Name::Proxy => proxy::run(&h),
             Name::Release => release::run(&h, &release_params),
             Name::Pool => pool::run(&h),
+            Name::Sharing => sharing::run(&h, &sharing_params),
         });
         h.end();
     }

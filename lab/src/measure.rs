@@ -287,6 +287,68 @@ impl Harness {
         out
     }
 
+    /// As [`Harness::repeat`], but at most `reps` repetitions, for a measurement too long to
+    /// repeat as often as the rest. Inside [`Harness::rounds`] it is measured in the first
+    /// `reps` rounds only (so its repetitions still pair with those of other rows measured
+    /// the same way) and skipped in the later ones, which return the repetitions made so
+    /// far; the last round returns them all. Outside rounds, `reps` back to back (at most
+    /// [`Harness::reps`]).
+    pub fn repeat_at_most<T: Clone + 'static>(
+        &self,
+        what: &str,
+        reps: usize,
+        mut body: impl FnMut(Option<usize>) -> T,
+    ) -> Vec<T> {
+        let reps = reps.clamp(1, self.reps);
+        if let Some((i, round, total)) = self.slot(what) {
+            if round < reps {
+                if round == 0 {
+                    body(None);
+                }
+                let v = body(Some(round));
+                self.advance();
+                return self.keep(i, v);
+            }
+            self.advance();
+            let mut state = self.rounds.borrow_mut();
+            let slot = &mut state.as_mut().expect("in rounds").slots[i];
+            let kept = if round + 1 == total {
+                std::mem::take(&mut slot.reps)
+            } else {
+                slot.reps
+                    .iter()
+                    .map(|b| {
+                        Box::new(
+                            b.downcast_ref::<T>()
+                                .expect("the same measurement in every round")
+                                .clone(),
+                        ) as Box<dyn Any>
+                    })
+                    .collect()
+            };
+            return kept
+                .into_iter()
+                .map(|b| {
+                    *b.downcast::<T>()
+                        .expect("the same measurement in every round")
+                })
+                .collect();
+        }
+        let bar = self.bar(what, reps as u64 + 1);
+        body(None);
+        bar.inc(1);
+        let out = (0..reps)
+            .map(|i| {
+                let v = body(Some(i));
+                bar.inc(1);
+                v
+            })
+            .collect();
+        bar.finish_and_clear();
+        self.bars.remove(&bar);
+        out
+    }
+
     /// Nanoseconds per operation: `body(ops)` runs `ops` operations; it runs once with
     /// `ops / 10` to warm up, then [`Harness::reps`] times, each timed and divided by `ops`.
     /// Inside [`Harness::rounds`] (interleaving), it warms up and times one repetition per
@@ -354,5 +416,29 @@ mod tests {
             seq.per_op("x", 10, |_| {})
         });
         assert_eq!((bodies, s.reps.len()), (1, 3));
+    }
+
+    #[test]
+    fn a_measurement_repeated_at_most_n_times_runs_in_the_first_n_rounds() {
+        let h = Harness::quiet(4, 1.0);
+        let mut calls = Vec::new();
+        let mut seen = Vec::new();
+        let mut round = 0;
+        let (few, all) = h.rounds(|| {
+            round += 1;
+            let few = h.repeat_at_most("few", 2, |rep| {
+                calls.push(rep);
+                round
+            });
+            seen.push(few.clone());
+            (few, h.repeat("all", |_| round))
+        });
+        // A warm-up, then rounds 1 and 2; rounds 3 and 4 skip it and return what was made.
+        assert_eq!(calls, [None, Some(0), Some(1)]);
+        assert_eq!(seen, [vec![1], vec![2], vec![1, 2], vec![1, 2]]);
+        assert_eq!((few, all), (vec![1, 2], vec![1, 2, 3, 4]));
+        // Outside rounds: back to back, at most `reps`.
+        assert_eq!(h.repeat_at_most("x", 9, |_| 0).len(), 4);
+        assert_eq!(h.repeat_at_most("y", 2, |_| 0).len(), 2);
     }
 }

@@ -13,7 +13,7 @@ use crate::plot::Chart;
 use crate::results::{Experiment, Results, Verdict};
 
 /// The lab's questions, numbered as in the report, with the experiment that answers each.
-pub const QUESTIONS: [(u32, &str, &str); 6] = [
+pub const QUESTIONS: [(u32, &str, &str); 7] = [
     (
         1,
         "Is handing over a view (not its data) cheap, at every size?",
@@ -45,6 +45,12 @@ pub const QUESTIONS: [(u32, &str, &str); 6] = [
         "A thread pool whose threads enter any interpreter, against one dedicated background \
          thread per interpreter fed through a channel: throughput and latency for the same work?",
         "pool",
+    ),
+    (
+        7,
+        "Proxies or deep immutability: what does each cost, and for which access patterns does \
+         each win?",
+        "sharing",
     ),
 ];
 
@@ -285,7 +291,7 @@ pub fn html(results: &Results, svgs: &[(String, String)]) -> String {
         );
     }
     // The lab's questions, when a built-in experiment ran (a run of one's own experiments
-    // only has no use for six "not measured" lines).
+    // only has no use for seven "not measured" lines).
     let builtin = results
         .experiments
         .iter()

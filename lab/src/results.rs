@@ -64,7 +64,7 @@ pub struct Experiment {
 /// An answer to one of the lab's questions, naming its measurement and parameters.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Answer {
-    /// The question's number (1 to 6 for the built-in questions).
+    /// The question's number (1 to 7 for the built-in questions).
     pub question: u32,
     /// The sentence.
     pub text: String,

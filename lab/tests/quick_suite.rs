@@ -1,7 +1,7 @@
 //! Runs the lab's default suite shrunk (`--quick`) and checks what it promises: the JSON
 //! results in their schema (provenance, typed parameters, every number with its interval,
 //! ratios with verdicts, the load per experiment), the tidy CSV's columns, a plot per
-//! chart, an HTML report with its sections and the six questions answered; then `compare`
+//! chart, an HTML report with its sections and the seven questions answered; then `compare`
 //! of the run with itself, and every bad input refused before any experiment runs.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +37,89 @@ fn check_sample(s: &Value) {
     assert!(field(s, "min").as_f64().unwrap() <= median);
     assert!(field(s, "max").as_f64().unwrap() >= median);
     assert_eq!(field(s, "reps").as_array().unwrap().len(), 3, "{s}");
+}
+
+/// Question 7's rows: every mode at every size (moving to one receiver only), a build row
+/// per size, the counts each mode must show, and the answer naming the crossovers.
+fn check_sharing(sharing: &Value) {
+    let rows = field(sharing, "rows").as_array().unwrap();
+    let param = |r: &Value, k: &str| field(field(r, "params"), k).clone();
+    let counter = |r: &Value, k: &str| field(field(r, "counters"), k).as_f64().unwrap();
+    let sizes: Vec<u64> = field(field(sharing, "params"), "entries")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes.len(), 3, "three sizes");
+    for &n in &sizes {
+        let at_n = |phase: &str, mode: &str| -> Vec<&Value> {
+            rows.iter()
+                .filter(|r| {
+                    param(r, "entries") == n
+                        && param(r, "phase") == phase
+                        && (phase == "build" || param(r, "mode") == mode)
+                })
+                .collect()
+        };
+        assert_eq!(at_n("build", "").len(), 1, "a build row at N={n}");
+        for mode in ["deep copy", "proxy", "frozen", "moved"] {
+            let handovers = at_n("hand-over", mode);
+            let lookups = at_n("lookups", mode);
+            assert!(!handovers.is_empty(), "{mode} at N={n}");
+            assert_eq!(handovers.len(), lookups.len());
+            for (h, l) in handovers.iter().zip(&lookups) {
+                let k = param(h, "receivers").as_u64().unwrap();
+                assert_eq!(param(l, "receivers"), k);
+                let switches = counter(l, "switches_per_lookup");
+                match mode {
+                    "deep copy" => {
+                        assert!(counter(h, "bytes_copied") >= (k * n * 14) as f64);
+                        assert_eq!(switches, 0.0);
+                    }
+                    "proxy" => {
+                        assert_eq!(counter(h, "proxies_created"), k as f64);
+                        assert_eq!(switches, 1.0);
+                    }
+                    "frozen" => {
+                        assert_eq!(counter(h, "objects_frozen"), (2 * n + 1) as f64);
+                        assert_eq!(switches, 0.0);
+                    }
+                    _ => {
+                        assert_eq!(k, 1, "a move goes to one receiver");
+                        assert_eq!(counter(h, "objects_moved"), (2 * n + 1) as f64);
+                    }
+                }
+                let metrics = field(h, "metrics").as_array().unwrap();
+                assert_eq!(field(&metrics[0], "name"), "hand-over time");
+                assert_eq!(field(&metrics[1], "unit"), "MiB");
+            }
+        }
+    }
+    let ratios: Vec<&str> = field(sharing, "ratios")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| field(r, "label").as_str().unwrap())
+        .collect();
+    for label in [
+        "frozen / proxy, lookups per second",
+        "copy / frozen, hand-over time",
+        "moved / frozen, hand-over time",
+        "proxy, K=4 / K=1, lookups per second",
+    ] {
+        assert!(ratios.iter().any(|r| r.starts_with(label)), "{label}");
+    }
+    let answer = field(&field(sharing, "answers")[0], "text")
+        .as_str()
+        .unwrap();
+    for part in [
+        "A large read-mostly structure",
+        "A one-shot small hand-off",
+        "costs less",
+    ] {
+        assert!(answer.contains(part), "{part}: {answer}");
+    }
 }
 
 #[test]
@@ -81,7 +164,10 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
         .iter()
         .map(|e| field(e, "name").as_str().unwrap())
         .collect();
-    assert_eq!(names, ["switch", "channel", "proxy", "release", "pool"]);
+    assert_eq!(
+        names,
+        ["switch", "channel", "proxy", "release", "pool", "sharing"]
+    );
     let mut quantities = 0;
     let mut answered = Vec::new();
     for e in experiments {
@@ -121,7 +207,7 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
         }
     }
     answered.sort_unstable();
-    assert_eq!(answered, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(answered, [1, 2, 3, 4, 5, 6, 7]);
     // Question 3's rows: the eager proxy switches twice per clone + drop, ours never.
     let proxy = &experiments[2];
     let rows = field(proxy, "rows").as_array().unwrap();
@@ -146,6 +232,7 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
         .map(|r| field(field(r, "params"), "regime").as_str().unwrap())
         .collect();
     assert!(regimes.contains(&"below bound") && regimes.contains(&"at bound"));
+    check_sharing(&experiments[5]);
 
     // results.csv: tidy, one line per measured quantity.
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -153,7 +240,15 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
     assert!(header.starts_with(
         "experiment,row,metric,unit,median,ci_low,ci_high,min,max,n,busy_machine,started_utc,"
     ));
-    for column in ["size_bytes", "series", "strategy", "regime", "busy_share"] {
+    for column in [
+        "size_bytes",
+        "series",
+        "strategy",
+        "regime",
+        "busy_share",
+        "mode",
+        "entries",
+    ] {
         assert!(
             header.split(',').any(|c| c == column),
             "{column} in {header}"
@@ -173,6 +268,8 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
         "release-sweep",
         "pool",
         "pool-latency",
+        "sharing",
+        "sharing-lookups",
     ] {
         let svg = std::fs::read_to_string(out.join("plots").join(format!("{plot}.svg"))).unwrap();
         assert!(
@@ -195,7 +292,7 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
     ] {
         assert!(html.contains(section), "report lacks {section}");
     }
-    for q in 1..=6 {
+    for q in 1..=7 {
         assert!(html.contains(&format!("id=\"q{q}\"")));
     }
     assert!(!html.contains("not measured in this run"));

@@ -7,5 +7,6 @@ pub mod cpython;
 pub mod pool;
 pub mod proxy;
 pub mod release;
+pub mod sharing;
 pub mod switch;
 pub mod trace;
