@@ -283,7 +283,7 @@ fn op_name(op: usize) -> &'static str {
         0..=2 => "build objects and switch",
         3 => "drop a parked handle",
         4 => "queue a call",
-        6 => "send",
+        6 => "send (buffer, bytes, object, frozen or moved)",
         7 => "receive",
         8 => "maybe force-close the channel",
         _ => "destroy and re-create the churn interpreter",
@@ -360,16 +360,22 @@ fn step(world: &World, rng: &mut Rng, activity: &Activity, worker: usize, at: us
                 world.calls_queued.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Send a zero-copy buffer, a copied bytes item or an object pointer.
+        // Send a zero-copy buffer, a copied bytes item, an object pointer, a frozen object
+        // (shared by reference, outliving a destroyed sender) or a moved one.
         6 => {
             let ch = lock(&world.channel).clone();
-            let kind = rng.below(3);
+            let kind = rng.below(5);
             let result = rt.enter(id, |tok| {
                 let data = tok.bytearray(b"payload");
                 let item = match kind {
                     0 => Outgoing::buffer(&data).unwrap(),
                     1 => Outgoing::bytes(&data).unwrap(),
-                    _ => Outgoing::object(&data),
+                    2 => Outgoing::object(&data),
+                    3 => {
+                        data.freeze().unwrap();
+                        Outgoing::object(&data)
+                    }
+                    _ => Outgoing::moved(data).unwrap(),
                 };
                 ch.send(tok, item)
             });
