@@ -12,6 +12,8 @@ trap 'rm -f "$log"' EXIT
 started=$(date +%s)
 echo "loom: every model, LOOM_MAX_PREEMPTIONS=$bound (release, debug assertions on)"
 set +e
+# As in the test command: the models need none of the release profile's LTO.
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=$bound \
     cargo test --release --target-dir target/loom -p xinterp-loom-tests -- \
     --nocapture --test-threads 1 2>&1 | tee "$log" | grep -E '^(test |loom model|test result)'

@@ -311,7 +311,9 @@ impl Channel {
     }
 
     /// Waits, with `tok`'s interpreter let go, for an item (at most `timeout`), and takes
-    /// it; [`Incoming::into_obj`] makes it an object.
+    /// it; [`Incoming::into_obj`] makes it an object. (Unlike [`Channel::recv`] it cannot give
+    /// an `Obj` at once: letting the interpreter go takes the token mutably, so nothing it
+    /// returns may borrow the token.)
     pub fn recv_wait(&self, tok: &mut Token<'_>, timeout: Option<Duration>) -> Result<Incoming> {
         self.refuse_foreign(tok)?;
         let channel = self.state()?;
