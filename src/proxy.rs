@@ -19,7 +19,7 @@ use crate::export::{Exports, OriginRef, Role};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
-use crate::object::{Body, Forward, Obj, OwnerCell, PinnedExport, ProxyBody, SharedRef};
+use crate::object::{Body, Forward, Obj, ObjPtr, OwnerCell, PinnedExport, ProxyBody, SharedRef};
 use crate::sync::{Arc, IdBuildHasher};
 use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
@@ -30,7 +30,7 @@ pub(crate) struct Remote {
     /// The object, as the export table gave it when the proxy was made (never taken from
     /// bytes). Valid while `origin_ref` is held (INV-EXPORT-COUNTED); dereferenced only in
     /// the origin.
-    target: crate::object::ObjPtr,
+    target: ObjPtr,
     absorbed: OwnerCell<usize>,
 }
 
@@ -43,7 +43,7 @@ type CacheKey = (usize, u64, u64);
 /// The identity cache of one receiving interpreter: origin export to the proxy for it. It
 /// holds no reference: a proxy removes its own entry when it is freed, and both happen while
 /// the interpreter is held (INV-IDENTITY-ONE).
-pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, crate::object::ObjPtr, IdBuildHasher>>);
+pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>);
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
 // (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
@@ -177,8 +177,18 @@ pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
 /// origin (unwrap at home), else the proxy for it.
 pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
+    materialize_known(tok, r, None)
+}
+
+/// As [`materialize`], with the target if the caller has just validated `r`
+/// (`OriginRef::target`), so that the export table is not asked twice.
+fn materialize_known<'t>(
+    tok: &'t Token<'t>,
+    r: OriginRef,
+    target: Option<ObjPtr>,
+) -> Result<Obj<'t>> {
     if std::ptr::eq(&**r.origin(), &**tok.interp()) {
-        let ptr = r.target()?;
+        let ptr = target.map_or_else(|| r.target(), Ok)?;
         // SAFETY: the pointer comes from this interpreter's own export table, whose entry
         // (kept by `r`) holds the object alive; this thread holds its owner
         // (INV-MSG-VALIDATE, INV-EXPORT-COUNTED).
@@ -187,15 +197,16 @@ pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t
         drop(r);
         return Ok(obj);
     }
-    proxy_for(tok, r)
+    proxy_for(tok, r, target)
 }
 
 /// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
-/// (the proxy absorbs the surplus reference), else a new one that adopts `r`.
-fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
+/// (the proxy absorbs the surplus reference), else a new one that adopts `r` (its target
+/// `target` if the caller validated `r` just now).
+fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
     let counters = tok.counters();
     if !tok.runtime().config().identity_cache {
-        return new_proxy(tok, r);
+        return new_proxy(tok, r, target);
     }
     let key = cache_key(&r);
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
@@ -207,7 +218,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     };
     let Some(ptr) = cached else {
         LiveCounters::bump(&counters.identity_misses);
-        let proxy = new_proxy(tok, r)?;
+        let proxy = new_proxy(tok, r, target)?;
         let ptr = proxy.ptr();
         // SAFETY: as above; the closure only inserts a pointer.
         unsafe {
@@ -234,9 +245,10 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
     Ok(proxy)
 }
 
-fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
-    // The target comes from the origin's table, checked once, here (INV-MSG-VALIDATE).
-    let target = r.target()?;
+fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
+    // The target comes from the origin's table, checked once, here or by the caller just
+    // now, while `r` holds the entry (INV-MSG-VALIDATE).
+    let target = target.map_or_else(|| r.target(), Ok)?;
     LiveCounters::bump(&tok.counters().proxies_created);
     Ok(tok.alloc(Body::Proxy(Box::new(Remote {
         origin_ref: r.into_proxy(tok.id()),
@@ -282,11 +294,11 @@ fn gone(origin: InterpId) -> Error {
 }
 
 /// A proxy's target on its way into the origin, where alone it is dereferenced.
-struct TargetPtr(crate::object::ObjPtr);
+struct TargetPtr(ObjPtr);
 
 impl TargetPtr {
     /// Taken by value so a closure captures the whole wrapper.
-    fn into_inner(self) -> crate::object::ObjPtr {
+    fn into_inner(self) -> ObjPtr {
         self.0
     }
 }
@@ -415,14 +427,14 @@ pub(crate) fn receive_object<'t>(
         );
     }
     // The export must still be in the table, exactly (INV-MSG-VALIDATE).
-    reference.target().map_err(|e| {
+    let target = reference.target().map_err(|e| {
         if reference.origin().lock.is_destroyed() {
             gone(reference.origin().id)
         } else {
             e
         }
     })?;
-    materialize(tok, reference)
+    materialize_known(tok, reference, Some(target))
 }
 
 impl Token<'_> {
