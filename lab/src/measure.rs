@@ -272,19 +272,7 @@ impl Harness {
             self.advance();
             return self.keep(i, v);
         }
-        let bar = self.bar(what, self.reps as u64 + 1);
-        body(None);
-        bar.inc(1);
-        let out = (0..self.reps)
-            .map(|i| {
-                let v = body(Some(i));
-                bar.inc(1);
-                v
-            })
-            .collect();
-        bar.finish_and_clear();
-        self.bars.remove(&bar);
-        out
+        self.in_a_row(what, self.reps, body)
     }
 
     /// As [`Harness::repeat`], but at most `reps` repetitions, for a measurement too long to
@@ -334,6 +322,17 @@ impl Harness {
                 })
                 .collect();
         }
+        self.in_a_row(what, reps, body)
+    }
+
+    /// Outside interleaved rounds: a warm-up (`body(None)`), then `reps` repetitions in a
+    /// row, with a progress bar.
+    fn in_a_row<T>(
+        &self,
+        what: &str,
+        reps: usize,
+        mut body: impl FnMut(Option<usize>) -> T,
+    ) -> Vec<T> {
         let bar = self.bar(what, reps as u64 + 1);
         body(None);
         bar.inc(1);

@@ -7,25 +7,32 @@
 #![cfg(loom)]
 
 use loom::thread;
-use xinterp::{Config, Outgoing};
+use xinterp::{Config, InterpId, Outgoing, OwnedObj, Runtime};
 use xinterp_loom_tests::{recv_owned, setup};
+
+/// `s` freezes a cycle (a list holding itself) and sends it to `r` and to a third
+/// interpreter, which each hold it as an owned handle: (runtime, s, r, third, r's, third's).
+fn frozen_cycle_held_twice() -> (Runtime, InterpId, InterpId, InterpId, OwnedObj, OwnedObj) {
+    let (rt, s, r, ch) = setup(Config::default());
+    let other = rt.create().unwrap();
+    rt.enter(s, |tok| {
+        let cycle = tok.list(&[tok.int(1)]);
+        cycle
+            .call_method("append", std::slice::from_ref(&cycle))
+            .unwrap();
+        cycle.freeze().unwrap();
+        ch.send(tok, Outgoing::object(&cycle)).unwrap();
+        ch.send(tok, Outgoing::object(&cycle)).unwrap();
+    })
+    .unwrap();
+    let (in_r, in_other) = (recv_owned(&rt, r, &ch), recv_owned(&rt, other, &ch));
+    (rt, s, r, other, in_r, in_other)
+}
 
 #[test]
 fn frozen_count_changed_from_two_interpreters_while_its_creator_is_destroyed() {
     xinterp_loom_tests::model("frozen_count_vs_creator_destroy", || {
-        let (rt, s, r, ch) = setup(Config::default());
-        let other = rt.create().unwrap();
-        rt.enter(s, |tok| {
-            let cycle = tok.list(&[tok.int(1)]);
-            cycle
-                .call_method("append", std::slice::from_ref(&cycle))
-                .unwrap();
-            cycle.freeze().unwrap();
-            ch.send(tok, Outgoing::object(&cycle)).unwrap();
-            ch.send(tok, Outgoing::object(&cycle)).unwrap();
-        })
-        .unwrap();
-        let (in_r, in_other) = (recv_owned(&rt, r, &ch), recv_owned(&rt, other, &ch));
+        let (rt, s, r, other, in_r, in_other) = frozen_cycle_held_twice();
         let threads: Vec<_> = [(r, in_r), (other, in_other)]
             .into_iter()
             .map(|(into, held)| {
@@ -67,20 +74,8 @@ fn frozen_count_changed_from_two_interpreters_while_its_creator_is_destroyed() {
 #[test]
 fn frozen_count_changed_while_one_of_its_holders_is_destroyed() {
     xinterp_loom_tests::model("frozen_count_vs_holder_destroy", || {
-        let (rt, s, r, ch) = setup(Config::default());
-        let other = rt.create().unwrap();
+        let (rt, _s, r, other, in_r, in_other) = frozen_cycle_held_twice();
         let parked = rt.create_channel();
-        rt.enter(s, |tok| {
-            let cycle = tok.list(&[tok.int(1)]);
-            cycle
-                .call_method("append", std::slice::from_ref(&cycle))
-                .unwrap();
-            cycle.freeze().unwrap();
-            ch.send(tok, Outgoing::object(&cycle)).unwrap();
-            ch.send(tok, Outgoing::object(&cycle)).unwrap();
-        })
-        .unwrap();
-        let (in_r, in_other) = (recv_owned(&rt, r, &ch), recv_owned(&rt, other, &ch));
         // `other`'s reference now waits in an item it sent (by reference: it is frozen).
         rt.enter(other, move |tok| {
             let list = in_other.bind(tok).unwrap();
