@@ -261,8 +261,9 @@ impl Runtime {
         }
     }
 
-    /// A handle that does not keep the runtime from finalizing (for pinned exports, which
-    /// may wait in the runtime's own channels).
+    /// A handle that does not keep the runtime from finalizing: for what may wait in the
+    /// runtime's own channels (pinned exports, origin references, moved graphs) and for
+    /// `Channel` handles, none of which should keep it alive forever.
     pub(crate) fn uncounted(&self) -> Runtime {
         Runtime {
             shared: Arc::clone(&self.shared),
