@@ -12,8 +12,9 @@
 //! A component keeps its creator's state alive (an `Arc`), so the accounting it moved there
 //! can be settled when it is freed, after the creator is destroyed too (INV-FROZEN-OUTLIVES).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use super::graph::owned_graph;
 use super::{Body, Obj, ObjPtr};
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
@@ -110,9 +111,7 @@ impl Drop for SharedRef {
 }
 
 /// Why an object cannot be frozen, or `None` if it can (its children are checked apart).
-fn refusal(obj: ObjPtr, exports: usize) -> Option<String> {
-    // SAFETY: the caller holds a reference to the graph's root, which reaches `obj`.
-    let body = unsafe { obj.body() };
+fn refusal(body: &Body, exports: usize) -> Option<String> {
     let what = match body {
         Body::View(_) => "a memoryview (its exporter may be released or written)",
         Body::ReceivedBuffer { .. } => "a received buffer",
@@ -143,7 +142,7 @@ impl<'t> Obj<'t> {
     /// memoryview, a received buffer, a bytearray with live exports), and then changes
     /// nothing. Freezing a frozen object does nothing.
     pub fn freeze(&self) -> Result<()> {
-        let graph = self.reachable_owned()?;
+        let graph = owned_graph(self, refusal, "frozen")?;
         if graph.is_empty() {
             return Ok(());
         }
@@ -207,44 +206,6 @@ impl<'t> Obj<'t> {
         }
         Ok(())
     }
-
-    /// The objects `self` reaches that are not yet frozen or immortal (all of them owned by
-    /// this interpreter, since owned objects refer only to their own interpreter's objects
-    /// and to shared ones), each with its children; or the refusal of the first that cannot
-    /// be frozen.
-    fn reachable_owned(&self) -> Result<Vec<Node>> {
-        let mut seen: HashSet<ObjPtr> = HashSet::new();
-        let mut order = Vec::new();
-        let mut stack = vec![self.ptr()];
-        while let Some(ptr) = stack.pop() {
-            if ptr.is_shared() || !seen.insert(ptr) {
-                continue;
-            }
-            // SAFETY: reached from `self` through references held by owned objects of this
-            // interpreter, which this thread holds; nothing has run since (INV-OBJ-BOUND).
-            let (children, exports) = unsafe { ptr.children_and_exports() };
-            if let Some(why) = refusal(ptr, exports) {
-                // SAFETY: as above.
-                let kind = unsafe { ptr.body() }.kind();
-                return fail(
-                    ErrorKind::NotShareable,
-                    format!(
-                        "{why} (a {kind:?} at {:#x}); nothing was frozen",
-                        ptr.addr()
-                    ),
-                );
-            }
-            stack.extend(children.iter().copied());
-            order.push(Node { ptr, children });
-        }
-        Ok(order)
-    }
-}
-
-/// An object to freeze and the references it holds.
-struct Node {
-    ptr: ObjPtr,
-    children: Vec<ObjPtr>,
 }
 
 /// The strongly connected components of the graph `edges` (node `i` refers to each of

@@ -24,6 +24,7 @@ mod constructors;
 mod dict;
 mod forward;
 mod frozen;
+mod graph;
 mod immortal;
 mod moved;
 mod owned;

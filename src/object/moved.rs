@@ -9,8 +9,9 @@
 //! only the [`MovedGraph`] reaches it. A graph that is never received goes back to its
 //! sender, to be freed there like any of its objects.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use super::graph::owned_graph;
 use super::{Body, Obj, ObjPtr};
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
@@ -54,22 +55,21 @@ impl MovedGraph {
                  reference (Outgoing::object), not moved",
             );
         }
-        let members = reachable_owned(&obj)?;
+        let graph = owned_graph(&obj, refusal, "moved")?;
         let tok = obj.token();
         // Every reference to a member must come from a member, but the one the handle
         // holds: what the sender keeps elsewhere would outlive the move (INV-MOVE-EXCLUSIVE).
         let mut inside: HashMap<ObjPtr, usize> = HashMap::new();
         inside.insert(obj.ptr(), 1);
-        for &member in &members {
-            // SAFETY: reached from `obj` through owned objects of this interpreter, which
-            // this thread holds (INV-OBJ-BOUND).
-            let (children, _) = unsafe { member.children_and_exports() };
-            for child in children.into_iter().filter(|c| !c.is_shared()) {
+        for node in &graph {
+            for &child in node.children.iter().filter(|c| !c.is_shared()) {
                 *inside.entry(child).or_default() += 1;
             }
         }
+        let members: Vec<ObjPtr> = graph.into_iter().map(|node| node.ptr).collect();
         for &member in &members {
-            // SAFETY: as above.
+            // SAFETY: reached from `obj` through owned objects of this interpreter, which
+            // this thread holds (INV-OBJ-BOUND).
             let count = unsafe { member.refcount() };
             let from_inside = inside.get(&member).copied().unwrap_or(0);
             if count != from_inside {
@@ -156,43 +156,20 @@ struct GraphBack {
 // SAFETY: as for `MovedGraph`: only this value reaches the graph until it runs in the sender.
 unsafe impl Send for GraphBack {}
 
-/// The owned objects `root` reaches (itself first), or the refusal of the first that cannot
-/// change hands.
-fn reachable_owned(root: &Obj<'_>) -> Result<Vec<ObjPtr>> {
-    let mut seen = HashSet::new();
-    let mut order = Vec::new();
-    let mut stack = vec![root.ptr()];
-    while let Some(ptr) = stack.pop() {
-        if ptr.is_shared() || !seen.insert(ptr) {
-            continue;
-        }
-        // SAFETY: reached from `root` through owned objects of this interpreter, which this
-        // thread holds; nothing has run since (INV-OBJ-BOUND).
-        let (children, exports) = unsafe { ptr.children_and_exports() };
-        // SAFETY: as above.
-        let body = unsafe { ptr.body() };
-        let refusal = match body {
-            Body::Proxy(_) => Some("a RemoteProxy (its identity-cache entry stays here)".into()),
-            Body::View(_) => Some("a memoryview (its exporter counts it here)".into()),
-            Body::ReceivedBuffer { .. } => Some("a received buffer".into()),
-            Body::Unbound => Some("the UNBOUND marker".into()),
-            Body::Bytes { .. } | Body::ByteArray { .. } if exports > 0 => Some(format!(
+/// Why an object cannot change hands, or `None` if it can (its children are checked apart).
+fn refusal(body: &Body, exports: usize) -> Option<String> {
+    let what = match body {
+        Body::Proxy(_) => "a RemoteProxy (its identity-cache entry stays here)".into(),
+        Body::View(_) => "a memoryview (its exporter counts it here)".into(),
+        Body::ReceivedBuffer { .. } => "a received buffer".into(),
+        Body::Unbound => "the UNBOUND marker".into(),
+        Body::Bytes { .. } | Body::ByteArray { .. } if exports > 0 => {
+            format!(
                 "a {:?} with {exports} live export(s) (they are released here)",
                 body.kind()
-            )),
-            _ => None,
-        };
-        if let Some(what) = refusal {
-            return fail(
-                ErrorKind::NotShareable,
-                format!(
-                    "cannot move {what}, at {:#x}; nothing was moved",
-                    ptr.addr()
-                ),
-            );
+            )
         }
-        stack.extend(children);
-        order.push(ptr);
-    }
-    Ok(order)
+        _ => return None,
+    };
+    Some(format!("cannot move {what}"))
 }
