@@ -67,9 +67,12 @@ counters! {
     buffers_released,
     /// Releases run at once because the releasing thread held the owner.
     releases_direct,
-    /// Releases that entered the owner (switch strategy, adaptive with a free owner, or a
-    /// deferred release past the inbox limit).
+    /// Entries into an owner to release (switch strategy, adaptive with a free owner, a
+    /// deferred release past the inbox limit, or a full batch: one entry for all of them).
     releases_switched,
+    /// Releases kept in the releasing thread's batch until it took the owner back
+    /// (INV-RELEASE-BATCH).
+    releases_batched,
     /// Releases queued on the owner's inbox (deferred, or adaptive with a busy owner).
     releases_deferred,
     /// Releases run in an owner that had been destroyed (its memory outlived it).

@@ -3,17 +3,25 @@
 //! A pinned export (a channel's buffer item, a received view's buffer) holds a reference and
 //! an export on an object of its owner. Whoever drops it last may be any thread, holding any
 //! interpreter or none; the release itself must run in the owner (INV-RELEASE-IN-OWNER).
-//! How it gets there is the runtime's [`ReleaseStrategy`]. See `design/view-release.md`.
+//! How it gets there is the runtime's [`ReleaseStrategy`], and when the owner is one this
+//! thread has switched out of, this thread's batch (INV-RELEASE-BATCH). See
+//! `design/view-release.md`.
 
+use std::cell::{Cell, RefCell};
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::ptr;
 
 use crate::counters::LiveCounters;
 use crate::interp::{InterpState, Refused};
 use crate::runtime::{ReleaseStrategy, Runtime};
-use crate::sync::Arc;
+use crate::sync::{thread_local, thread_local_cell, Arc};
 use crate::thread_state::{
     current, release_late, run_in, suspend_current, try_run_in, Drain, Token,
 };
+
+/// How many releases wait in one thread's batch for one owner before the thread enters the
+/// owner to run them (INV-RELEASE-BATCH). Smaller in model builds, so a model reaches it.
+const BATCH_LIMIT: usize = if cfg!(loom) { 2 } else { 64 };
 
 /// Runs `release` in `owner`: at once if this thread holds it; in a late entry if the
 /// owner was destroyed (its objects outlive it, INV-OWNER-OUTLIVES); otherwise by the
@@ -38,6 +46,22 @@ pub(crate) fn release_in_owner(
         return;
     }
     let config = rt.config();
+    let release = match config.release {
+        ReleaseStrategy::Switch | ReleaseStrategy::Adaptive if config.batch_releases => {
+            match batch(owner, release) {
+                Ok(waiting) => {
+                    LiveCounters::bump(&counters.releases_batched);
+                    if waiting >= BATCH_LIMIT {
+                        let held = Arc::clone(owner);
+                        switch_into(rt, owner, move |_tok| run_batch(Arc::as_ptr(&held)));
+                    }
+                    return;
+                }
+                Err(release) => release,
+            }
+        }
+        _ => release,
+    };
     match config.release {
         ReleaseStrategy::Switch => switch_into(rt, owner, move |_tok| release()),
         ReleaseStrategy::Deferred => defer(rt, owner, release, config.deferred_limit),
@@ -103,5 +127,216 @@ fn defer(
         }
         Err(Refused::Full(call)) => switch_into(rt, owner, call),
         Err(Refused::Sealed(call)) => release_late(rt, owner, call),
+    }
+}
+
+/// Room for a batched release's closure, in words: a pinned export's release takes two, an
+/// origin reference's seven.
+const WORDS: usize = 7;
+
+/// A release waiting in a thread's batch, its closure stored in place: a batch of 64 would
+/// otherwise allocate 64 times, past what the allocator's per-thread cache holds.
+struct Waiting {
+    /// The interpreter it must run in.
+    owner: *const InterpState,
+    closure: MaybeUninit<[usize; WORDS]>,
+    /// Calls the closure, moving it out.
+    run: unsafe fn(*mut [usize; WORDS]),
+    /// Drops the closure without calling it.
+    discard: unsafe fn(*mut [usize; WORDS]),
+}
+
+impl Waiting {
+    /// Stores `release` for `owner`, or gives it back if it does not fit.
+    fn new<F: FnOnce() + Send + 'static>(owner: *const InterpState, release: F) -> Result<Self, F> {
+        if size_of::<F>() > size_of::<[usize; WORDS]>() || align_of::<F>() > align_of::<usize>() {
+            return Err(release);
+        }
+        let mut closure = MaybeUninit::<[usize; WORDS]>::uninit();
+        // SAFETY: `F` fits in `closure` in size and alignment (checked above). It is moved
+        // out exactly once, by `run` or `discard`, each monomorphised for this `F`.
+        unsafe { closure.as_mut_ptr().cast::<F>().write(release) };
+        Ok(Waiting {
+            owner,
+            closure,
+            run: |closure| {
+                // SAFETY: `closure` holds an `F` written by `new`, moved out only here; the
+                // caller forgets the `Waiting` so `discard` does not see it again.
+                let release = unsafe { closure.cast::<F>().read() };
+                release();
+            },
+            discard: |closure| {
+                // SAFETY: as for `run`: the `F` written by `new`, dropped only here.
+                unsafe { closure.cast::<F>().drop_in_place() }
+            },
+        })
+    }
+
+    /// Runs the release. The calling thread holds `owner` (INV-RELEASE-IN-OWNER).
+    fn run(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the closure is still in place (it leaves only here or in `drop`), and
+        // `this` is never dropped, so it is moved out once.
+        unsafe { (this.run)(this.closure.as_mut_ptr()) }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        // SAFETY: a `Waiting` that is dropped was never run (`run` forgets it): its closure
+        // is in place, and is dropped once.
+        unsafe { (self.discard)(self.closure.as_mut_ptr()) }
+    }
+}
+
+/// An interpreter this thread has let go of with `suspend_current` and will take back: a
+/// frame on this thread's stack, linked from `SUSPENDED` from `link` until `resumed`
+/// (INV-RELEASE-BATCH).
+pub(crate) struct Suspended {
+    state: *const InterpState,
+    /// Releases batched for it since this thread last took it.
+    waiting: Cell<usize>,
+    /// The frame linked before this one: an interpreter let go of further out.
+    outer: *const Suspended,
+}
+
+thread_local_cell! {
+    /// This thread's innermost suspended frame, or null.
+    static SUSPENDED: *const Suspended = ptr::null();
+}
+
+thread_local! {
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    /// This thread's batch: releases waiting for interpreters of its suspended frames, oldest
+    /// first, and an empty vector keeping the capacity of the last batch run.
+    static BATCH: RefCell<(Vec<Waiting>, Vec<Waiting>)> = RefCell::new((Vec::new(), Vec::new()));
+}
+
+impl Suspended {
+    /// A frame for `state`, which this thread is letting go of.
+    pub(crate) fn new(state: *const InterpState) -> Self {
+        Suspended {
+            state,
+            waiting: Cell::new(0),
+            outer: SUSPENDED.with(Cell::get),
+        }
+    }
+
+    pub(crate) fn state(&self) -> *const InterpState {
+        self.state
+    }
+
+    /// Makes this the thread's innermost suspended frame. The frame is borrowed until
+    /// `resumed`, so it stays where it is while linked.
+    pub(crate) fn link(&self) {
+        debug_assert_eq!(SUSPENDED.with(Cell::get), self.outer);
+        SUSPENDED.with(|s| s.set(self));
+    }
+
+    /// Unlinks this frame, the innermost, once the thread has taken `state` back, and runs
+    /// what waited for it.
+    pub(crate) fn resumed(&self) {
+        debug_assert!(ptr::eq(SUSPENDED.with(Cell::get), self));
+        SUSPENDED.with(|s| s.set(self.outer));
+        if self.waiting.get() > 0 {
+            run_batch(self.state);
+        }
+    }
+}
+
+/// This thread's innermost suspended frame for `owner`, if it has let go of `owner`.
+fn suspended_frame<'a>(owner: *const InterpState) -> Option<&'a Suspended> {
+    let mut frame = SUSPENDED.with(Cell::get);
+    while !frame.is_null() {
+        // SAFETY: a linked frame lives on this thread's stack until `resumed` unlinks it, and
+        // only this thread reads it (INV-RELEASE-BATCH); the reference is used before this
+        // function's caller returns, inside the frame's suspension.
+        let this = unsafe { &*frame };
+        if this.state == owner {
+            return Some(this);
+        }
+        frame = this.outer;
+    }
+    None
+}
+
+/// Keeps `release` in this thread's batch if this thread has let go of `owner` and so will
+/// take it back, and returns how many releases now wait for `owner`. Otherwise, or if the
+/// closure is too large to keep in place, gives `release` back.
+fn batch<F: FnOnce() + Send + 'static>(owner: &Arc<InterpState>, release: F) -> Result<usize, F> {
+    let owner = Arc::as_ptr(owner);
+    let Some(frame) = suspended_frame(owner) else {
+        return Err(release);
+    };
+    let waiting = Waiting::new(owner, release)?;
+    BATCH.with(|batch| batch.borrow_mut().0.push(waiting));
+    frame.waiting.set(frame.waiting.get() + 1);
+    Ok(frame.waiting.get())
+}
+
+/// Runs the releases waiting in this thread's batch for `state`, which this thread holds. They
+/// run with no borrow of the batch open: a release may batch another, for a frame further out.
+fn run_batch(state: *const InterpState) {
+    let mut frame = SUSPENDED.with(Cell::get);
+    while !frame.is_null() {
+        // SAFETY: as in `suspended_frame`.
+        let this = unsafe { &*frame };
+        if this.state == state {
+            this.waiting.set(0);
+        }
+        frame = this.outer;
+    }
+    let mut mine = BATCH.with(|batch| {
+        let (waiting, spare) = &mut *batch.borrow_mut();
+        let mut all = std::mem::replace(waiting, std::mem::take(spare));
+        if all.iter().any(|w| w.owner != state) {
+            let (mine, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|w| w.owner == state);
+            waiting.extend(others);
+            all = mine;
+        }
+        all
+    });
+    for release in mine.drain(..) {
+        release.run();
+    }
+    BATCH.with(|batch| {
+        let spare = &mut batch.borrow_mut().1;
+        if spare.capacity() < mine.capacity() {
+            *spare = mine;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // INV-RELEASE-BATCH: a release kept in place runs once, or is dropped once if never run,
+    // and one too large to keep is given back.
+    #[test]
+    fn a_waiting_release_runs_or_drops_its_closure_once() {
+        let token = std::sync::Arc::new(());
+        let (ran, kept) = (std::sync::Arc::new(()), std::sync::Arc::clone(&token));
+        let seen = std::sync::Arc::clone(&ran);
+        let waiting = Waiting::new(ptr::null(), move || drop((kept, seen)))
+            .ok()
+            .unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&token), 2);
+        waiting.run();
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
+        assert_eq!(std::sync::Arc::strong_count(&ran), 1);
+
+        let kept = std::sync::Arc::clone(&token);
+        let never_run = Waiting::new(ptr::null(), move || panic!("{kept:?}"))
+            .ok()
+            .unwrap();
+        drop(never_run);
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
+
+        let large = vec![0u64; 1];
+        let padding = [0u64; WORDS];
+        let given_back = Waiting::new(ptr::null(), move || drop((large, padding)));
+        assert!(given_back.is_err());
     }
 }

@@ -110,6 +110,9 @@ pub struct Config {
     pub(crate) release: ReleaseStrategy,
     /// The inbox depth past which a deferred release switches instead of queueing (>= 1).
     pub(crate) deferred_limit: usize,
+    /// Releases for an interpreter this thread switched out of wait in the thread's batch
+    /// (INV-RELEASE-BATCH).
+    pub(crate) batch_releases: bool,
     /// One proxy per origin object per receiving interpreter (`is` holds across receives).
     /// Off: every receive makes a new proxy, as PEP 797 did.
     pub(crate) identity_cache: bool,
@@ -125,7 +128,8 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ReleaseStrategy {
     /// Leave the current interpreter, enter the owner (waiting for its lock), release, come
-    /// back. The release is done when the call returns.
+    /// back. The release is done when the call returns, unless it is batched
+    /// ([`Config::batch_releases`]).
     #[default]
     Switch,
     /// Queue the release on the owner's own inbox; it runs when a thread next enters the
@@ -167,6 +171,7 @@ impl Default for Config {
         Config {
             release: ReleaseStrategy::Switch,
             deferred_limit: 1024,
+            batch_releases: true,
             identity_cache: true,
             proxy_id_is_origin: false,
             owner_death: OwnerDeath::Refuse,
@@ -203,6 +208,15 @@ impl Config {
     /// With owner-death policy `policy`.
     pub fn owner_death(mut self, policy: OwnerDeath) -> Self {
         self.owner_death = policy;
+        self
+    }
+
+    /// With releases batched per owner, or not: under `Switch` and `Adaptive`, a release
+    /// whose owner this thread has switched out of waits until the thread takes the owner
+    /// back, or until 64 wait (then the thread enters the owner once for all of them).
+    /// On by default.
+    pub fn batch_releases(mut self, on: bool) -> Self {
+        self.batch_releases = on;
         self
     }
 

@@ -105,6 +105,25 @@ pub(crate) use imp::{
     fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
 };
 
+/// A thread-local `Cell` with a constant start value, for state read on every entry and
+/// switch: `const`-initialised in ordinary builds, so an access has no first-use check;
+/// loom's `thread_local!` takes no `const` initialiser.
+macro_rules! thread_local_cell {
+    ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+        #[cfg(loom)]
+        loom::thread_local! {
+            $(#[$attr])*
+            static $name: std::cell::Cell<$ty> = std::cell::Cell::new($init);
+        }
+        #[cfg(not(loom))]
+        std::thread_local! {
+            $(#[$attr])*
+            static $name: std::cell::Cell<$ty> = const { std::cell::Cell::new($init) };
+        }
+    };
+}
+pub(crate) use thread_local_cell;
+
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
 /// defined (INV-BUF-ATOMIC-BYTES). loom's in model builds, so that the models check it too.
 #[cfg(not(loom))]

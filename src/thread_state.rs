@@ -14,15 +14,14 @@ use std::ptr;
 use crate::counters::LiveCounters;
 use crate::error::Result;
 use crate::interp::{InterpId, InterpInfo, InterpState, PendingCall, Waited};
+use crate::release::Suspended;
 use crate::runtime::Runtime;
-use crate::sync::{thread_local, Arc, AtomicU64};
+use crate::sync::{thread_local_cell, Arc, AtomicU64};
 
-thread_local! {
-    // loom's `thread_local!` takes no `const` initialiser.
-    #[allow(clippy::missing_const_for_thread_local)]
+thread_local_cell! {
     /// The interpreter this thread holds right now, or null. A thread holds at most one
     /// (INV-ONE-LOCK): entering requires null, switching and suspending clear it first.
-    static CURRENT: Cell<*const InterpState> = Cell::new(ptr::null());
+    static CURRENT: *const InterpState = ptr::null();
 }
 
 /// The interpreter the calling thread holds, or null.
@@ -168,18 +167,20 @@ impl<'r> Token<'r> {
 /// token is at hand: it runs only library code while out, and no borrow of the suspended
 /// interpreter's object state is open at any decref (INV-RELEASE-SUSPEND).
 pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
-    struct Resume(*const InterpState);
-    impl Drop for Resume {
+    struct Resume<'f>(&'f Suspended);
+    impl Drop for Resume<'_> {
         fn drop(&mut self) {
+            let held = self.0.state();
             // SAFETY: the state outlives this thread's registration in it, which the
             // suspension keeps (INV-DESTROY-IDLE, INV-OWNER-OUTLIVES).
-            let state = unsafe { &*self.0 };
+            let state = unsafe { &*held };
             let Waited(waited) = state.lock.resume();
             if waited {
                 LiveCounters::bump(&state.counters.lock_waits);
             }
             state.trace(true);
-            set_current(self.0);
+            set_current(held);
+            self.0.resumed();
         }
     }
 
@@ -187,12 +188,14 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     if held.is_null() {
         return f();
     }
-    // SAFETY: a non-null CURRENT points at the state this thread holds, kept alive by the
+    // SAFETY: a non-null CURRENT points at the state this thread held, kept alive by the
     // entry that set it (INV-ONE-LOCK).
     let state = unsafe { &*held };
     state.trace(false);
+    let frame = Suspended::new(held);
+    frame.link();
     state.lock.suspend();
-    let _resume = Resume(held);
+    let _resume = Resume(&frame);
     f()
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use xinterp::{
-    ChannelStatus, Close, Config, End, ErrorKind, ObjKind, Outgoing, OwnedObj, ReleaseStrategy,
-    Runtime, UnboundOp,
+    ChannelStatus, Close, Config, Counters, End, ErrorKind, ObjKind, Outgoing, OwnedObj,
+    ReleaseStrategy, Runtime, UnboundOp,
 };
 
 fn export_count(rt: &Runtime, obj: &OwnedObj) -> usize {
@@ -762,5 +762,76 @@ fn a_long_backlog_of_cross_releases_runs_without_nesting() {
     assert_eq!(rt.info(a).unwrap().inbox_depth, n);
     assert_eq!(rt.info(b).unwrap().inbox_depth, n);
     rt.drain(a).unwrap();
+    assert_clean(&rt);
+}
+
+/// Sends `n` zero-copy items from `s`, switches to `r` and drops them there; returns the
+/// owner's pinned exports seen in `r` after the last drop and once back in `s`, and the
+/// counters of the round.
+fn drop_views_switched_out_of_owner(config: Config, n: usize) -> (usize, usize, Counters) {
+    let (rt, s, r, ch) = setup(config);
+    let before = rt.counters();
+    let seen_in_r = rt
+        .enter(s, |ts| {
+            let data = ts.bytes(b"batched");
+            for _ in 0..n {
+                ch.send(ts, Outgoing::buffer(&data).unwrap()).unwrap();
+            }
+            drop(data);
+            ts.switch(r, |tr| {
+                for _ in 0..n {
+                    drop(ch.recv(tr).unwrap());
+                }
+                tr.runtime().info(s).unwrap().pinned_exports
+            })
+            .unwrap()
+        })
+        .unwrap();
+    let seen_back = rt.info(s).unwrap().pinned_exports;
+    let counters = rt.counters().since(&before);
+    ch.destroy().unwrap();
+    rt.drain(s).unwrap();
+    assert_clean(&rt);
+    (seen_in_r, seen_back, counters)
+}
+
+#[test]
+fn releases_for_an_owner_switched_out_of_wait_for_its_return() {
+    // INV-RELEASE-BATCH: 100 views of `s` dropped in `r`, which `s` switched to: the 64th
+    // enters `s` once for the first 64; the other 36 run when the thread takes `s` back.
+    for strategy in [ReleaseStrategy::Switch, ReleaseStrategy::Adaptive] {
+        let config = Config::default().release(strategy);
+        let (waiting, back, c) = drop_views_switched_out_of_owner(config, 100);
+        assert_eq!((waiting, back), (36, 0), "{strategy:?}");
+        assert_eq!(
+            (c.releases_batched, c.releases_switched, c.releases_deferred),
+            (100, 1, 0),
+            "{strategy:?}"
+        );
+    }
+    // Off, or deferred: each release goes its strategy's way.
+    let off = Config::default().batch_releases(false);
+    let (waiting, back, c) = drop_views_switched_out_of_owner(off, 100);
+    assert_eq!((waiting, back), (0, 0));
+    assert_eq!((c.releases_batched, c.releases_switched), (0, 100));
+    let deferred = Config::default().release(ReleaseStrategy::Deferred);
+    let (waiting, back, c) = drop_views_switched_out_of_owner(deferred, 10);
+    assert_eq!((waiting, back), (10, 10), "queued until the owner drains");
+    assert_eq!((c.releases_batched, c.releases_deferred), (0, 10));
+}
+
+#[test]
+fn releases_for_an_owner_this_thread_did_not_switch_out_of_are_not_batched() {
+    // INV-RELEASE-BATCH: only an owner this thread will take back keeps a batch: views of
+    // `s` dropped in `r` entered from outside go their strategy's way at once.
+    let (rt, s, r, ch) = setup(Config::default());
+    let data = send_kept(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
+    let view = recv_owned(&rt, r, &ch);
+    let before = rt.counters();
+    rt.enter(r, move |_| drop(view)).unwrap();
+    let c = rt.counters().since(&before);
+    assert_eq!((c.releases_batched, c.releases_switched), (0, 1));
+    assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
+    drop(data);
     assert_clean(&rt);
 }

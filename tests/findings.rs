@@ -165,24 +165,31 @@ fn f2_finalizing_a_runtime_inside_another_runtimes_interpreter_lets_go_of_it() {
 }
 
 /// F2 (b): the same without a user `suspend`: a buffer item of runtime 1 dropped by a
-/// pending call of runtime 2's final drain is released by `Switch` into its owner, which the
-/// finalizing thread held (INV-FINALIZE-SUSPENDS).
+/// pending call of runtime 2's final drain is released into its owner, which the finalizing
+/// thread held (INV-FINALIZE-SUSPENDS): by `Switch`, or, batched, when the thread takes the
+/// owner back (INV-RELEASE-BATCH).
 #[test]
 fn f2_a_release_into_the_interpreter_held_while_finalizing_does_not_wait_for_itself() {
     within(
         10,
         "dropping runtime 2 inside the owner of its item",
         || {
-            let rt1 = Runtime::new();
-            let rt2 = Runtime::new();
-            let sub = rt1.create().unwrap();
-            let item = rt1
-                .enter(sub, |tok| Outgoing::buffer(&tok.bytes(b"pinned")).unwrap())
-                .unwrap();
-            rt2.call_soon(rt2.main(), move |_tok| drop(item)).unwrap();
-            rt1.enter(sub, move |_tok| drop(rt2)).unwrap();
-            assert_clean(&rt1);
-            assert_eq!(rt1.counters().releases_switched, 1);
+            for batched in [false, true] {
+                let rt1 = Runtime::with_config(Config::default().batch_releases(batched));
+                let rt2 = Runtime::new();
+                let sub = rt1.create().unwrap();
+                let item = rt1
+                    .enter(sub, |tok| Outgoing::buffer(&tok.bytes(b"pinned")).unwrap())
+                    .unwrap();
+                rt2.call_soon(rt2.main(), move |_tok| drop(item)).unwrap();
+                rt1.enter(sub, move |_tok| drop(rt2)).unwrap();
+                assert_clean(&rt1);
+                let c = rt1.counters();
+                assert_eq!(
+                    (c.releases_switched, c.releases_batched),
+                    if batched { (0, 1) } else { (1, 0) }
+                );
+            }
         },
     );
 }
