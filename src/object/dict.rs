@@ -84,11 +84,13 @@ impl Dict {
     }
 
     /// Every reference the dict holds, for deallocation.
-    pub(crate) fn into_refs(self, out: &mut Vec<ObjPtr>) {
-        for (key, value) in self.entries.into_iter().flatten() {
-            out.push(key);
-            out.push(value);
-        }
+    pub(crate) fn into_refs(self, out: &mut impl Extend<ObjPtr>) {
+        out.extend(
+            self.entries
+                .into_iter()
+                .flatten()
+                .flat_map(|(key, value)| [key, value]),
+        );
     }
 
     fn compact(&mut self) {

@@ -47,7 +47,7 @@ pub(crate) use frozen::SharedRef;
 pub(crate) use moved::MovedGraph;
 pub use owned::{OwnedObj, RawObj};
 pub(crate) use pointer::ObjPtr;
-use pointer::{ObjBox, ObjHeader};
+use pointer::{ObjBox, ObjHeader, Worklist};
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
@@ -288,7 +288,7 @@ impl Body {
     ///
     /// # Safety
     /// The calling thread holds the owner of the object this body belonged to.
-    unsafe fn take_children(self, out: &mut Vec<ObjPtr>) {
+    unsafe fn take_children(self, out: &mut Worklist) {
         match self {
             Body::Tuple(items) => out.extend(items.iter().copied()),
             Body::List(items) => out.extend(items.into_inner()),

@@ -51,6 +51,10 @@ pub(crate) struct ObjBox {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct ObjPtr(pub(super) NonNull<ObjBox>);
 
+/// The objects a decref has yet to let go of: inline up to four, so freeing an object with
+/// few children (a view, a bound method, a pair) allocates nothing.
+pub(super) type Worklist = smallvec::SmallVec<[ObjPtr; 4]>;
+
 impl ObjPtr {
     /// # Safety
     /// The object is alive: the caller holds (or knows of) a strong reference for the whole
@@ -245,12 +249,12 @@ impl ObjPtr {
         if !unsafe { self.release_one() } {
             return;
         }
-        let mut children = Vec::new();
+        let mut children = Worklist::new();
         // SAFETY: the count reached zero, so nobody else refers to the object; it is freed
         // exactly once, here (INV-FREE-ONCE).
         unsafe { self.free(&mut children) };
         // Containers free what only they held iteratively, so that a long chain cannot
-        // overflow the stack. (Objects without children allocate no worklist.)
+        // overflow the stack. (The worklist allocates only past a few objects.)
         while let Some(child) = children.pop() {
             if child.is_shared() {
                 // SAFETY: the freed body held one strong reference to it.
@@ -289,7 +293,7 @@ impl ObjPtr {
 
     /// # Safety
     /// The count is zero and the caller holds the owner.
-    unsafe fn free(self, children: &mut Vec<ObjPtr>) {
+    unsafe fn free(self, children: &mut Worklist) {
         let addr = self.addr();
         // SAFETY: alive until the `Box::from_raw` below; the owner's state outlives its
         // objects, so the reference stays valid after it (INV-OWNER-OUTLIVES).
