@@ -197,8 +197,8 @@ impl Exports {
 
     /// The destroy of interpreter `id` begins: under `Refuse` (`refuse_if_held`), refuses
     /// while references other than releases on their way back are out; otherwise, or if
-    /// none are, closes the table to new references. Decided under the table's mutex, inside
-    /// the lock-state critical section of `begin_destroy`, so that no reference can be
+    /// none are, closes the table to new references. Decided under the table's mutex, while
+    /// `begin_destroy` holds the interpreter lock reserved, so that no reference can be
     /// counted between the check and the destroy (INV-EXPORTS-CLOSED).
     pub(crate) fn close(&self, id: InterpId, refuse_if_held: bool) -> Result<()> {
         let mut table = self.table.lock();

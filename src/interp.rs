@@ -1,10 +1,11 @@
 //! One interpreter's shared state: its lock, its pending-call inbox and its accounting.
 //!
-//! The interpreter lock is not a `Mutex` guard held across user code: it is a flag under a
-//! small mutex plus a condition variable, so that entering, suspending (the thread keeps its
-//! place but lets go of the lock), resuming and destroying are each one short critical
-//! section, and so that destroy can tell "a thread is running here" from "nobody is here".
-//! See `design/ownership-and-switching.md`.
+//! The interpreter lock is not a `Mutex` guard held across user code: it is one atomic word
+//! (held, destroyed, waiters, entered threads) with a mutex and condition variable for
+//! parking, so that entering, suspending (the thread keeps its place but lets go of the
+//! lock), resuming and leaving are each one atomic step when uncontended, and so that
+//! destroy can tell "a thread is running here" from "nobody is here". See
+//! `design/ownership-and-switching.md`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::extensions::Extensions;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::thread_state::Token;
 
 /// An interpreter's id. Ids are handed out in increasing order by a runtime and never reused
@@ -40,61 +41,95 @@ impl fmt::Display for InterpId {
     }
 }
 
-#[derive(Debug, Default)]
-struct LockState {
-    /// A thread holds the interpreter (runs in it) right now.
-    held: bool,
-    /// Threads with a frame in this interpreter: running in it, waiting to enter it, or
-    /// switched out of it and due back (INV-DESTROY-IDLE).
-    entered: usize,
-    /// Destroyed (or being destroyed): no new entry succeeds.
-    destroyed: bool,
-}
+/// A thread holds the interpreter (runs in it) right now.
+const HELD: u64 = 1;
+/// Destroyed (or being destroyed): no new entry succeeds. Set once, never cleared.
+const DESTROYED: u64 = 1 << 1;
+/// One thread parked, or about to park, on the condvar: bits 2..32 count them.
+const WAITER: u64 = 1 << 2;
+/// One frame registered in the interpreter: running in it, waiting to enter it, or switched
+/// out of it and due back (INV-DESTROY-IDLE). Bits 32..64 count them.
+const ENTERED: u64 = 1 << 32;
+/// The bits counting waiters.
+const WAITERS: u64 = ENTERED - WAITER;
 
-/// The interpreter lock ("its GIL").
+/// The interpreter lock ("its GIL"): one atomic word, so that an uncontended enter, suspend,
+/// resume and exit are each one atomic read-modify-write, and destroy can tell "a thread is
+/// running here" from "nobody is here". A thread that finds the lock held parks on a
+/// condition variable under a mutex used for nothing else.
+///
+/// No wake-up is lost: a waiter counts itself in the word (`WAITER`) by a compare-and-swap
+/// that sees `HELD`, holding the parking mutex from before that swap until it waits; a
+/// releaser that clears `HELD` and sees a waiter takes the parking mutex (which it gets only
+/// once the waiter waits) and notifies. A woken waiter re-reads the word under the mutex;
+/// one that leaves without the lock (an entry finding the interpreter destroyed) passes the
+/// wake-up on. Taking the lock is `Acquire` and letting go `Release`, so each holder sees
+/// what the previous one wrote (INV-OWN-LOCKED).
 #[derive(Debug, Default)]
 pub(crate) struct InterpLock {
-    state: Mutex<LockState>,
+    /// `HELD | DESTROYED | waiters * WAITER | entered * ENTERED`.
+    word: AtomicU64,
+    parking: Mutex<()>,
     released: Condvar,
-    /// Mirrors `LockState::destroyed` (set once, under the mutex) so the release path can
-    /// read it without the mutex. A reader that misses a concurrent destroy finds out when
-    /// it tries to enter, and goes the late way.
-    destroyed: AtomicBool,
 }
 
 /// Whether taking the lock had to wait: the caller counts lock waits.
 pub(crate) struct Waited(pub(crate) bool);
 
+/// Who takes the lock: what it registers, and what a destroyed interpreter means to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Taker {
+    /// An ordinary entry: registers, and fails on a destroyed interpreter.
+    Entry,
+    /// A late entry into a destroyed interpreter: registers.
+    Late,
+    /// A suspended thread taking its lock back: already registered.
+    Resume,
+}
+
+impl Taker {
+    /// What taking the lock adds to the word besides `HELD`.
+    fn registers(self) -> u64 {
+        match self {
+            Self::Entry | Self::Late => ENTERED,
+            Self::Resume => 0,
+        }
+    }
+}
+
 impl InterpLock {
     /// Registers this thread as entered and takes the lock, waiting while another thread
-    /// holds it. Fails if the interpreter is destroyed.
+    /// holds it. Fails if the interpreter is destroyed, also when the destroy is decided
+    /// while this thread waits: it then unregisters, as if the destroy had come first.
+    #[inline]
     pub(crate) fn enter(&self, id: InterpId) -> Result<Waited> {
-        let mut state = self.state.lock();
-        if state.destroyed {
-            return fail(
+        match self.take(Taker::Entry) {
+            Some(waited) => Ok(waited),
+            None => fail(
                 ErrorKind::InterpreterNotFound,
                 format!("interpreter {id} has been destroyed"),
-            );
+            ),
         }
-        state.entered += 1;
-        let waited = state.held;
-        while state.held {
-            state = self.released.wait(state);
-        }
-        state.held = true;
-        Ok(Waited(waited))
     }
 
     /// Takes the lock only if nobody holds it (registering the entry), without waiting.
     /// `None` when it is held or destroyed.
     pub(crate) fn try_enter(&self) -> Option<()> {
-        let mut state = self.state.lock();
-        if state.destroyed || state.held {
-            return None;
+        let mut word = 0;
+        loop {
+            if word & (HELD | DESTROYED) != 0 {
+                return None;
+            }
+            match self.word.compare_exchange(
+                word,
+                word + HELD + ENTERED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(()),
+                Err(now) => word = now,
+            }
         }
-        state.entered += 1;
-        state.held = true;
-        Some(())
     }
 
     /// Takes the lock of a destroyed interpreter, waiting while another thread holds it,
@@ -102,90 +137,83 @@ impl InterpLock {
     /// final drain. Nobody else can enter it, so only other late entries and the final
     /// drain of its destroy contend. Left with [`InterpLock::exit`].
     pub(crate) fn enter_late(&self) -> Waited {
-        let mut state = self.state.lock();
-        debug_assert!(state.destroyed, "late entry into a live interpreter");
-        state.entered += 1;
-        let waited = state.held;
-        while state.held {
-            state = self.released.wait(state);
-        }
-        state.held = true;
-        Waited(waited)
+        debug_assert!(self.is_destroyed(), "late entry into a live interpreter");
+        self.take(Taker::Late)
+            .expect("a late entry does not fail on a destroyed interpreter")
     }
 
     /// Whether a thread holds the lock right now (a hint: it may change at once).
     pub(crate) fn is_held(&self) -> bool {
-        self.state.lock().held
+        self.word.load(Ordering::Relaxed) & HELD != 0
     }
 
     /// Lets go of the lock; the thread stays registered as entered.
+    #[inline]
     pub(crate) fn suspend(&self) {
-        let mut state = self.state.lock();
-        debug_assert!(
-            state.held,
-            "suspending an interpreter lock that is not held"
-        );
-        state.held = false;
-        drop(state);
-        self.released.notify_one();
+        self.release(HELD);
     }
 
     /// Takes the lock back after [`InterpLock::suspend`]. Cannot fail: a destroy never
     /// succeeds while this thread is registered (INV-DESTROY-IDLE), and a final drain
     /// registers its own thread.
+    #[inline]
     pub(crate) fn resume(&self) -> Waited {
-        let mut state = self.state.lock();
-        debug_assert!(state.entered > 0, "resuming an interpreter nobody entered");
-        let waited = state.held;
-        while state.held {
-            state = self.released.wait(state);
-        }
-        state.held = true;
-        Waited(waited)
+        debug_assert!(self.entered() > 0, "resuming an interpreter nobody entered");
+        self.take(Taker::Resume)
+            .expect("a resumption does not fail on a destroyed interpreter")
     }
 
     /// Lets go of the lock and unregisters the entry (also the end of a destroy's final
     /// drain, whose thread `begin_destroy` registered; a late entry may be waiting then).
+    #[inline]
     pub(crate) fn exit(&self) {
-        let mut state = self.state.lock();
-        debug_assert!(state.held && state.entered > 0);
-        state.held = false;
-        state.entered -= 1;
-        drop(state);
-        self.released.notify_one();
+        self.release(HELD + ENTERED);
     }
 
     /// Marks the interpreter destroyed and takes its lock for the final drain (registering
     /// the destroying thread as its one entered thread), or reports why it cannot be
     /// destroyed now and changes nothing.
     ///
-    /// Everything is decided in one critical section of the state mutex: with no thread
-    /// entered, nobody can make a new owned handle, so `owned_handles` can only fall while
-    /// it is read here; 0 means every handle's decref is already queued
-    /// (INV-INBOX-BEFORE-HANDLE).
+    /// Everything is decided while the lock is reserved: one compare-and-swap from the idle
+    /// word (not held, not destroyed, nobody entered) to held with this thread entered, so
+    /// no entry can succeed until the decision; an entry arriving meanwhile waits, and fails
+    /// if the destroy goes on. With no thread entered, nobody can make a new owned handle,
+    /// so `owned_handles` can only fall while it is read here; 0 means every handle's decref
+    /// is already queued (INV-INBOX-BEFORE-HANDLE). A refusal lets the reservation go.
     pub(crate) fn begin_destroy(
         &self,
         id: InterpId,
         owned_handles: &AtomicUsize,
         policy_allows: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
-        let mut state = self.state.lock();
-        if state.destroyed {
-            return fail(
-                ErrorKind::InterpreterNotFound,
-                format!("interpreter {id} has already been destroyed"),
-            );
-        }
-        if state.entered > 0 {
+        if let Err(word) =
+            self.word
+                .compare_exchange(0, HELD + ENTERED, Ordering::Acquire, Ordering::Relaxed)
+        {
+            if word & DESTROYED != 0 {
+                return fail(
+                    ErrorKind::InterpreterNotFound,
+                    format!("interpreter {id} has already been destroyed"),
+                );
+            }
+            debug_assert!(word >= ENTERED, "a busy lock word with nobody entered");
             return fail(
                 ErrorKind::InterpreterBusy,
                 format!(
                     "interpreter {id} cannot be destroyed: {} thread(s) are running in it or \
                      switched out of it",
-                    state.entered
+                    word / ENTERED
                 ),
             );
         }
+        /// Lets the reservation go unless the destroy goes on, also if the policy panics.
+        struct Reserved<'a>(&'a InterpLock);
+        impl Drop for Reserved<'_> {
+            fn drop(&mut self) {
+                self.0.exit();
+            }
+        }
+        let reserved = Reserved(self);
         let handles = owned_handles.load(Ordering::Acquire);
         if handles > 0 {
             return fail(
@@ -198,24 +226,132 @@ impl InterpLock {
         }
         // The owner-death policy, which also closes the export table: no thread is entered,
         // but references can be counted without entering (bytes resolved elsewhere), so the
-        // table decides under its own mutex, inside this critical section
+        // table decides under its own mutex, while the lock is reserved
         // (INV-EXPORTS-CLOSED).
         policy_allows()?;
-        debug_assert!(!state.held, "held without an entered thread");
-        state.destroyed = true;
-        self.destroyed.store(true, Ordering::Release);
-        state.held = true;
-        state.entered = 1;
+        std::mem::forget(reserved);
+        let before = self.word.fetch_or(DESTROYED, Ordering::Release);
+        if before & WAITERS != 0 {
+            // Entries that came while the lock was reserved: each fails now.
+            let _parking = self.parking.lock();
+            self.released.notify_all();
+        }
         Ok(())
     }
 
     /// Whether destruction has begun.
     pub(crate) fn is_destroyed(&self) -> bool {
-        self.destroyed.load(Ordering::Acquire)
+        self.word.load(Ordering::Acquire) & DESTROYED != 0
     }
 
     fn entered(&self) -> usize {
-        self.state.lock().entered
+        (self.word.load(Ordering::Relaxed) / ENTERED) as usize
+    }
+
+    /// Takes the lock for `taker`: one compare-and-swap when it is free, else parks.
+    /// `None` only for an entry into a destroyed interpreter (with its registration undone).
+    #[inline]
+    fn take(&self, taker: Taker) -> Option<Waited> {
+        let registers = taker.registers();
+        // A first guess at the word: nobody else entered (a resumption: only this thread).
+        let mut word = ENTERED - registers;
+        loop {
+            if taker == Taker::Entry && word & DESTROYED != 0 {
+                return None;
+            }
+            if word & HELD != 0 {
+                return self.park_then_take(taker);
+            }
+            match self.word.compare_exchange(
+                word,
+                word + HELD + registers,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Waited(false)),
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// The slow path of [`InterpLock::take`]: under the parking mutex, registers and counts
+    /// itself a waiter by a compare-and-swap that sees the lock held (or takes it, if it came
+    /// free), then waits until a releaser notifies, and takes it with a compare-and-swap
+    /// that uncounts the waiter.
+    #[cold]
+    #[inline(never)]
+    fn park_then_take(&self, taker: Taker) -> Option<Waited> {
+        let registers = taker.registers();
+        let mut parking = self.parking.lock();
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if taker == Taker::Entry && word & DESTROYED != 0 {
+                return None;
+            }
+            let (next, takes) = if word & HELD == 0 {
+                (word + HELD + registers, true)
+            } else {
+                (word + registers + WAITER, false)
+            };
+            match self
+                .word
+                .compare_exchange(word, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if takes => return Some(Waited(false)),
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        loop {
+            parking = self.released.wait(parking);
+            let mut word = self.word.load(Ordering::Relaxed);
+            loop {
+                if taker == Taker::Entry && word & DESTROYED != 0 {
+                    // Destroyed while this entry waited, which never got in: it leaves as if
+                    // the destroy had come first, passing the wake-up on if the lock is free.
+                    let before = self.word.fetch_sub(WAITER + registers, Ordering::Relaxed);
+                    if before & HELD == 0 && before & WAITERS > WAITER {
+                        self.released.notify_one();
+                    }
+                    return None;
+                }
+                if word & HELD != 0 {
+                    break;
+                }
+                match self.word.compare_exchange(
+                    word,
+                    word - WAITER + HELD,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some(Waited(true)),
+                    Err(now) => word = now,
+                }
+            }
+        }
+    }
+
+    /// Lets go of the lock, subtracting `HELD` and whatever else `clear` holds in one atomic
+    /// step, and wakes a waiter if the word counted one.
+    #[inline]
+    fn release(&self, clear: u64) {
+        let before = self.word.fetch_sub(clear, Ordering::Release);
+        debug_assert!(
+            before & HELD != 0 && before / ENTERED >= clear / ENTERED,
+            "letting go of an interpreter lock that is not held, or of an entry not registered"
+        );
+        if before & WAITERS != 0 {
+            self.wake_one();
+        }
+    }
+
+    /// Notifies one waiter, under the parking mutex: a waiter that counted itself holds it
+    /// until it waits, so the notification cannot come between its check and its wait.
+    #[cold]
+    #[inline(never)]
+    fn wake_one(&self) {
+        let _parking = self.parking.lock();
+        self.released.notify_one();
     }
 }
 
@@ -402,7 +538,16 @@ impl InterpState {
     }
 
     /// Records, when tracing, that this thread took (`begin`) or let go of the interpreter.
+    #[inline]
     pub(crate) fn trace(&self, begin: bool) {
+        if self.trace.is_some() {
+            self.record(begin);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&self, begin: bool) {
         if let Some(sink) = &self.trace {
             sink.record(self.id, begin);
         }
@@ -483,4 +628,98 @@ pub struct InterpInfo {
     pub oldest_pending: Option<Duration>,
     /// Threads running in it, waiting to enter it or switched out of it.
     pub threads_entered: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(lock: &InterpLock) -> u64 {
+        lock.word.load(Ordering::Relaxed)
+    }
+
+    fn spin_until(done: impl Fn() -> bool) {
+        while !done() {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn each_move_changes_the_lock_word_as_its_contract_says() {
+        // INV-DESTROY-IDLE: a suspended thread stays entered, so the destroy is refused.
+        let (lock, id, handles) = (InterpLock::default(), InterpId(1), AtomicUsize::new(0));
+        assert!(!lock.enter(id).unwrap().0);
+        assert!(lock.try_enter().is_none());
+        lock.suspend();
+        assert_eq!((lock.is_held(), lock.entered()), (false, 1));
+        let busy = lock.begin_destroy(id, &handles, || Ok(())).unwrap_err();
+        assert_eq!(busy.kind(), ErrorKind::InterpreterBusy);
+        lock.try_enter().unwrap();
+        assert_eq!(word(&lock), HELD + 2 * ENTERED);
+        lock.exit();
+        assert!(!lock.resume().0);
+        lock.exit();
+        assert_eq!(word(&lock), 0);
+
+        handles.store(1, Ordering::Relaxed);
+        let busy = lock.begin_destroy(id, &handles, || Ok(())).unwrap_err();
+        assert_eq!(busy.kind(), ErrorKind::InterpreterBusy);
+        assert_eq!(word(&lock), 0, "a refusal lets the reservation go");
+        handles.store(0, Ordering::Relaxed);
+
+        lock.begin_destroy(id, &handles, || Ok(())).unwrap();
+        assert_eq!(word(&lock), DESTROYED + HELD + ENTERED);
+        let gone = lock.enter(id).map(|_| ()).unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::InterpreterNotFound);
+        assert!(lock.try_enter().is_none());
+        lock.exit();
+        assert!(!lock.enter_late().0);
+        lock.exit();
+        assert_eq!(word(&lock), DESTROYED);
+        let again = lock.begin_destroy(id, &handles, || Ok(())).unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::InterpreterNotFound);
+    }
+
+    #[test]
+    fn an_entry_that_waits_out_a_destroy_fails_as_if_it_came_after() {
+        // INV-EXPORTS-CLOSED, INV-DESTROY-IDLE: while the destroy decides (here: inside the
+        // policy closure), the lock is reserved; an entry arriving then registers and waits,
+        // and when the destroy goes on it is woken, unregisters and fails at once.
+        let (lock, id, handles) = (InterpLock::default(), InterpId(1), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            let mut waiter = None;
+            lock.begin_destroy(id, &handles, || {
+                waiter = Some(s.spawn(|| lock.enter(id).map(|_| ())));
+                spin_until(|| lock.entered() == 2);
+                Ok(())
+            })
+            .unwrap();
+            let gone = waiter.unwrap().join().unwrap().unwrap_err();
+            assert_eq!(gone.kind(), ErrorKind::InterpreterNotFound);
+            assert_eq!(word(&lock), DESTROYED + HELD + ENTERED);
+            lock.exit();
+        });
+    }
+
+    #[test]
+    fn an_entry_that_waits_out_a_refused_destroy_gets_in() {
+        let (lock, id, handles) = (InterpLock::default(), InterpId(1), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            let mut waiter = None;
+            let refused = lock
+                .begin_destroy(id, &handles, || {
+                    waiter = Some(s.spawn(|| {
+                        let Waited(waited) = lock.enter(id).unwrap();
+                        lock.exit();
+                        waited
+                    }));
+                    spin_until(|| lock.entered() == 2);
+                    fail(ErrorKind::InterpreterBusy, "refused by the test")
+                })
+                .unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::InterpreterBusy);
+            assert!(waiter.unwrap().join().unwrap(), "the entry waited");
+        });
+        assert_eq!(word(&lock), 0);
+    }
 }
