@@ -153,7 +153,7 @@ impl Value {
             }
             Value::Shared(shared) => shared.into_obj(tok),
             Value::Ref(r) => materialize(tok, r)?,
-            Value::Buffer(export) => tok.received_buffer(export).memoryview()?,
+            Value::Buffer(export) => tok.received_view(export),
         })
     }
 }

@@ -361,8 +361,10 @@ impl Token<'_> {
         Ok(())
     }
 
+    /// The object for an item taken off a channel of this token's runtime (checked by the
+    /// caller), without the runtime-free [`Incoming`] between.
     fn received(&self, item: Item<Payload>) -> Result<Obj<'_>> {
         LiveCounters::bump(&self.counters().channel_recvs);
-        Incoming::from_item(item, self.runtime().id())?.into_obj(self)
+        Payload::received(item)?.into_obj(self)
     }
 }

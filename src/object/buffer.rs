@@ -164,10 +164,15 @@ impl<'t> Buffer<'t> {
     /// export until dropped, wherever that happens, and then releases them in the owner.
     pub(crate) fn pin(self) -> PinnedExport {
         let tok = self.source.token();
+        let (start, shared) = match self.bytes {
+            Bytes::Frozen(p) => (p, false),
+            Bytes::Shared(p) => (p.cast::<u8>(), true),
+        };
         let pinned = PinnedExport {
             source: self.source.ptr(),
-            bytes: self.bytes,
+            start,
             len: self.len,
+            shared,
             readonly: self.readonly,
             owner: Arc::clone(tok.interp()),
             rt: tok.runtime().uncounted(),
@@ -187,8 +192,11 @@ impl<'t> Buffer<'t> {
 /// outlives it through the `Arc` (INV-OWNER-OUTLIVES).
 pub(crate) struct PinnedExport {
     source: ObjPtr,
-    bytes: Bytes,
+    /// The first byte: of a `bytearray`'s atomics if `shared`, else of a `bytes`'s storage
+    /// (a [`Bytes`] taken apart, so that the two flags share a word).
+    start: NonNull<u8>,
     len: usize,
+    shared: bool,
     readonly: bool,
     owner: Arc<InterpState>,
     rt: Runtime,
@@ -211,7 +219,12 @@ impl PinnedExport {
     }
 
     fn view_of(&self) -> (Bytes, usize, bool) {
-        (self.bytes, self.len, self.readonly)
+        let bytes = if self.shared {
+            Bytes::Shared(self.start.cast::<DataByte>())
+        } else {
+            Bytes::Frozen(self.start)
+        };
+        (bytes, self.len, self.readonly)
     }
 }
 
@@ -248,25 +261,132 @@ impl SendObjPtr {
     }
 }
 
-/// The export count of an exporter body.
-fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
+/// A buffer item as its receiver gets it: a `memoryview` holding the pinned export itself,
+/// one object. Its slices and the memoryviews made of it are ordinary views over it, each
+/// counted in `views` and holding a reference, so the item stays one export in its sender
+/// however many views the receiver makes. The export is released in its owner once this
+/// view is released and no view over it is left, or when it is freed.
+pub(crate) struct ReceivedView {
+    /// The export: `None` once given back.
+    pin: OwnerCell<Option<PinnedExport>>,
+    /// Buffers taken from this view; it cannot be released while any is live.
+    exports: OwnerCell<usize>,
+    /// Views over this one, each holding a reference (32 bits keep the body within a dict's
+    /// 72 bytes).
+    views: OwnerCell<u32>,
+    released: OwnerCell<bool>,
+}
+
+impl ReceivedView {
+    pub(crate) fn new(export: PinnedExport) -> ReceivedView {
+        ReceivedView {
+            pin: OwnerCell::new(Some(export)),
+            exports: OwnerCell::new(0),
+            views: OwnerCell::new(0),
+            released: OwnerCell::new(false),
+        }
+    }
+
+    /// Makes every cell `owner`'s; see `Body::rehome_cells`.
+    pub(crate) fn rehome(&self, owner: &InterpState) {
+        self.pin.rehome(owner);
+        self.exports.rehome(owner);
+        self.views.rehome(owner);
+        self.released.rehome(owner);
+    }
+
+    /// Counts one view over this one more (`up`) or less; gives back what
+    /// [`ReceivedView::unused_pin`] gives.
+    ///
+    /// # Safety
+    /// The calling thread holds the owner.
+    unsafe fn count_view(&self, up: bool) -> Option<PinnedExport> {
+        let count = |n: &mut u32| {
+            *n = if up {
+                n.checked_add(1).expect("fewer than 2^32 views over a view")
+            } else {
+                *n - 1
+            }
+        };
+        // SAFETY: forwarded contract; the closure touches only the count.
+        unsafe { self.views.with_mut(count) };
+        // SAFETY: forwarded contract.
+        unsafe { self.unused_pin() }
+    }
+
+    /// The export, taken out once this view is released and no view over it is left, for
+    /// the caller to drop once no cell is open: its release may let go of this interpreter
+    /// for a moment (INV-RELEASE-SUSPEND).
+    ///
+    /// # Safety
+    /// The calling thread holds the owner.
+    unsafe fn unused_pin(&self) -> Option<PinnedExport> {
+        // SAFETY: forwarded contract; the closure only reads.
+        let released = unsafe { self.released.with(|r| *r) };
+        // SAFETY: as above.
+        let views = unsafe { self.views.with(|n| *n) };
+        if !released || views > 0 {
+            return None;
+        }
+        // SAFETY: as above; the closure only takes the pin out.
+        unsafe { self.pin.with_mut(Option::take) }
+    }
+}
+
+/// A memoryview's `released` flag and its count of the buffers taken from it; `None` for
+/// any other object.
+fn view_cells(body: &Body) -> Option<(&OwnerCell<bool>, &OwnerCell<usize>)> {
     match body {
-        Body::Bytes { exports, .. } | Body::ByteArray { exports, .. } => Some(exports),
-        Body::View(view) => Some(&view.exports),
-        Body::ReceivedBuffer { views, .. } => Some(views),
+        Body::View(view) => Some((&view.released, &view.exports)),
+        Body::ReceivedView(view) => Some((&view.released, &view.exports)),
         _ => None,
     }
 }
 
-/// Where a root exporter's (bytes, bytearray, received buffer) storage starts, and its
-/// length.
+/// The export count of an exporter body: the buffers taken from it (and for a bytes or a
+/// bytearray, the views over it).
+fn exports_cell(body: &Body) -> Option<&OwnerCell<usize>> {
+    match body {
+        Body::Bytes { exports, .. } | Body::ByteArray { exports, .. } => Some(exports),
+        Body::View(view) => Some(&view.exports),
+        Body::ReceivedView(view) => Some(&view.exports),
+        _ => None,
+    }
+}
+
+/// Counts one view more (`up`) or less over `root`: one export on a bytes or a bytearray,
+/// one in a received view's `views`. Gives back the export of a received view released
+/// meanwhile when its last view goes, for the caller to drop once no cell is open.
 ///
 /// # Safety
-/// `root` is alive and the calling thread holds its owner, unless it is frozen.
+/// As for [`count_export`]; `root` is a bytes, a bytearray or a received view.
+unsafe fn count_view(root: ObjPtr, up: bool) -> Option<PinnedExport> {
+    // SAFETY: forwarded contract: alive.
+    match unsafe { root.body() } {
+        // SAFETY: forwarded contract: the owner is held (a received view is never frozen).
+        Body::ReceivedView(view) => unsafe { view.count_view(up) },
+        _ => {
+            // SAFETY: forwarded contract.
+            unsafe { count_export(root, up) };
+            None
+        }
+    }
+}
+
+/// Where a root exporter's (bytes, bytearray, received view) storage starts, and its length.
+///
+/// # Safety
+/// `root` is alive and the calling thread holds its owner, unless it is frozen; a received
+/// view still holds its export (it is live, or views over it are).
 unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
     // SAFETY: forwarded contract: alive.
     match unsafe { root.body() } {
-        Body::ReceivedBuffer { export, .. } => export.view_of(),
+        // SAFETY: forwarded contract; the closure only reads the pin.
+        Body::ReceivedView(view) => unsafe {
+            view.pin
+                .with(|pin| pin.as_ref().map(PinnedExport::view_of))
+                .expect("a received view keeps its export while it or a view over it is live")
+        },
         Body::Bytes { data, .. } => (
             Bytes::Frozen(NonNull::from(&data[..]).cast::<u8>()),
             data.len(),
@@ -294,30 +414,61 @@ unsafe fn root_bytes(root: ObjPtr) -> (Bytes, usize, bool) {
                 )
             })
         },
-        _ => unreachable!("views are only ever made over bytes, bytearray and received buffers"),
+        _ => unreachable!("views are only ever made over bytes, bytearray and received views"),
     }
 }
 
-impl<'t> Obj<'t> {
-    fn view(&self) -> Option<&ViewBody> {
-        match self.body() {
-            Body::View(view) => Some(view),
-            _ => None,
-        }
-    }
+/// What a memoryview reads: its root exporter (a bytes, a bytearray, or a received view for
+/// the received view itself and the views over it), and the window onto the root's bytes.
+struct Window {
+    root: ObjPtr,
+    start: usize,
+    len: usize,
+    readonly: bool,
+}
 
-    pub(crate) fn check_view_live(&self) -> Result<()> {
-        let Some(view) = self.view() else {
-            return Ok(());
+impl<'t> Obj<'t> {
+    /// The window of a memoryview, `None` for any other object; `ValueError` once it is
+    /// released (as CPython).
+    fn window(&self) -> Result<Option<Window>> {
+        let Some((released, _)) = view_cells(self.body()) else {
+            return Ok(None);
         };
         // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        if unsafe { view.released.with(|r| *r) } {
+        if unsafe { released.with(|r| *r) } {
             return fail(
                 ErrorKind::ValueError,
                 "operation forbidden on released memoryview object",
             );
         }
-        Ok(())
+        Ok(Some(match self.body() {
+            Body::View(view) => Window {
+                root: view.exporter,
+                start: view.start,
+                len: view.len,
+                readonly: view.readonly,
+            },
+            _ => {
+                // A received view reads the whole of its own export, which it holds while
+                // live.
+                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+                let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
+                Window {
+                    root: self.ptr(),
+                    start: 0,
+                    len,
+                    readonly,
+                }
+            }
+        }))
+    }
+
+    /// `len()` of a memoryview (an ordinary or a received one).
+    pub(crate) fn view_len(&self) -> Result<usize> {
+        Ok(self
+            .window()?
+            .expect("view_len is called on memoryviews")
+            .len)
     }
 
     /// Exports this object's bytes (`bytes`, `bytearray`, a live `memoryview`). The export
@@ -327,7 +478,7 @@ impl<'t> Obj<'t> {
             // A remote view onto the origin's bytes; the buffer keeps the view alive.
             return self.memoryview()?.get_buffer();
         }
-        self.check_view_live()?;
+        let window = self.window()?;
         if exports_cell(self.body()).is_none() {
             return fail(
                 ErrorKind::TypeError,
@@ -337,12 +488,12 @@ impl<'t> Obj<'t> {
                 ),
             );
         };
-        let (bytes, len, readonly) = match self.view() {
-            Some(view) => {
-                // SAFETY: a view's exporter is of this interpreter, which the token proves
-                // this thread holds (INV-OBJ-BOUND).
-                let (root, _, _) = unsafe { root_bytes(view.exporter) };
-                (root.offset(view.start), view.len, view.readonly)
+        let (bytes, len, readonly) = match window {
+            Some(w) => {
+                // SAFETY: a view's root is of this interpreter, which the token proves this
+                // thread holds (INV-OBJ-BOUND), and holds its bytes while the view is live.
+                let (root, _, _) = unsafe { root_bytes(w.root) };
+                (root.offset(w.start), w.len, w.readonly)
             }
             // SAFETY: as above, for this object itself.
             None => unsafe { root_bytes(self.ptr()) },
@@ -380,39 +531,37 @@ impl<'t> Obj<'t> {
         if let Some(r) = self.forwarded(Forward::Memoryview, &[]) {
             return r;
         }
-        match self.view() {
-            Some(view) => {
-                self.check_view_live()?;
-                // SAFETY: the view holds its exporter, of the same owner (INV-OBJ-BOUND).
-                Ok(unsafe { self.new_view(view.exporter, view.start, view.len, view.readonly) })
+        if let Some(w) = self.window()? {
+            // SAFETY: the view's root is of this interpreter, which the token proves this
+            // thread holds (INV-OBJ-BOUND).
+            return Ok(unsafe { self.new_view(w.root, w.start, w.len, w.readonly) });
+        }
+        match self.body() {
+            Body::Bytes { .. } | Body::ByteArray { .. } => {
+                // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
+                let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
+                // SAFETY: `self` is alive and bound to the token holding its owner.
+                Ok(unsafe { self.new_view(self.ptr(), 0, len, readonly) })
             }
-            None => match self.body() {
-                Body::Bytes { .. } | Body::ByteArray { .. } | Body::ReceivedBuffer { .. } => {
-                    // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-                    let (_, len, readonly) = unsafe { root_bytes(self.ptr()) };
-                    // SAFETY: `self` is alive and bound to the token holding its owner.
-                    Ok(unsafe { self.new_view(self.ptr(), 0, len, readonly) })
-                }
-                _ => fail(
-                    ErrorKind::TypeError,
-                    format!(
-                        "memoryview: a bytes-like object is required, not '{}'",
-                        self.type_name()
-                    ),
+            _ => fail(
+                ErrorKind::TypeError,
+                format!(
+                    "memoryview: a bytes-like object is required, not '{}'",
+                    self.type_name()
                 ),
-            },
+            ),
         }
     }
 
     pub(crate) fn view_slice(&self, start: i64, end: i64) -> Result<Obj<'t>> {
-        self.check_view_live()?;
-        let view = self.view().expect("view_slice is called on views");
-        let len = i64::try_from(view.len).unwrap_or(i64::MAX);
+        let w = self.window()?.expect("view_slice is called on memoryviews");
+        let len = i64::try_from(w.len).unwrap_or(i64::MAX);
         let fix = |i: i64| (if i < 0 { i + len } else { i }).clamp(0, len) as usize;
         let (a, b) = (fix(start), fix(end));
         let b = b.max(a);
-        // SAFETY: the view holds its exporter, of the same owner (INV-OBJ-BOUND).
-        Ok(unsafe { self.new_view(view.exporter, view.start + a, b - a, view.readonly) })
+        // SAFETY: the view's root is of this interpreter, which the token proves this thread
+        // holds (INV-OBJ-BOUND).
+        Ok(unsafe { self.new_view(w.root, w.start + a, b - a, w.readonly) })
     }
 
     /// A view over `root[start..start + len]`, taking a reference and an export on `root`.
@@ -424,7 +573,8 @@ impl<'t> Obj<'t> {
         // SAFETY: forwarded contract (INV-OBJ-BOUND).
         let root = unsafe { Obj::from_borrowed_ptr(tok, root) };
         // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
-        unsafe { count_export(root.ptr(), true) };
+        let none = unsafe { count_view(root.ptr(), true) };
+        debug_assert!(none.is_none(), "counting a view up gives no export back");
         LiveCounters::bump(&tok.counters().buffers_exported);
         tok.alloc(Body::View(ViewBody {
             exporter: root.into_ptr(),
@@ -437,22 +587,22 @@ impl<'t> Obj<'t> {
     }
 
     /// Python's `memoryview.release()`: gives back the view's export and its reference to
-    /// the exporter. Idempotent; `BufferError` while buffers taken from the view are live.
-    /// (Named apart from the release protocol that gives a pinned export back in its owner.)
+    /// the exporter (a received view: its export in the sender, once no view over it is
+    /// left). Idempotent; `BufferError` while buffers taken from the view are live. (Named
+    /// apart from the release protocol that gives a pinned export back in its owner.)
     pub fn release_view(&self) -> Result<()> {
-        let Some(view) = self.view() else {
+        let Some((released, exports)) = view_cells(self.body()) else {
             return fail(
                 ErrorKind::AttributeError,
                 format!("'{}' object has no attribute 'release'", self.type_name()),
             );
         };
         // SAFETY: the token proves the thread holds the owner (INV-OBJ-BOUND).
-        let released = unsafe { view.released.with(|r| *r) };
-        // SAFETY: as above.
-        let exported = unsafe { view.exports.with(|n| *n) };
-        if released {
+        if unsafe { released.with(|r| *r) } {
             return Ok(());
         }
+        // SAFETY: as above.
+        let exported = unsafe { exports.with(|n| *n) };
         if exported > 0 {
             return fail(
                 ErrorKind::BufferError,
@@ -460,10 +610,19 @@ impl<'t> Obj<'t> {
             );
         }
         // SAFETY: as above.
-        unsafe { view.released.with_mut(|r| *r = true) };
-        // SAFETY: the view held one reference and one export on its exporter, of the same
-        // owner, and gives both up here, once (it is now marked released).
-        unsafe { release_root_export(self, view.exporter) };
+        unsafe { released.with_mut(|r| *r = true) };
+        match self.body() {
+            // SAFETY: the view held one reference and one export on its exporter, of the same
+            // owner, and gives both up here, once (it is now marked released).
+            Body::View(view) => unsafe { release_root_export(self, view.exporter) },
+            Body::ReceivedView(view) => {
+                // SAFETY: as above.
+                let pin = unsafe { view.unused_pin() };
+                // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
+                drop(pin);
+            }
+            _ => unreachable!("a memoryview"),
+        }
         Ok(())
     }
 }
@@ -478,8 +637,10 @@ unsafe fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
     // SAFETY: forwarded contract: the reference is handed over (INV-OBJ-BOUND).
     let root = unsafe { Obj::from_owned_ptr(tok, root) };
     // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
-    unsafe { count_export(root.ptr(), false) };
+    let pin = unsafe { count_view(root.ptr(), false) };
     LiveCounters::bump(&tok.counters().buffers_released);
+    // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
+    drop(pin);
 }
 
 /// Called when an unreleased view is freed: gives back its export on the exporter. The
@@ -493,6 +654,8 @@ pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
     // component).
     let owner = unsafe { root.owner() };
     // SAFETY: forwarded contract (INV-OWN-LOCKED), unless the root is frozen.
-    unsafe { count_export(root, false) };
+    let pin = unsafe { count_view(root, false) };
     LiveCounters::bump(&owner.counters.buffers_released);
+    // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
+    drop(pin);
 }

@@ -25,15 +25,13 @@ impl<'t> Obj<'t> {
             | Body::Tuple(_)
             | Body::List(_)
             | Body::Dict(_)
-            | Body::View(_) => self.len()? != 0,
+            | Body::View(_)
+            | Body::ReceivedView(_) => self.len()? != 0,
             Body::Instance { .. } => match self.call_special("__len__", &[]) {
                 Some(n) => n?.as_int()? != 0,
                 None => true,
             },
-            Body::Class(_)
-            | Body::BoundMethod { .. }
-            | Body::ReceivedBuffer { .. }
-            | Body::Proxy(_) => true,
+            Body::Class(_) | Body::BoundMethod { .. } | Body::Proxy(_) => true,
             Body::Unbound => false,
         })
     }
@@ -140,7 +138,7 @@ impl<'t> Obj<'t> {
             | Body::List(_)
             | Body::Dict(_)
             | Body::View(_)
-            | Body::ReceivedBuffer { .. } => {
+            | Body::ReceivedView(_) => {
                 return type_error(format!("unhashable type: '{}'", self.type_name()))
             }
         })

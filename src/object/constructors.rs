@@ -1,7 +1,9 @@
 //! Rust values in and out: the constructors on [`Token`] (each returns a new object owned by
 //! the token's interpreter) and the extractions on [`Obj`].
 
-use super::{type_error, Body, ClassDef, Dict, Forward, Obj, ObjPtr, OwnerCell, PinnedExport};
+use super::{
+    type_error, Body, ClassDef, Dict, Forward, Obj, ObjPtr, OwnerCell, PinnedExport, ReceivedView,
+};
 use crate::error::Result;
 use crate::sync::DataByte;
 use crate::thread_state::Token;
@@ -78,12 +80,9 @@ impl Token<'_> {
         })
     }
 
-    /// The receiving side of a buffer item: views of it reach `export`.
-    pub(crate) fn received_buffer(&self, export: PinnedExport) -> Obj<'_> {
-        self.alloc(Body::ReceivedBuffer {
-            export,
-            views: OwnerCell::new(0),
-        })
+    /// The `memoryview` a buffer item becomes: onto the sender's bytes, holding `export`.
+    pub(crate) fn received_view(&self, export: PinnedExport) -> Obj<'_> {
+        self.alloc(Body::ReceivedView(ReceivedView::new(export)))
     }
 
     /// The marker for an item whose sender was destroyed (CPython's `UNBOUND`).
@@ -136,7 +135,9 @@ impl<'t> Obj<'t> {
         }
         match self.body() {
             Body::Bytes { data, .. } => Ok(data.to_vec()),
-            Body::ByteArray { .. } | Body::View(_) => Ok(self.get_buffer()?.to_vec()),
+            Body::ByteArray { .. } | Body::View(_) | Body::ReceivedView(_) => {
+                Ok(self.get_buffer()?.to_vec())
+            }
             _ => type_error(format!(
                 "a bytes-like object is required, not '{}'",
                 self.type_name()

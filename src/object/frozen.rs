@@ -113,8 +113,9 @@ impl Drop for SharedRef {
 /// Why an object cannot be frozen, or `None` if it can (its children are checked apart).
 fn refusal(body: &Body, exports: usize) -> Option<String> {
     let what = match body {
-        Body::View(_) => "a memoryview (its exporter may be released or written)",
-        Body::ReceivedBuffer { .. } => "a received buffer",
+        Body::View(_) | Body::ReceivedView(_) => {
+            "a memoryview (its exporter may be released or written)"
+        }
         Body::Proxy(_) => "a RemoteProxy (its object lives in another interpreter)",
         Body::Unbound => "the UNBOUND marker",
         Body::ByteArray { .. } if exports > 0 => {
@@ -139,8 +140,8 @@ impl<'t> Obj<'t> {
     /// (a mutation is an `ErrorKind::Frozen` error), and each can be sent to any interpreter
     /// of the process and read there in place (`Outgoing::object` sends it by reference).
     /// Fails with `NotShareable`, naming the first object that cannot be frozen (a proxy, a
-    /// memoryview, a received buffer, a bytearray with live exports), and then changes
-    /// nothing. Freezing a frozen object does nothing.
+    /// memoryview, a bytearray with live exports), and then changes nothing. Freezing a
+    /// frozen object does nothing.
     pub fn freeze(&self) -> Result<()> {
         let graph = owned_graph(self, refusal, "frozen")?;
         if graph.is_empty() {

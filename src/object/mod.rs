@@ -37,7 +37,7 @@ use std::mem;
 use std::ptr::{self, NonNull};
 
 pub use buffer::Buffer;
-pub(crate) use buffer::PinnedExport;
+pub(crate) use buffer::{PinnedExport, ReceivedView};
 pub(crate) use cell::OwnerCell;
 pub(crate) use class::Attrs;
 pub use class::{ClassDef, Method};
@@ -87,14 +87,9 @@ pub(crate) enum Body {
         method: Method,
     },
     View(ViewBody),
-    /// The receiving side of a buffer sent zero-copy: one export pinned in the sender,
-    /// shared by every view and slice made of it in this interpreter. Never handed out
-    /// itself; views reach it. When the last view goes, the export is released in its owner.
-    ReceivedBuffer {
-        export: PinnedExport,
-        /// Views over this buffer (each holds one, and a reference).
-        views: OwnerCell<usize>,
-    },
+    /// A `memoryview` onto another interpreter's bytes, sent zero-copy: it holds the export
+    /// pinned in the sender, shared by every view and slice made of it here.
+    ReceivedView(ReceivedView),
     /// What a channel hands out for an item whose sender was destroyed, under the
     /// `Replace` policy (CPython's `UNBOUND`).
     Unbound,
@@ -144,10 +139,8 @@ pub enum ObjKind {
     Instance,
     /// A method bound to its receiver.
     BoundMethod,
-    /// A `memoryview`.
+    /// A `memoryview` (also one onto another interpreter's bytes).
     View,
-    /// The shared buffer behind received views (internal; views reach it).
-    ReceivedBuffer,
     /// The marker a channel returns for an item whose sending interpreter was destroyed.
     Unbound,
     /// A RemoteProxy for an object of another interpreter.
@@ -170,8 +163,7 @@ impl Body {
             Body::Class(_) => ObjKind::Class,
             Body::Instance { .. } => ObjKind::Instance,
             Body::BoundMethod { .. } => ObjKind::BoundMethod,
-            Body::View(_) => ObjKind::View,
-            Body::ReceivedBuffer { .. } => ObjKind::ReceivedBuffer,
+            Body::View(_) | Body::ReceivedView(_) => ObjKind::View,
             Body::Unbound => ObjKind::Unbound,
             Body::Proxy(_) => ObjKind::Proxy,
         }
@@ -226,7 +218,7 @@ impl Body {
             | Body::Float(_)
             | Body::Str(_)
             | Body::Class(_)
-            | Body::ReceivedBuffer { .. }
+            | Body::ReceivedView(_)
             | Body::Unbound
             | Body::Proxy(_) => {}
         }
@@ -249,7 +241,7 @@ impl Body {
                 view.released.rehome(owner);
                 view.exports.rehome(owner);
             }
-            Body::ReceivedBuffer { views, .. } => views.rehome(owner),
+            Body::ReceivedView(view) => view.rehome(owner),
             Body::None
             | Body::Bool(_)
             | Body::Int(_)
@@ -313,7 +305,7 @@ impl Body {
             | Body::Bytes { .. }
             | Body::ByteArray { .. }
             | Body::Class(_)
-            | Body::ReceivedBuffer { .. }
+            | Body::ReceivedView(_)
             | Body::Unbound
             | Body::Proxy(_) => {}
         }
@@ -510,8 +502,7 @@ impl<'t> Obj<'t> {
             Body::Class(_) => "type".into(),
             Body::Instance { .. } => self.class_def().expect("an instance").name().into(),
             Body::BoundMethod { .. } => "method".into(),
-            Body::View(_) => "memoryview".into(),
-            Body::ReceivedBuffer { .. } => "xinterp.ReceivedBuffer".into(),
+            Body::View(_) | Body::ReceivedView(_) => "memoryview".into(),
             Body::Unbound => "xinterp.Unbound".into(),
             Body::Proxy(_) => "xinterp.RemoteProxy".into(),
         }

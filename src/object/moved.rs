@@ -45,8 +45,8 @@ impl MovedGraph {
     /// Takes `obj` and everything it reaches out of its interpreter, consuming the handle;
     /// fails with `NotShareable` (and changes nothing, the handle dropped as usual) when an
     /// object of the graph is referred to from outside it, or cannot change hands (a proxy,
-    /// a memoryview, a received buffer, bytes or a bytearray with live exports), or when
-    /// `obj` is frozen (shared already: send it with `Outgoing::object`).
+    /// a memoryview, bytes or a bytearray with live exports), or when `obj` is frozen
+    /// (shared already: send it with `Outgoing::object`).
     pub(crate) fn take(obj: Obj<'_>) -> Result<MovedGraph> {
         if obj.is_frozen() {
             return fail(
@@ -161,7 +161,7 @@ fn refusal(body: &Body, exports: usize) -> Option<String> {
     let what = match body {
         Body::Proxy(_) => "a RemoteProxy (its identity-cache entry stays here)".into(),
         Body::View(_) => "a memoryview (its exporter counts it here)".into(),
-        Body::ReceivedBuffer { .. } => "a received buffer".into(),
+        Body::ReceivedView(_) => "a received memoryview (its export is released here)".into(),
         Body::Unbound => "the UNBOUND marker".into(),
         Body::Bytes { .. } | Body::ByteArray { .. } if exports > 0 => {
             format!(

@@ -50,12 +50,7 @@ impl<'t> Obj<'t> {
                 let receiver = self.receiver().expect("a bound method");
                 format!("<bound method {name} of {}>", receiver.repr()?)
             }
-            Body::View(_) => format!("<memory at {:#x}>", self.id()),
-            Body::ReceivedBuffer { export, .. } => format!(
-                "<received buffer of {} bytes from interpreter {}>",
-                export.len(),
-                export.owner_id()
-            ),
+            Body::View(_) | Body::ReceivedView(_) => format!("<memory at {:#x}>", self.id()),
             Body::Unbound => "<unbound item>".into(),
             Body::Proxy(_) => unreachable!("forwarded above"),
         })

@@ -28,10 +28,7 @@ impl<'t> Obj<'t> {
             Body::Str(s) => s.chars().count(),
             Body::Bytes { data, .. } => data.len(),
             Body::Tuple(items) => items.len(),
-            Body::View(view) => {
-                self.check_view_live()?;
-                view.len
-            }
+            Body::View(_) | Body::ReceivedView(_) => self.view_len()?,
             _ => {
                 return type_error(format!(
                     "object of type '{}' has no len()",
@@ -64,11 +61,13 @@ impl<'t> Obj<'t> {
                 .chars()
                 .map(|c| tok.str(c.encode_utf8(&mut [0; 4])))
                 .collect()),
-            Body::Bytes { .. } | Body::ByteArray { .. } | Body::View(_) => Ok(self
-                .to_bytes()?
-                .into_iter()
-                .map(|b| tok.int(i64::from(b)))
-                .collect()),
+            Body::Bytes { .. } | Body::ByteArray { .. } | Body::View(_) | Body::ReceivedView(_) => {
+                Ok(self
+                    .to_bytes()?
+                    .into_iter()
+                    .map(|b| tok.int(i64::from(b)))
+                    .collect())
+            }
             _ => type_error(format!("'{}' object is not iterable", self.type_name())),
         }
     }
@@ -111,7 +110,7 @@ impl<'t> Obj<'t> {
                 let c = s.chars().nth(at).expect("index checked");
                 Ok(tok.str(c.encode_utf8(&mut [0; 4])))
             }
-            Body::Bytes { .. } | Body::ByteArray { .. } | Body::View(_) => {
+            Body::Bytes { .. } | Body::ByteArray { .. } | Body::View(_) | Body::ReceivedView(_) => {
                 let buffer = self.get_buffer()?;
                 let at = index(buffer.len(), &self.type_name())?;
                 Ok(tok.int(i64::from(buffer.get(at).expect("index checked"))))
@@ -146,7 +145,7 @@ impl<'t> Obj<'t> {
                 self.dict_insert(key.hash_key()?, key, value);
                 Ok(())
             }
-            Body::ByteArray { .. } | Body::View(_) => {
+            Body::ByteArray { .. } | Body::View(_) | Body::ReceivedView(_) => {
                 let byte = u8::try_from(value.as_int()?).map_err(|_| {
                     Error::new(ErrorKind::ValueError, "byte must be in range(0, 256)")
                 })?;
@@ -219,7 +218,7 @@ impl<'t> Obj<'t> {
                     tok.list(&items[a..b])
                 })
             }
-            Body::View(_) => self.view_slice(start, end),
+            Body::View(_) | Body::ReceivedView(_) => self.view_slice(start, end),
             _ => type_error(format!("'{}' object is not sliceable", self.type_name())),
         }
     }
