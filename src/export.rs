@@ -16,7 +16,10 @@ mod origin_ref;
 
 pub(crate) use origin_ref::OriginRef;
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
 
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
@@ -40,13 +43,46 @@ struct Entry {
     serial: u64,
     generation: u64,
     object: ObjPtr,
-    type_name: String,
+    type_name: Cow<'static, str>,
     refs: usize,
     proxies: usize,
     in_flight: usize,
     pending: usize,
-    /// Who holds the proxies' references: receiving interpreter -> references.
-    holders: BTreeMap<InterpId, usize>,
+    /// Who holds the proxies' references.
+    holders: Holders,
+}
+
+/// Who holds an export's proxy references: receiving interpreter and references, in id
+/// order. Usually one or two, kept inline: a map would allocate a node per export.
+#[derive(Default)]
+struct Holders(SmallVec<[(InterpId, usize); 2]>);
+
+impl Holders {
+    fn position(&self, holder: InterpId) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by_key(&holder, |&(id, _)| id)
+    }
+
+    fn get(&self, holder: InterpId) -> usize {
+        self.position(holder).map_or(0, |i| self.0[i].1)
+    }
+
+    fn add(&mut self, holder: InterpId, count: usize) {
+        match self.position(holder) {
+            Ok(i) => self.0[i].1 += count,
+            Err(i) => self.0.insert(i, (holder, count)),
+        }
+    }
+
+    /// Sets `holder`'s references to `count`, which is at most what it holds.
+    fn lower(&mut self, holder: InterpId, count: usize) {
+        if let Ok(i) = self.position(holder) {
+            if count == 0 {
+                self.0.remove(i);
+            } else {
+                self.0[i].1 = count;
+            }
+        }
+    }
 }
 
 // SAFETY: an entry's object pointer is dereferenced (its refcount given back) only by a
@@ -93,7 +129,7 @@ impl Entry {
 
     /// Takes `count` of a proxy's references away from `holder`'s share, checked.
     fn unhold(&mut self, holder: InterpId, count: usize, origin: InterpId) {
-        let held = self.holders.get(&holder).copied().unwrap_or(0);
+        let held = self.holders.get(holder);
         let left = held.checked_sub(count).unwrap_or_else(|| {
             panic!(
                 "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives \
@@ -101,11 +137,7 @@ impl Entry {
                 self.serial, self.type_name
             )
         });
-        if left == 0 {
-            self.holders.remove(&holder);
-        } else {
-            self.holders.insert(holder, left);
-        }
+        self.holders.lower(holder, left);
     }
 }
 
@@ -242,12 +274,12 @@ impl Exports {
                 generation: serial,
                 // The entry's own strong reference (INV-EXPORT-COUNTED).
                 object: obj.clone().into_ptr(),
-                type_name: obj.type_name(),
+                type_name: obj.type_name_cow(),
                 refs: 0,
                 proxies: 0,
                 in_flight: 0,
                 pending: 0,
-                holders: BTreeMap::new(),
+                holders: Holders::default(),
             }
         });
         entry.shift(Count::Refs, 1, origin);
@@ -363,7 +395,7 @@ impl Exports {
         let by = signed(count);
         entry.shift(Count::Role(Role::InFlight), -by, origin);
         entry.shift(Count::Role(Role::Proxy), by, origin);
-        *entry.holders.entry(holder).or_default() += count;
+        entry.holders.add(holder, count);
         entry.check_ledger(origin);
     }
 
@@ -478,12 +510,12 @@ fn outstanding_in(table: &Table) -> Vec<ExportInfo> {
         .values()
         .map(|e| ExportInfo {
             serial: e.serial,
-            type_name: e.type_name.clone(),
+            type_name: e.type_name.to_string(),
             refs: e.refs,
             proxies: e.proxies,
             in_flight: e.in_flight,
             pending: e.pending,
-            holders: e.holders.iter().map(|(k, v)| (*k, *v)).collect(),
+            holders: e.holders.0.to_vec(),
         })
         .collect();
     out.sort_by_key(|e| e.serial);

@@ -33,6 +33,7 @@ mod repr;
 mod sequence;
 mod state;
 
+use std::borrow::Cow;
 use std::mem;
 use std::ptr::{self, NonNull};
 
@@ -487,25 +488,35 @@ fn type_error<T>(message: impl Into<String>) -> Result<T> {
 /// What every operation needs: the type's name, and an instance's special methods.
 impl<'t> Obj<'t> {
     /// The type's name as Python shows it: `"int"`, `"list"`, or the class name.
+    // Out of line: it is mostly called to word an error, and inlined it would keep small hot
+    // functions (`as_int`, `refuse_if_frozen`) from being inlined themselves.
+    #[inline(never)]
     pub fn type_name(&self) -> String {
-        match self.body() {
-            Body::None => "NoneType".into(),
-            Body::Bool(_) => "bool".into(),
-            Body::Int(_) => "int".into(),
-            Body::Float(_) => "float".into(),
-            Body::Str(_) => "str".into(),
-            Body::Bytes { .. } => "bytes".into(),
-            Body::ByteArray { .. } => "bytearray".into(),
-            Body::Tuple(_) => "tuple".into(),
-            Body::List(_) => "list".into(),
-            Body::Dict(_) => "dict".into(),
-            Body::Class(_) => "type".into(),
-            Body::Instance { .. } => self.class_def().expect("an instance").name().into(),
-            Body::BoundMethod { .. } => "method".into(),
-            Body::View(_) | Body::ReceivedView(_) => "memoryview".into(),
-            Body::Unbound => "xinterp.Unbound".into(),
-            Body::Proxy(_) => "xinterp.RemoteProxy".into(),
-        }
+        self.type_name_cow().into_owned()
+    }
+
+    /// [`Obj::type_name`], allocating only for an instance of a user class.
+    pub(crate) fn type_name_cow(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self.body() {
+            Body::None => "NoneType",
+            Body::Bool(_) => "bool",
+            Body::Int(_) => "int",
+            Body::Float(_) => "float",
+            Body::Str(_) => "str",
+            Body::Bytes { .. } => "bytes",
+            Body::ByteArray { .. } => "bytearray",
+            Body::Tuple(_) => "tuple",
+            Body::List(_) => "list",
+            Body::Dict(_) => "dict",
+            Body::Class(_) => "type",
+            Body::Instance { .. } => {
+                return Cow::Owned(self.class_def().expect("an instance").name().into())
+            }
+            Body::BoundMethod { .. } => "method",
+            Body::View(_) | Body::ReceivedView(_) => "memoryview",
+            Body::Unbound => "xinterp.Unbound",
+            Body::Proxy(_) => "xinterp.RemoteProxy",
+        })
     }
 
     /// Calls special method `name` if this is an instance whose class defines it.
