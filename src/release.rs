@@ -7,7 +7,7 @@
 
 use std::ptr;
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::interp::{InterpState, Refused};
 use crate::runtime::{ReleaseStrategy, Runtime};
 use crate::sync::Arc;
@@ -30,7 +30,7 @@ pub(crate) fn release_in_owner(
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
         release();
-        LiveCounters::bump(&counters.releases_direct);
+        counters.bump(Event::ReleasesDirect);
         return;
     }
     if owner.lock.is_destroyed() {
@@ -47,7 +47,7 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let done = suspend_current(|| {
-                try_run_in(rt, owner, &counters.releases_switched, |_tok| {
+                try_run_in(rt, owner, Event::ReleasesSwitched, |_tok| {
                     (pending.take().expect("runs once"))()
                 })
             });
@@ -71,7 +71,7 @@ fn switch_into(
         run_in(
             rt,
             owner,
-            &rt.counters_live().releases_switched,
+            Event::ReleasesSwitched,
             Drain::No,
             |tok, _drained| (pending.take().expect("runs once"))(tok),
         )
@@ -98,8 +98,8 @@ fn defer(
         .push_release_within(Box::new(move |_tok| release()), limit)
     {
         Ok(()) => {
-            LiveCounters::bump(&owner.counters.pending_queued);
-            LiveCounters::bump(&owner.counters.releases_deferred);
+            owner.counters.bump(Event::PendingQueued);
+            owner.counters.bump(Event::ReleasesDeferred);
         }
         Err(Refused::Full(call)) => switch_into(rt, owner, call),
         Err(Refused::Sealed(call)) => release_late(rt, owner, call),

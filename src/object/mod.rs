@@ -49,7 +49,7 @@ pub use owned::{OwnedObj, RawObj};
 pub(crate) use pointer::ObjPtr;
 use pointer::{ObjBox, ObjHeader};
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
 use crate::sync::{Arc, DataByte, Ordering, SetOnce, UnsafeCell};
@@ -334,7 +334,7 @@ impl<'r> Token<'r> {
         });
         let interp = self.interp();
         interp.note_allocated();
-        LiveCounters::bump(&self.counters().objects_allocated);
+        self.counters().bump(Event::ObjectsAllocated);
         Obj {
             ptr: ObjPtr(NonNull::from(Box::leak(boxed))),
             tok: self.reborrow(),
