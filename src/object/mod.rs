@@ -323,6 +323,7 @@ impl Body {
 impl<'r> Token<'r> {
     /// Allocates an object owned by this interpreter; the returned handle holds its one
     /// reference.
+    #[inline]
     pub(crate) fn alloc(&self, body: Body) -> Obj<'_> {
         let boxed = Box::new(ObjBox {
             header: ObjHeader {
