@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use smallvec::SmallVec;
 
-use crate::counters::LiveCounters;
+use crate::counters::{Event, LiveCounters};
 use crate::error::{fail, ErrorKind, Result};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
@@ -285,7 +285,7 @@ impl Exports {
         entry.shift(Count::Refs, 1, origin);
         entry.shift(Count::Role(role), 1, origin);
         entry.check_ledger(origin);
-        LiveCounters::bump(&self.counters.origin_refs_taken);
+        self.counters.bump(Event::OriginRefsTaken);
         ObjectRef {
             runtime,
             origin: origin.get(),
@@ -355,7 +355,7 @@ impl Exports {
                 entry.shift(Count::Refs, 1, origin);
                 entry.shift(Count::Role(role), 1, origin);
                 entry.check_ledger(origin);
-                LiveCounters::bump(&self.counters.origin_refs_taken);
+                self.counters.bump(Event::OriginRefsTaken);
                 Ok(())
             }
             None => fail(
@@ -381,7 +381,7 @@ impl Exports {
         entry.shift(Count::Refs, 1, origin);
         entry.shift(Count::Role(role), 1, origin);
         entry.check_ledger(origin);
-        LiveCounters::bump(&self.counters.origin_refs_taken);
+        self.counters.bump(Event::OriginRefsTaken);
     }
 
     /// Moves `count` references in flight to a proxy of interpreter `holder`.
@@ -440,7 +440,7 @@ impl Exports {
             entry.shift(Count::Pending, -by, origin);
             entry.shift(Count::Refs, -by, origin);
             entry.check_ledger(origin);
-            LiveCounters::bump_by(&self.counters.origin_refs_released, count as u64);
+            self.counters.add(Event::OriginRefsReleased, count as u64);
             if entry.refs == 0 {
                 table.by_addr.remove(&addr).map(|e| e.object)
             } else {
@@ -471,7 +471,7 @@ impl Exports {
         let count = entries.len();
         // Every reference still out is given back at once, as far as the counters go.
         let refs: usize = entries.iter().map(|e| e.refs).sum();
-        LiveCounters::bump_by(&self.counters.origin_refs_released, refs as u64);
+        self.counters.add(Event::OriginRefsReleased, refs as u64);
         for entry in entries {
             // SAFETY: the destroying thread holds the interpreter (INV-OWN-LOCKED); each
             // entry's one strong reference is given back once, here (INV-EXPORT-COUNTED).

@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::export::{Exports, OriginRef, Role};
 use crate::extensions::Extension;
@@ -217,7 +217,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
             .with(|cache| cache.get(&key).copied())
     };
     let Some(ptr) = cached else {
-        LiveCounters::bump(&counters.identity_misses);
+        counters.bump(Event::IdentityMisses);
         let proxy = new_proxy(tok, r, target)?;
         let ptr = proxy.ptr();
         // SAFETY: as above; the closure only inserts a pointer.
@@ -228,7 +228,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
         };
         return Ok(proxy);
     };
-    LiveCounters::bump(&counters.identity_hits);
+    counters.bump(Event::IdentityHits);
     // SAFETY: the cache maps only to live proxies of this interpreter: a proxy removes its
     // entry when it is freed, both while the interpreter is held (INV-IDENTITY-ONE).
     let proxy = unsafe { Obj::from_borrowed_ptr(tok, ptr) };
@@ -249,7 +249,7 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
     // The target comes from the origin's table, checked once, here or by the caller just
     // now, while `r` holds the entry (INV-MSG-VALIDATE).
     let target = target.map_or_else(|| r.target(), Ok)?;
-    LiveCounters::bump(&tok.counters().proxies_created);
+    tok.counters().bump(Event::ProxiesCreated);
     Ok(tok.alloc(Body::Proxy(Box::new(Remote {
         origin_ref: r.into_proxy(tok.id()),
         target,
@@ -374,13 +374,12 @@ impl ProxyBody for Remote {
         let sent: Vec<Value> = args.iter().map(Value::from_obj).collect();
         let target = TargetPtr(self.target);
         let rt = self.origin_ref.runtime();
-        let counters = tok.counters();
-        LiveCounters::bump(&counters.forwarded_calls);
+        tok.counters().bump(Event::ForwardedCalls);
         let outcome = suspend_current(|| {
             run_in(
                 rt,
                 origin,
-                &counters.switches,
+                Event::Switches,
                 // Only the operation runs there: the origin's pending calls wait for its
                 // next ordinary entry, so none of them can panic into this caller
                 // (INV-PROXY-PANIC).

@@ -11,10 +11,10 @@ use std::cell::{Cell, RefCell};
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::ptr;
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::interp::{InterpState, Refused};
 use crate::runtime::{ReleaseStrategy, Runtime};
-use crate::sync::{thread_local, thread_local_cell, Arc};
+use crate::sync::{const_thread_local, thread_local, Arc};
 use crate::thread_state::{
     current, release_late, run_in, suspend_current, try_run_in, Drain, Token,
 };
@@ -38,7 +38,7 @@ pub(crate) fn release_in_owner(
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
         release();
-        LiveCounters::bump(&counters.releases_direct);
+        counters.bump(Event::ReleasesDirect);
         return;
     }
     if owner.lock.is_destroyed() {
@@ -50,7 +50,7 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Switch | ReleaseStrategy::Adaptive if config.batch_releases => {
             match batch(owner, release) {
                 Ok(waiting) => {
-                    LiveCounters::bump(&counters.releases_batched);
+                    counters.bump(Event::ReleasesBatched);
                     if waiting >= BATCH_LIMIT {
                         let held = Arc::clone(owner);
                         switch_into(rt, owner, move |_tok| run_batch(Arc::as_ptr(&held)));
@@ -71,7 +71,7 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let done = suspend_current(|| {
-                try_run_in(rt, owner, &counters.releases_switched, |_tok| {
+                try_run_in(rt, owner, Event::ReleasesSwitched, |_tok| {
                     (pending.take().expect("runs once"))()
                 })
             });
@@ -95,7 +95,7 @@ fn switch_into(
         run_in(
             rt,
             owner,
-            &rt.counters_live().releases_switched,
+            Event::ReleasesSwitched,
             Drain::No,
             |tok, _drained| (pending.take().expect("runs once"))(tok),
         )
@@ -122,8 +122,8 @@ fn defer(
         .push_release_within(Box::new(move |_tok| release()), limit)
     {
         Ok(()) => {
-            LiveCounters::bump(&owner.counters.pending_queued);
-            LiveCounters::bump(&owner.counters.releases_deferred);
+            owner.counters.bump(Event::PendingQueued);
+            owner.counters.bump(Event::ReleasesDeferred);
         }
         Err(Refused::Full(call)) => switch_into(rt, owner, call),
         Err(Refused::Sealed(call)) => release_late(rt, owner, call),
@@ -200,9 +200,9 @@ pub(crate) struct Suspended {
     outer: *const Suspended,
 }
 
-thread_local_cell! {
+const_thread_local! {
     /// This thread's innermost suspended frame, or null.
-    static SUSPENDED: *const Suspended = ptr::null();
+    static SUSPENDED: Cell<*const Suspended> = Cell::new(ptr::null());
 }
 
 thread_local! {

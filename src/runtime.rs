@@ -1,7 +1,7 @@
 //! The runtime: the registry of interpreters, the main interpreter, and the runtime-wide
 //! counters. Cheap to clone; every clone is a handle to the same runtime.
 
-use crate::counters::{Counters, LiveCounters};
+use crate::counters::{Counters, Event, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::extensions::Extensions;
 use crate::interp::{InterpId, InterpInfo, InterpState};
@@ -363,7 +363,7 @@ impl Runtime {
         run_in(
             self,
             &state,
-            &self.shared.counters.enters,
+            Event::Enters,
             Drain::Inbox,
             |tok, _drained| f(tok),
         )
@@ -441,7 +441,7 @@ impl Runtime {
         let state = self.lookup(id)?;
         match state.inbox.push(Box::new(call)) {
             Ok(()) => {
-                LiveCounters::bump(&self.shared.counters.pending_queued);
+                self.shared.counters.bump(Event::PendingQueued);
                 Ok(())
             }
             Err(_refused) => fail(
@@ -459,7 +459,7 @@ impl Runtime {
         run_in(
             self,
             &state,
-            &self.shared.counters.enters,
+            Event::Enters,
             Drain::Inbox,
             |_tok, drained| drained,
         )

@@ -105,24 +105,31 @@ pub(crate) use imp::{
     fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
 };
 
-/// A thread-local `Cell` with a constant start value, for state read on every entry and
-/// switch: `const`-initialised in ordinary builds, so an access has no first-use check;
-/// loom's `thread_local!` takes no `const` initialiser.
-macro_rules! thread_local_cell {
-    ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
-        #[cfg(loom)]
-        loom::thread_local! {
-            $(#[$attr])*
-            static $name: std::cell::Cell<$ty> = std::cell::Cell::new($init);
-        }
-        #[cfg(not(loom))]
-        std::thread_local! {
-            $(#[$attr])*
-            static $name: std::cell::Cell<$ty> = const { std::cell::Cell::new($init) };
-        }
+/// `thread_local!` for a value made by a `const` expression: std's with a `const`
+/// initialiser, so that accessing a value without a destructor is a plain thread-local load
+/// (no lazy-initialisation check, and usable throughout the thread's exit), and loom's in
+/// model builds, which takes no `const`.
+#[cfg(not(loom))]
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
     };
 }
-pub(crate) use thread_local_cell;
+/// `thread_local!` for a value made by a `const` expression (see the ordinary build's).
+#[cfg(loom)]
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+pub(crate) use const_thread_local;
+
+/// Whether a thread-local's destructor must not touch model objects: in a model build while a
+/// panic unwinds, loom drops its threads' thread-locals outside the execution, where touching
+/// a loom object panics again and aborts the process. Never in ordinary builds.
+pub(crate) fn model_torn_down() -> bool {
+    cfg!(loom) && std::thread::panicking()
+}
 
 /// The byte of a `bytearray`: relaxed atomics make a write racing a remote view's read
 /// defined (INV-BUF-ATOMIC-BYTES). loom's in model builds, so that the models check it too.

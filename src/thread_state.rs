@@ -11,17 +11,17 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr;
 
-use crate::counters::LiveCounters;
+use crate::counters::{Event, LiveCounters};
 use crate::error::Result;
 use crate::interp::{InterpId, InterpInfo, InterpState, PendingCall, Waited};
 use crate::release::Suspended;
 use crate::runtime::Runtime;
-use crate::sync::{thread_local_cell, Arc, AtomicU64};
+use crate::sync::{const_thread_local, Arc};
 
-thread_local_cell! {
+const_thread_local! {
     /// The interpreter this thread holds right now, or null. A thread holds at most one
     /// (INV-ONE-LOCK): entering requires null, switching and suspending clear it first.
-    static CURRENT: *const InterpState = ptr::null();
+    static CURRENT: Cell<*const InterpState> = Cell::new(ptr::null());
 }
 
 /// The interpreter the calling thread holds, or null.
@@ -124,8 +124,15 @@ impl<'r> Token<'r> {
         }
         let rt = self.rt;
         let state = rt.lookup(target)?;
-        let switches = &rt.counters_live().switches;
-        self.suspend(|| run_in(rt, &state, switches, Drain::Inbox, |tok, _drained| f(tok)))
+        self.suspend(|| {
+            run_in(
+                rt,
+                &state,
+                Event::Switches,
+                Drain::Inbox,
+                |tok, _drained| f(tok),
+            )
+        })
     }
 
     /// [`Token::switch`] for a closure that can fail: its error and the switch's come back
@@ -153,7 +160,7 @@ impl<'r> Token<'r> {
         let mut ran = 0;
         while let Some(call) = self.interp.inbox.pop() {
             call(self);
-            LiveCounters::bump(&self.counters().pending_run);
+            self.counters().bump(Event::PendingRun);
             ran += 1;
         }
         ran
@@ -175,8 +182,10 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
             // suspension keeps (INV-DESTROY-IDLE, INV-OWNER-OUTLIVES).
             let state = unsafe { &*held };
             let Waited(waited) = state.lock.resume();
+            // The suspension may have counted for another runtime.
+            state.counters.make_current();
             if waited {
-                LiveCounters::bump(&state.counters.lock_waits);
+                state.counters.bump(Event::LockWaits);
             }
             state.trace(true);
             set_current(held);
@@ -216,24 +225,26 @@ impl<'a> Entry<'a> {
     pub(crate) fn enter(
         rt: &'a Runtime,
         interp: &'a Arc<InterpState>,
-        counter: &AtomicU64,
+        counter: Event,
     ) -> Result<Self> {
         Self::refuse_if_holding();
         let Waited(waited) = interp.lock.enter(interp.id)?;
-        LiveCounters::bump(counter);
-        Ok(Self::taken(rt, interp, waited))
+        let entry = Self::taken(rt, interp, waited);
+        rt.counters_live().bump(counter);
+        Ok(entry)
     }
 
     /// Enters `interp` only if nobody holds it right now (never waits), counted in `counter`.
     pub(crate) fn try_enter(
         rt: &'a Runtime,
         interp: &'a Arc<InterpState>,
-        counter: &AtomicU64,
+        counter: Event,
     ) -> Option<Self> {
         Self::refuse_if_holding();
         interp.lock.try_enter()?;
-        LiveCounters::bump(counter);
-        Some(Self::taken(rt, interp, false))
+        let entry = Self::taken(rt, interp, false);
+        rt.counters_live().bump(counter);
+        Some(entry)
     }
 
     /// Enters a destroyed interpreter to release what its objects still owe, after its final
@@ -266,10 +277,12 @@ impl<'a> Entry<'a> {
         );
     }
 
-    /// The lock is taken: count a wait, record the hold.
+    /// The lock is taken: count in this thread's block from now on, count a wait, record the
+    /// hold.
     fn taken(rt: &'a Runtime, interp: &'a Arc<InterpState>, waited: bool) -> Self {
+        rt.counters_live().make_current();
         if waited {
-            LiveCounters::bump(&rt.counters_live().lock_waits);
+            rt.counters_live().bump(Event::LockWaits);
         }
         interp.trace(true);
         set_current(Arc::as_ptr(interp));
@@ -312,7 +325,7 @@ pub(crate) enum Drain {
 pub(crate) fn run_in<R>(
     rt: &Runtime,
     interp: &Arc<InterpState>,
-    counter: &AtomicU64,
+    counter: Event,
     drain: Drain,
     f: impl FnOnce(&mut Token<'_>, usize) -> R,
 ) -> Result<R> {
@@ -330,7 +343,7 @@ pub(crate) fn run_in<R>(
 pub(crate) fn try_run_in<R>(
     rt: &Runtime,
     interp: &Arc<InterpState>,
-    counter: &AtomicU64,
+    counter: Event,
     f: impl FnOnce(&mut Token<'_>) -> R,
 ) -> Option<R> {
     let mut entry = Entry::try_enter(rt, interp, counter)?;
@@ -342,5 +355,5 @@ pub(crate) fn try_run_in<R>(
 /// two interpreters: the current one is let go first.
 pub(crate) fn release_late(rt: &Runtime, owner: &Arc<InterpState>, call: PendingCall) {
     suspend_current(|| call(&mut Entry::enter_late(rt, owner).token()));
-    LiveCounters::bump(&rt.counters_live().releases_late);
+    rt.counters_live().bump(Event::ReleasesLate);
 }

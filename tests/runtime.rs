@@ -188,6 +188,53 @@ fn lock_waits_are_counted_when_an_interpreter_is_busy() {
 }
 
 #[test]
+fn counters_from_many_threads_are_exact_and_snapshots_never_go_back() {
+    // Each thread counts in its own block inside its interpreter (INV-COUNTER-CACHE) and in
+    // the shared block outside (`call_soon`); a reader sums them meanwhile.
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = if cfg!(miri) { 10 } else { 2_000 };
+    let rt = Runtime::new();
+    let before = rt.counters();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut last = rt.counters();
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let now = rt.counters();
+                for ((name, was), (_, is)) in last.fields().into_iter().zip(now.fields()) {
+                    assert!(is >= was, "{name} went back from {was} to {is}");
+                }
+                last = now;
+            }
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let id = rt.create().unwrap();
+                let rt = &rt;
+                s.spawn(move || {
+                    for _ in 0..ROUNDS {
+                        rt.enter(id, |tok| drop(tok.list(&[]))).unwrap();
+                        rt.call_soon(id, |_| ()).unwrap();
+                    }
+                    rt.drain(id).unwrap();
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        reader.join().unwrap();
+    });
+    let delta = rt.counters().since(&before);
+    assert_eq!(delta.enters, THREADS * (ROUNDS + 1));
+    assert_eq!(delta.objects_allocated, THREADS * ROUNDS);
+    assert_eq!(delta.objects_freed, THREADS * ROUNDS);
+    assert_eq!(delta.pending_queued, THREADS * ROUNDS);
+    assert_eq!(delta.pending_run, THREADS * ROUNDS);
+}
+
+#[test]
 fn the_runtime_can_be_shared_and_dropped_from_any_clone() {
     let rt = Runtime::new();
     let sub = rt.create().unwrap();

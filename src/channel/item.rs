@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::state::{self, Item};
 use super::UnboundOp;
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
@@ -40,7 +40,9 @@ impl Outgoing {
     /// now. The receiver gets a new `bytes` object holding that copy.
     pub fn bytes(obj: &Obj<'_>) -> Result<Outgoing> {
         let data = obj.to_bytes()?.into_boxed_slice();
-        LiveCounters::bump_by(&obj.token().counters().bytes_copied, data.len() as u64);
+        obj.token()
+            .counters()
+            .add(Event::BytesCopied, data.len() as u64);
         Ok(Outgoing {
             payload: Payload::Bytes(data),
             unbound: None,
@@ -54,7 +56,9 @@ impl Outgoing {
     /// discarded). The receiver gets a `memoryview` onto the same memory.
     pub fn buffer(obj: &Obj<'_>) -> Result<Outgoing> {
         let export = obj.get_buffer()?.pin();
-        LiveCounters::bump_by(&obj.token().counters().bytes_zero_copy, export.len() as u64);
+        obj.token()
+            .counters()
+            .add(Event::BytesZeroCopy, export.len() as u64);
         Ok(Outgoing {
             payload: Payload::Buffer(export),
             unbound: None,

@@ -25,7 +25,7 @@ pub(crate) use registry::Channels;
 use item::Payload;
 use state::{Item, Sent, Wait};
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpId;
 use crate::object::Obj;
@@ -319,7 +319,7 @@ impl Channel {
         let channel = self.state()?;
         let receiver = tok.id();
         let item = tok.suspend(|| channel.recv(receiver, Wait::at_most(timeout)))?;
-        LiveCounters::bump(&tok.counters().channel_recvs);
+        tok.counters().bump(Event::ChannelRecvs);
         Incoming::from_item(item, tok.runtime().id())
     }
 
@@ -340,7 +340,7 @@ impl Token<'_> {
     /// came back, now that the channel's lock is let go (INV-CHAN-DROP-OUTSIDE).
     fn sent(&self, sent: Sent<Payload>) -> Result<()> {
         if sent.queued {
-            LiveCounters::bump(&self.counters().channel_sends);
+            self.counters().bump(Event::ChannelSends);
         }
         drop(sent.discarded);
         sent.result
@@ -364,7 +364,7 @@ impl Token<'_> {
     /// The object for an item taken off a channel of this token's runtime (checked by the
     /// caller), without the runtime-free [`Incoming`] between.
     fn received(&self, item: Item<Payload>) -> Result<Obj<'_>> {
-        LiveCounters::bump(&self.counters().channel_recvs);
+        self.counters().bump(Event::ChannelRecvs);
         Payload::received(item)?.into_obj(self)
     }
 }

@@ -10,7 +10,7 @@ use std::mem;
 use std::ptr::NonNull;
 
 use super::{Body, Forward, Obj, ObjPtr, OwnerCell, ViewBody};
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::release::release_in_owner;
@@ -138,7 +138,7 @@ impl Drop for Buffer<'_> {
         // SAFETY: `source` is alive and bound to a token, so this thread holds its owner
         // unless it is frozen (INV-OBJ-BOUND).
         unsafe { count_export(self.source.ptr(), false) };
-        LiveCounters::bump(&self.source.token().counters().buffers_released);
+        self.source.token().counters().bump(Event::BuffersReleased);
     }
 }
 
@@ -241,7 +241,7 @@ impl Drop for PinnedExport {
             unsafe { count_export(source, false) };
             // SAFETY: as above.
             unsafe { source.decref() };
-            LiveCounters::bump(&owner.counters.buffers_released);
+            owner.counters.bump(Event::BuffersReleased);
             owner.pinned_exports.fetch_sub(1, Ordering::Release);
         });
     }
@@ -501,7 +501,7 @@ impl<'t> Obj<'t> {
         // SAFETY: alive; the token proves the thread holds the owner unless it is frozen
         // (INV-OBJ-BOUND).
         unsafe { count_export(self.ptr(), true) };
-        LiveCounters::bump(&self.token().counters().buffers_exported);
+        self.token().counters().bump(Event::BuffersExported);
         Ok(Buffer {
             source: self.clone(),
             bytes,
@@ -575,7 +575,7 @@ impl<'t> Obj<'t> {
         // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
         let none = unsafe { count_view(root.ptr(), true) };
         debug_assert!(none.is_none(), "counting a view up gives no export back");
-        LiveCounters::bump(&tok.counters().buffers_exported);
+        tok.counters().bump(Event::BuffersExported);
         tok.alloc(Body::View(ViewBody {
             exporter: root.into_ptr(),
             start,
@@ -638,7 +638,7 @@ unsafe fn release_root_export(holder: &Obj<'_>, root: ObjPtr) {
     let root = unsafe { Obj::from_owned_ptr(tok, root) };
     // SAFETY: alive; the token proves the thread holds the owner unless it is frozen.
     let pin = unsafe { count_view(root.ptr(), false) };
-    LiveCounters::bump(&tok.counters().buffers_released);
+    tok.counters().bump(Event::BuffersReleased);
     // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
     drop(pin);
 }
@@ -655,7 +655,7 @@ pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
     let owner = unsafe { root.owner() };
     // SAFETY: forwarded contract (INV-OWN-LOCKED), unless the root is frozen.
     let pin = unsafe { count_view(root, false) };
-    LiveCounters::bump(&owner.counters.buffers_released);
+    owner.counters.bump(Event::BuffersReleased);
     // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
     drop(pin);
 }

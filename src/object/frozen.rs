@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use super::graph::owned_graph;
 use super::{Body, Obj, ObjPtr};
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
 use crate::sync::{Arc, AtomicUsize, Ordering};
@@ -71,7 +71,10 @@ impl Component {
             .creator
             .frozen_objects
             .fetch_sub(n, Ordering::Relaxed);
-        LiveCounters::bump_by(&component.creator.counters.objects_freed, n as u64);
+        component
+            .creator
+            .counters
+            .add(Event::ObjectsFreed, n as u64);
     }
 }
 
@@ -193,7 +196,7 @@ impl<'t> Obj<'t> {
         }
         let n = graph.len();
         creator.note_frozen(n);
-        LiveCounters::bump_by(&self.token().counters().objects_frozen, n as u64);
+        self.token().counters().add(Event::ObjectsFrozen, n as u64);
         Ok(())
     }
 

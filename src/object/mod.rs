@@ -50,7 +50,7 @@ pub use owned::{OwnedObj, RawObj};
 pub(crate) use pointer::ObjPtr;
 use pointer::{ObjBox, ObjHeader, Worklist};
 
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
 use crate::sync::{Arc, DataByte, Ordering, SetOnce, UnsafeCell};
@@ -316,6 +316,7 @@ impl Body {
 impl<'r> Token<'r> {
     /// Allocates an object owned by this interpreter; the returned handle holds its one
     /// reference.
+    #[inline]
     pub(crate) fn alloc(&self, body: Body) -> Obj<'_> {
         let boxed = Box::new(ObjBox {
             header: ObjHeader {
@@ -327,7 +328,7 @@ impl<'r> Token<'r> {
         });
         let interp = self.interp();
         interp.note_allocated();
-        LiveCounters::bump(&self.counters().objects_allocated);
+        self.counters().bump(Event::ObjectsAllocated);
         Obj {
             ptr: ObjPtr(NonNull::from(Box::leak(boxed))),
             tok: self.reborrow(),

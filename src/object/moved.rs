@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::graph::owned_graph;
 use super::{Body, Obj, ObjPtr};
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
 use crate::release::release_in_owner;
@@ -89,7 +89,8 @@ impl MovedGraph {
         }
         let interp = Arc::clone(tok.interp());
         interp.note_moved_out(members.len());
-        LiveCounters::bump_by(&tok.counters().objects_moved, members.len() as u64);
+        tok.counters()
+            .add(Event::ObjectsMoved, members.len() as u64);
         Ok(MovedGraph {
             root: obj.into_ptr(),
             members,
@@ -114,7 +115,8 @@ impl MovedGraph {
             unsafe { member.rehome(tok.interp()) };
         }
         tok.interp().note_moved_in(members.len());
-        LiveCounters::bump_by(&tok.counters().objects_adopted, members.len() as u64);
+        tok.counters()
+            .add(Event::ObjectsAdopted, members.len() as u64);
         // SAFETY: the root is now an object of `tok`'s interpreter, and this value held its
         // one reference from outside the graph (INV-OBJ-BOUND).
         unsafe { Obj::from_owned_ptr(tok, self.root) }

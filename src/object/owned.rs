@@ -4,7 +4,7 @@
 use std::ptr;
 
 use super::{Obj, ObjPtr};
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::runtime::Runtime;
@@ -81,7 +81,7 @@ impl Drop for OwnedObj {
                 unsafe { ptr.decref() }
             });
             match owner.inbox.push_release(call) {
-                Ok(()) => LiveCounters::bump(&owner.counters.pending_queued),
+                Ok(()) => owner.counters.bump(Event::PendingQueued),
                 // The owner was destroyed (this handle escaped its final drain): run the
                 // decref in a late entry (INV-INBOX-SEALED).
                 Err(call) => crate::thread_state::release_late(&self.runtime, &self.owner, call),

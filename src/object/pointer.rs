@@ -5,7 +5,7 @@ use std::ptr::{self, NonNull};
 
 use super::frozen::Component;
 use super::Body;
-use crate::counters::LiveCounters;
+use crate::counters::Event;
 use crate::interp::InterpState;
 use crate::sync::{fence, Ordering, SetOnce, UnsafeCell};
 use crate::thread_state::current;
@@ -313,7 +313,7 @@ impl ObjPtr {
             body => unsafe { body.take_children(children) },
         }
         owner.note_freed();
-        LiveCounters::bump(&owner.counters.objects_freed);
+        owner.counters.bump(Event::ObjectsFreed);
     }
 
     /// Takes a frozen member's references out of its body, for its component's free.
