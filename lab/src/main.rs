@@ -52,7 +52,7 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Experiments to run, in this order; none means the default suite (all six).
+    /// Experiments to run, in this order; none means the default suite (all seven).
     #[arg(value_enum)]
     experiments: Vec<Name>,
     /// Shrink every experiment to 2% of its operations (a quick look, and what the tests
