@@ -52,8 +52,7 @@ pub(crate) fn release_in_owner(
                 Ok(waiting) => {
                     counters.bump(Event::ReleasesBatched);
                     if waiting >= BATCH_LIMIT {
-                        let held = Arc::clone(owner);
-                        switch_into(rt, owner, move |_tok| run_batch(Arc::as_ptr(&held)));
+                        flush(rt, owner, config.release);
                     }
                     return;
                 }
@@ -80,6 +79,20 @@ pub(crate) fn release_in_owner(
                 defer(rt, owner, release, config.deferred_limit);
             }
         }
+    }
+}
+
+/// Enters `owner` once to run the releases waiting for it in this thread's batch: waiting
+/// for its lock under `Switch`; under `Adaptive` only if it is free now (else they go on
+/// waiting until the thread takes it back).
+fn flush(rt: &Runtime, owner: &Arc<InterpState>, strategy: ReleaseStrategy) {
+    let state = Arc::as_ptr(owner);
+    if strategy == ReleaseStrategy::Adaptive {
+        let events = Event::ReleasesSwitched;
+        suspend_current(|| try_run_in(rt, owner, events, |_tok| run_batch(state)));
+    } else {
+        let held = Arc::clone(owner);
+        switch_into(rt, owner, move |_tok| run_batch(Arc::as_ptr(&held)));
     }
 }
 
@@ -130,8 +143,8 @@ fn defer(
     }
 }
 
-/// Room for a batched release's closure, in words: a pinned export's release takes two, an
-/// origin reference's seven.
+/// Room for a batched release's closure, in words: a pinned export's release takes two, a
+/// moved graph's return five, an origin reference's seven.
 const WORDS: usize = 7;
 
 /// A release waiting in a thread's batch, its closure stored in place: a batch of 64 would
@@ -205,6 +218,12 @@ const_thread_local! {
     static SUSPENDED: Cell<*const Suspended> = Cell::new(ptr::null());
 }
 
+const_thread_local! {
+    /// How many releases wait in this thread's batch: 0 lets every entry and resumption skip
+    /// the batch with one thread-local load.
+    static WAITING: Cell<usize> = Cell::new(0);
+}
+
 thread_local! {
     // loom's `thread_local!` takes no `const` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
@@ -214,7 +233,7 @@ thread_local! {
 }
 
 impl Suspended {
-    /// A frame for `state`, which this thread is letting go of.
+    /// A frame for `state`, which this thread has let go of.
     pub(crate) fn new(state: *const InterpState) -> Self {
         Suspended {
             state,
@@ -227,21 +246,31 @@ impl Suspended {
         self.state
     }
 
-    /// Makes this the thread's innermost suspended frame. The frame is borrowed until
-    /// `resumed`, so it stays where it is while linked.
-    pub(crate) fn link(&self) {
+    /// Makes this the thread's innermost suspended frame.
+    ///
+    /// # Safety
+    /// The frame stays where it is until [`Suspended::unlink`], which the caller calls before
+    /// the frame goes, also when unwinding (INV-RELEASE-BATCH).
+    pub(crate) unsafe fn link(&self) {
         debug_assert_eq!(SUSPENDED.with(Cell::get), self.outer);
         SUSPENDED.with(|s| s.set(self));
     }
 
-    /// Unlinks this frame, the innermost, once the thread has taken `state` back, and runs
-    /// what waited for it.
-    pub(crate) fn resumed(&self) {
+    /// Unlinks this frame, the innermost: first thing when the thread takes `state` back, so
+    /// that no failure on the way leaves a link to a frame that is gone. What waits for
+    /// `state` runs once the thread holds it ([`taken`]).
+    pub(crate) fn unlink(&self) {
         debug_assert!(ptr::eq(SUSPENDED.with(Cell::get), self));
         SUSPENDED.with(|s| s.set(self.outer));
-        if self.waiting.get() > 0 {
-            run_batch(self.state);
-        }
+    }
+}
+
+/// Runs what waits in this thread's batch for `state`, which this thread has just taken
+/// (entered, or taken back after a suspension).
+#[inline]
+pub(crate) fn taken(state: *const InterpState) {
+    if WAITING.with(Cell::get) > 0 {
+        run_batch(state);
     }
 }
 
@@ -249,9 +278,10 @@ impl Suspended {
 fn suspended_frame<'a>(owner: *const InterpState) -> Option<&'a Suspended> {
     let mut frame = SUSPENDED.with(Cell::get);
     while !frame.is_null() {
-        // SAFETY: a linked frame lives on this thread's stack until `resumed` unlinks it, and
-        // only this thread reads it (INV-RELEASE-BATCH); the reference is used before this
-        // function's caller returns, inside the frame's suspension.
+        // SAFETY: a linked frame lives on this thread's stack until it is unlinked, before it
+        // goes (`Suspended::link`'s contract), and only this thread reads it
+        // (INV-RELEASE-BATCH); the reference is used before this function's caller returns,
+        // inside the frame's suspension.
         let this = unsafe { &*frame };
         if this.state == owner {
             return Some(this);
@@ -262,15 +292,20 @@ fn suspended_frame<'a>(owner: *const InterpState) -> Option<&'a Suspended> {
 }
 
 /// Keeps `release` in this thread's batch if this thread has let go of `owner` and so will
-/// take it back, and returns how many releases now wait for `owner`. Otherwise, or if the
-/// closure is too large to keep in place, gives `release` back.
+/// take it back, and returns how many releases now wait for `owner` in its innermost frame.
+/// Otherwise (or if the closure is too large to keep in place, or the thread is exiting and
+/// its batch is gone) gives `release` back.
 fn batch<F: FnOnce() + Send + 'static>(owner: &Arc<InterpState>, release: F) -> Result<usize, F> {
     let owner = Arc::as_ptr(owner);
     let Some(frame) = suspended_frame(owner) else {
         return Err(release);
     };
+    if BATCH.try_with(|_| ()).is_err() {
+        return Err(release);
+    }
     let waiting = Waiting::new(owner, release)?;
     BATCH.with(|batch| batch.borrow_mut().0.push(waiting));
+    WAITING.with(|n| n.set(n.get() + 1));
     frame.waiting.set(frame.waiting.get() + 1);
     Ok(frame.waiting.get())
 }
@@ -297,6 +332,7 @@ fn run_batch(state: *const InterpState) {
         }
         all
     });
+    WAITING.with(|n| n.set(n.get() - mine.len()));
     for release in mine.drain(..) {
         release.run();
     }

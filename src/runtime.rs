@@ -212,9 +212,9 @@ impl Config {
     }
 
     /// With releases batched per owner, or not: under `Switch` and `Adaptive`, a release
-    /// whose owner this thread has switched out of waits until the thread takes the owner
-    /// back, or until 64 wait (then the thread enters the owner once for all of them).
-    /// On by default.
+    /// whose owner this thread has let go of (switched out of, or waiting in) waits until the
+    /// thread takes the owner back or enters it, or until 64 wait (then the thread enters the
+    /// owner once for all of them; under `Adaptive` only if it is free). On by default.
     pub fn batch_releases(mut self, on: bool) -> Self {
         self.batch_releases = on;
         self

@@ -14,7 +14,7 @@ use std::ptr;
 use crate::counters::{Event, LiveCounters};
 use crate::error::Result;
 use crate::interp::{InterpId, InterpInfo, InterpState, PendingCall, Waited};
-use crate::release::Suspended;
+use crate::release::{self, Suspended};
 use crate::runtime::Runtime;
 use crate::sync::{const_thread_local, Arc};
 
@@ -177,6 +177,7 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     struct Resume<'f>(&'f Suspended);
     impl Drop for Resume<'_> {
         fn drop(&mut self) {
+            self.0.unlink();
             let held = self.0.state();
             // SAFETY: the state outlives this thread's registration in it, which the
             // suspension keeps (INV-DESTROY-IDLE, INV-OWNER-OUTLIVES).
@@ -189,7 +190,7 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
             }
             state.trace(true);
             set_current(held);
-            self.0.resumed();
+            release::taken(held);
         }
     }
 
@@ -201,9 +202,11 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     // entry that set it (INV-ONE-LOCK).
     let state = unsafe { &*held };
     state.trace(false);
-    let frame = Suspended::new(held);
-    frame.link();
     state.lock.suspend();
+    let frame = Suspended::new(held);
+    // SAFETY: `_resume` unlinks the frame first thing when dropped, also when unwinding,
+    // before `frame` (declared first) goes; `frame` does not move while `_resume` borrows it.
+    unsafe { frame.link() };
     let _resume = Resume(&frame);
     f()
 }
@@ -286,6 +289,7 @@ impl<'a> Entry<'a> {
         }
         interp.trace(true);
         set_current(Arc::as_ptr(interp));
+        release::taken(Arc::as_ptr(interp));
         Entry { rt, interp }
     }
 

@@ -873,3 +873,68 @@ fn releases_for_an_owner_this_thread_did_not_switch_out_of_are_not_batched() {
     drop(data);
     assert_clean(&rt);
 }
+
+#[test]
+fn a_batch_runs_when_the_thread_enters_its_owner_again() {
+    // INV-RELEASE-BATCH: a view of `s` dropped in `r` waits for `s`; entering `s` again from
+    // `r` (a second frame of `s` on this thread) runs it there.
+    let (rt, s, r, ch) = setup(Config::default());
+    rt.enter(s, |ts| {
+        ch.send(ts, Outgoing::buffer(&ts.bytes(b"again")).unwrap())
+            .unwrap();
+        ts.switch(r, |tr| {
+            drop(ch.recv(tr).unwrap());
+            assert_eq!(tr.runtime().info(s).unwrap().pinned_exports, 1);
+            tr.switch(s, |ts2| assert_eq!(ts2.info().pinned_exports, 0))
+                .unwrap();
+        })
+        .unwrap();
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!((c.releases_batched, c.releases_switched), (1, 0));
+    ch.destroy().unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn an_adaptive_full_batch_does_not_wait_for_a_busy_owner() {
+    // INV-RELEASE-BATCH: under `Adaptive`, the 64th release enters the owner only if it is
+    // free; another thread holds `s` here, so all 64 wait until this thread takes `s` back.
+    let (rt, s, r, ch) = setup(Config::default().release(ReleaseStrategy::Adaptive));
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    rt.enter(s, |ts| {
+        let data = ts.bytes(b"busy");
+        for _ in 0..64 {
+            ch.send(ts, Outgoing::buffer(&data).unwrap()).unwrap();
+        }
+        drop(data);
+        ts.switch(r, |tr| {
+            let other = tr.runtime().clone();
+            let holder = std::thread::spawn(move || {
+                other
+                    .enter(s, |_| {
+                        held_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    })
+                    .unwrap()
+            });
+            held_rx.recv().unwrap();
+            for _ in 0..64 {
+                drop(ch.recv(tr).unwrap());
+            }
+            let c = tr.runtime().counters();
+            assert_eq!((c.releases_batched, c.releases_switched), (64, 0));
+            assert_eq!(tr.runtime().info(s).unwrap().pinned_exports, 64);
+            go_tx.send(()).unwrap();
+            holder.join().unwrap();
+        })
+        .unwrap();
+        assert_eq!(ts.info().pinned_exports, 0, "run on the way back");
+    })
+    .unwrap();
+    ch.destroy().unwrap();
+    rt.drain(s).unwrap();
+    assert_clean(&rt);
+}
