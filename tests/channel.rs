@@ -938,3 +938,56 @@ fn an_adaptive_full_batch_does_not_wait_for_a_busy_owner() {
     rt.drain(s).unwrap();
     assert_clean(&rt);
 }
+
+#[test]
+fn an_origin_reference_given_back_from_a_switch_waits_in_the_batch() {
+    // INV-RELEASE-BATCH: a proxy of an object of `s` dropped in `r`, which `s` switched to:
+    // its origin reference goes back when the thread takes `s` back, not through an entry.
+    let (rt, s, r, ch) = setup(Config::default());
+    rt.enter(s, |ts| {
+        ch.send(ts, Outgoing::object(&ts.list(&[]))).unwrap();
+        ts.switch(r, |tr| {
+            drop(ch.recv(tr).unwrap());
+            let exports = tr.runtime().exports(s).unwrap();
+            assert_eq!(exports.len(), 1, "the reference waits in the batch");
+        })
+        .unwrap();
+        assert!(ts.runtime().exports(s).unwrap().is_empty());
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!((c.releases_batched, c.releases_switched), (1, 0));
+    ch.destroy().unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
+fn an_unreceived_moved_graph_dropped_from_a_switch_goes_back_with_the_batch() {
+    // INV-RELEASE-BATCH, INV-MOVE-EXCLUSIVE: a moved graph nobody received, dropped in `r`
+    // (its channel destroyed there) while `s` is switched out of, is counted in `s` again
+    // once the thread takes `s` back.
+    let (rt, s, r, ch) = setup(Config::default());
+    rt.enter(s, |ts| {
+        let before = ts.info().live_objects;
+        let graph = ts.list(&[ts.str("a"), ts.str("b")]);
+        ch.send(ts, Outgoing::moved(graph).unwrap()).unwrap();
+        assert_eq!(ts.info().live_objects, before, "moved out");
+        let freed = ts.runtime().counters().objects_freed;
+        ts.switch(r, |tr| {
+            ch.destroy().unwrap();
+            let now = tr.runtime().counters().objects_freed;
+            assert_eq!(now, freed, "its return waits in the batch");
+        })
+        .unwrap();
+        assert_eq!(
+            ts.runtime().counters().objects_freed,
+            freed + 3,
+            "back, and freed"
+        );
+        assert_eq!(ts.info().live_objects, before);
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!((c.releases_batched, c.releases_switched), (1, 0));
+    assert_clean(&rt);
+}
