@@ -84,15 +84,14 @@ pub(crate) fn release_in_owner(
 
 /// Enters `owner` once to run the releases waiting for it in this thread's batch: waiting
 /// for its lock under `Switch`; under `Adaptive` only if it is free now (else they go on
-/// waiting until the thread takes it back).
+/// waiting until the thread takes it back). Entering is all it takes: every entry runs what
+/// waits for the interpreter it takes (`Entry::taken` calls [`taken`]).
 fn flush(rt: &Runtime, owner: &Arc<InterpState>, strategy: ReleaseStrategy) {
-    let state = Arc::as_ptr(owner);
     if strategy == ReleaseStrategy::Adaptive {
         let events = Event::ReleasesSwitched;
-        suspend_current(|| try_run_in(rt, owner, events, |_tok| run_batch(state)));
+        suspend_current(|| try_run_in(rt, owner, events, |_tok| ()));
     } else {
-        let held = Arc::clone(owner);
-        switch_into(rt, owner, move |_tok| run_batch(Arc::as_ptr(&held)));
+        switch_into(rt, owner, |_tok| ());
     }
 }
 
