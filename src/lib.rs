@@ -77,6 +77,7 @@ mod object;
 mod proxy;
 mod release;
 mod runtime;
+mod state_cache;
 mod sync;
 mod thread_state;
 mod trace;

@@ -5,6 +5,7 @@ use crate::counters::{Counters, Event, LiveCounters};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::extensions::Extensions;
 use crate::interp::{InterpId, InterpInfo, InterpState};
+use crate::state_cache::{self, Cached};
 use crate::sync::{
     process_unique, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex,
     Ordering,
@@ -77,6 +78,11 @@ impl Clone for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if self.counted {
+            // This thread's cached states of the runtime go with any of its handles, so a
+            // thread that is done with a runtime keeps none of its states (INV-LOOKUP-CACHE).
+            state_cache::forget_runtime(self.shared.id);
+        }
         if self.counted
             && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
             && !self.shared.finalizing.swap(true, Ordering::AcqRel)
@@ -359,7 +365,7 @@ impl Runtime {
     /// [`Token::switch`]), and with `InterpreterNotFound` for an unknown or destroyed id.
     pub fn enter<R>(&self, id: InterpId, f: impl FnOnce(&mut Token<'_>) -> R) -> Result<R> {
         self.refuse_if_entered("enter another interpreter", "use Token::switch")?;
-        let state = self.lookup(id)?;
+        let state = self.lookup_cached(id)?;
         run_in(
             self,
             &state,
@@ -455,7 +461,7 @@ impl Runtime {
     /// Returns how many calls ran.
     pub fn drain(&self, id: InterpId) -> Result<usize> {
         self.refuse_if_entered("drain an interpreter", "use Token::drain_inbox")?;
-        let state = self.lookup(id)?;
+        let state = self.lookup_cached(id)?;
         run_in(
             self,
             &state,
@@ -482,6 +488,13 @@ impl Runtime {
     /// A snapshot of the runtime-wide counters.
     pub fn counters(&self) -> Counters {
         self.shared.counters.snapshot()
+    }
+
+    /// Interpreter `id`'s state for an entry into it, from this thread's cache when it is
+    /// there (INV-LOOKUP-CACHE): only for a caller that goes through the state's lock, which
+    /// refuses a destroyed interpreter as the registry would.
+    pub(crate) fn lookup_cached(&self, id: InterpId) -> Result<Cached> {
+        Cached::get(self.shared.id, id, || self.lookup(id))
     }
 
     pub(crate) fn lookup(&self, id: InterpId) -> Result<Arc<InterpState>> {

@@ -123,7 +123,7 @@ impl<'r> Token<'r> {
             return Ok(f(self));
         }
         let rt = self.rt;
-        let state = rt.lookup(target)?;
+        let state = rt.lookup_cached(target)?;
         self.suspend(|| {
             run_in(
                 rt,

@@ -9,7 +9,14 @@ use std::path::{Path, PathBuf};
 /// The layers, bottom first. A module is named by its first path segment under `src/`.
 const LAYERS: &[&[&str]] = &[
     &["sync", "error", "counters", "message", "extensions"],
-    &["interp", "thread_state", "runtime", "release", "trace"],
+    &[
+        "interp",
+        "thread_state",
+        "state_cache",
+        "runtime",
+        "release",
+        "trace",
+    ],
     &["object"],
     &["export"],
     &["proxy"],
