@@ -28,11 +28,28 @@ fn world() -> &'static World {
                 obj.unbind()
             })
             .unwrap();
-        let proxy = rt.enter(receiver, |tok| ch.recv(tok).unwrap().unbind()).unwrap();
-        let addr = rt.enter(origin, |tok| target.bind(tok).unwrap().id()).unwrap() as u64;
+        let proxy = rt
+            .enter(receiver, |tok| ch.recv(tok).unwrap().unbind())
+            .unwrap();
+        let addr = rt
+            .enter(origin, |tok| target.bind(tok).unwrap().id())
+            .unwrap() as u64;
         let serial = rt.exports(origin).unwrap()[0].serial;
-        let valid = ObjectRef { runtime: rt.id(), origin: origin.get(), serial, generation: serial, addr }.encode();
-        World { rt, receiver, valid, _target: target, _proxy: proxy }
+        let valid = ObjectRef {
+            runtime: rt.id(),
+            origin: origin.get(),
+            serial,
+            generation: serial,
+            addr,
+        }
+        .encode();
+        World {
+            rt,
+            receiver,
+            valid,
+            _target: target,
+            _proxy: proxy,
+        }
     })
 }
 
@@ -41,9 +58,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&decoded.encode()[..], data);
     }
     let w = world();
-    let resolved = w
-        .rt
-        .enter(w.receiver, |tok| tok.resolve_object(data).map(|o| o.len().unwrap()))
+    let resolved =
+        w.rt.enter(w.receiver, |tok| {
+            tok.resolve_object(data).map(|o| o.len().unwrap())
+        })
         .unwrap();
     match resolved {
         Ok(len) => {
@@ -51,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(len, 1);
         }
         Err(e) => assert!(
-            matches!(e.kind(), ErrorKind::InvalidMessage | ErrorKind::WrongRuntime),
+            matches!(
+                e.kind(),
+                ErrorKind::InvalidMessage | ErrorKind::WrongRuntime
+            ),
             "{e}"
         ),
     }
