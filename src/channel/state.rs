@@ -86,6 +86,13 @@ struct Association {
 }
 
 impl Association {
+    fn end(self, end: End) -> Option<bool> {
+        match end {
+            End::Send => self.send,
+            End::Recv | End::Both => self.recv,
+        }
+    }
+
     fn end_mut(&mut self, end: End) -> &mut Option<bool> {
         match end {
             End::Send => &mut self.send,
@@ -98,6 +105,11 @@ struct State<P> {
     items: VecDeque<Item<P>>,
     status: ChannelStatus,
     ends: BTreeMap<InterpId, Association>,
+    /// Per end, the interpreter `associate` last found or made open there, so that its next
+    /// operation skips the look-up in `ends`; cleared whenever any association ends
+    /// (`release`, `forget_interpreter`), so it is open in `ends` whenever set.
+    open_send: Option<InterpId>,
+    open_recv: Option<InterpId>,
     default_unbound: UnboundOp,
     next_item: u64,
     /// Ids of waited-for items that a receiver took.
@@ -123,6 +135,8 @@ impl<P: Payload> Channel<P> {
                 items: VecDeque::new(),
                 status: ChannelStatus::Open,
                 ends: BTreeMap::new(),
+                open_send: None,
+                open_recv: None,
                 default_unbound,
                 next_item: 0,
                 received: HashSet::new(),
@@ -156,7 +170,27 @@ impl<P: Payload> Channel<P> {
 
     /// Associates `interp` with `end`, unless it released that end. Called once the
     /// operation is known not to fail for the channel's own state (INV-CHAN-ASSOC-SUCCESS).
+    /// The interpreter last associated with `end` is known open: no look-up.
+    #[inline]
     fn associate(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
+        let known = match end {
+            End::Send => state.open_send,
+            End::Recv | End::Both => state.open_recv,
+        };
+        if known == Some(interp) {
+            debug_assert_eq!(
+                state.ends.get(&interp).map(|a| a.end(end)),
+                Some(Some(true)),
+                "the remembered association is open"
+            );
+            return Ok(());
+        }
+        self.associate_slow(state, interp, end)
+    }
+
+    /// [`Channel::associate`] through `ends`; remembers `interp` for `end` once it is open.
+    #[inline(never)]
+    fn associate_slow(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
         let slot = state.ends.entry(interp).or_default().end_mut(end);
         match *slot {
             Some(false) => fail(
@@ -168,9 +202,19 @@ impl<P: Payload> Channel<P> {
             ),
             _ => {
                 *slot = Some(true);
+                match end {
+                    End::Send => state.open_send = Some(interp),
+                    End::Recv | End::Both => state.open_recv = Some(interp),
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Forgets the interpreters `associate` remembers: called wherever an association ends.
+    fn forget_known(state: &mut State<P>) {
+        state.open_send = None;
+        state.open_recv = None;
     }
 
     /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
@@ -366,6 +410,7 @@ impl<P: Payload> Channel<P> {
         if state.status == ChannelStatus::Closed {
             return Err(self.closed_error());
         }
+        Self::forget_known(&mut state);
         let assoc = state.ends.entry(interp).or_default();
         match end {
             End::Send => assoc.send = Some(false),
@@ -426,6 +471,7 @@ impl<P: Payload> Channel<P> {
                 state.items.push_back(item);
             }
         }
+        Self::forget_known(&mut state);
         if let Some(assoc) = state.ends.get_mut(&gone) {
             // Its associations end; that the ends were used is kept.
             assoc.send = assoc.send.map(|_| false);
