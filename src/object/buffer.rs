@@ -177,7 +177,11 @@ impl<'t> Buffer<'t> {
             owner: Arc::clone(tok.interp()),
             rt: tok.runtime().uncounted(),
         };
-        pinned.owner.pinned_exports.fetch_add(1, Ordering::Relaxed);
+        // No read-modify-write: every change of the count is made by a thread holding the
+        // owner (here `tok`; the release runs in the owner, INV-RELEASE-IN-OWNER), so the
+        // owner's lock orders them.
+        let pins = &pinned.owner.pinned_exports;
+        pins.store(pins.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         // The buffer's reference and export now belong to `pinned`.
         mem::forget(self);
         pinned
@@ -248,7 +252,9 @@ impl Drop for PinnedExport {
             // SAFETY: as above.
             unsafe { source.decref() };
             owner.counters.bump(Event::BuffersReleased);
-            owner.pinned_exports.fetch_sub(1, Ordering::Release);
+            // As in `pin`: the thread holds the owner, so no read-modify-write.
+            let pins = &owner.pinned_exports;
+            pins.store(pins.load(Ordering::Relaxed) - 1, Ordering::Release);
         });
     }
 }
