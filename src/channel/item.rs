@@ -6,7 +6,7 @@ use std::fmt;
 use super::state::{self, Item};
 use super::UnboundOp;
 use crate::counters::Event;
-use crate::error::{fail, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
 use crate::message::MESSAGE_LEN;
@@ -203,15 +203,19 @@ impl Payload {
     /// `UnboundOp::Error` fails here.
     pub(crate) fn received(item: Item<Payload>) -> Result<Payload> {
         match item.orphaned {
-            Some(UnboundOp::Error) => fail(
-                ErrorKind::ItemInterpreterDestroyed,
-                format!(
-                    "the interpreter that sent this item ({}) was destroyed",
-                    item.sender
-                ),
-            ),
+            Some(UnboundOp::Error) => Err(Payload::orphaned_error(item.sender)),
             _ => Ok(item.payload),
         }
+    }
+
+    /// What receiving an item of `sender`, destroyed under `UnboundOp::Error`, gives.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn orphaned_error(sender: InterpId) -> Error {
+        Error::new(
+            ErrorKind::ItemInterpreterDestroyed,
+            format!("the interpreter that sent this item ({sender}) was destroyed"),
+        )
     }
 
     /// The object for this payload in `tok`'s interpreter, which is of the runtime it was

@@ -365,6 +365,9 @@ impl Token<'_> {
     /// caller), without the runtime-free [`Incoming`] between.
     fn received(&self, item: Item<Payload>) -> Result<Obj<'_>> {
         self.counters().bump(Event::ChannelRecvs);
-        Payload::received(item)?.into_obj(self)
+        if item.orphaned == Some(UnboundOp::Error) {
+            return Err(Payload::orphaned_error(item.sender));
+        }
+        item.payload.into_obj(self)
     }
 }

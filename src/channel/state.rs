@@ -150,6 +150,8 @@ impl<P: Payload> Channel<P> {
         self.id
     }
 
+    #[cold]
+    #[inline(never)]
     fn closed_error(&self) -> Error {
         Error::new(
             ErrorKind::ChannelClosed,
@@ -160,12 +162,27 @@ impl<P: Payload> Channel<P> {
     /// `ChannelNotFound` once the channel is destroyed.
     fn usable(&self, state: &State<P>) -> Result<()> {
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_found_error(&self) -> Error {
+        Error::new(
+            ErrorKind::ChannelNotFound,
+            format!("channel {} not found", self.id),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn empty_error(&self) -> Error {
+        Error::new(
+            ErrorKind::ChannelEmpty,
+            format!("channel {} is empty", self.id),
+        )
     }
 
     /// Associates `interp` with `end`, unless it released that end. Called once the
@@ -324,14 +341,8 @@ impl<P: Payload> Channel<P> {
                 self.changed.notify_all();
                 return Err(self.closed_error());
             }
-            let empty = || {
-                Error::new(
-                    ErrorKind::ChannelEmpty,
-                    format!("channel {} is empty", self.id),
-                )
-            };
             match (wait, deadline) {
-                (Wait::No, _) => return Err(empty()),
+                (Wait::No, _) => return Err(self.empty_error()),
                 (_, None) => state = self.changed.wait(state),
                 (_, Some(deadline)) => {
                     let now = Instant::now();
@@ -351,10 +362,7 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn close(&self, how: Close) -> Result<Vec<P>> {
         let mut state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         // As CPython: a closing channel still has items, so closing it now is refused as for
         // any non-empty channel; closing it after the drain again is refused as closed.
@@ -402,10 +410,7 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn release(&self, interp: InterpId, end: End) -> Result<Vec<P>> {
         let mut state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         if state.status == ChannelStatus::Closed {
             return Err(self.closed_error());
@@ -485,10 +490,7 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn info(&self) -> Result<ChannelInfo> {
         let state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         let open = |pick: fn(&Association) -> Option<bool>| {
             state
