@@ -270,8 +270,17 @@ impl Channel {
         tok.refuse_if_destroyed()?;
         tok.runtime().refuse_foreign(item.runtime, "this item")?;
         let channel = self.state()?;
-        let sent = channel.send(tok.id(), item.made_in, item.payload, item.unbound, Wait::No);
-        tok.sent(sent)
+        match channel.send_now(tok.id(), item.made_in, item.payload, item.unbound) {
+            Ok(()) => {
+                tok.counters().bump(Event::ChannelSends);
+                Ok(())
+            }
+            Err((e, refused)) => {
+                // Dropped now that the channel's lock is let go (INV-CHAN-DROP-OUTSIDE).
+                drop(refused);
+                Err(e)
+            }
+        }
     }
 
     /// Sends `item` and waits, with `tok`'s interpreter let go, until a receiver takes it.

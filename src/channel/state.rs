@@ -234,6 +234,59 @@ impl<P: Payload> Channel<P> {
         state.open_recv = None;
     }
 
+    /// Queues `payload` and gives its id, or refuses it (handing it back) when the channel's
+    /// state refuses the send. As CPython: the channel must be open before the interpreter
+    /// is associated with the send end, so a send that fails associates nothing
+    /// (INV-CHAN-ASSOC-SUCCESS).
+    fn enqueue(
+        &self,
+        state: &mut State<P>,
+        user: InterpId,
+        sender: InterpId,
+        payload: P,
+        unbound: Option<UnboundOp>,
+        waited: bool,
+    ) -> std::result::Result<u64, (Error, P)> {
+        let checked = self
+            .usable(state)
+            .and_then(|()| match state.status {
+                ChannelStatus::Open => Ok(()),
+                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
+            })
+            .and_then(|()| self.associate(state, user, End::Send));
+        if let Err(e) = checked {
+            return Err((e, payload));
+        }
+        let id = state.next_item;
+        state.next_item += 1;
+        let unbound = unbound.unwrap_or(state.default_unbound);
+        state.items.push_back(Item {
+            id,
+            sender,
+            payload,
+            unbound,
+            waited,
+            orphaned: None,
+        });
+        Ok(id)
+    }
+
+    /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
+    /// interpreter using the send end), without waiting. A refused payload comes back with
+    /// the error, to be dropped outside the lock (INV-CHAN-DROP-OUTSIDE).
+    pub(crate) fn send_now(
+        &self,
+        user: InterpId,
+        sender: InterpId,
+        payload: P,
+        unbound: Option<UnboundOp>,
+    ) -> std::result::Result<(), (Error, P)> {
+        let mut state = self.state.lock();
+        self.enqueue(&mut state, user, sender, payload, unbound, false)?;
+        self.changed.notify_all();
+        Ok(())
+    }
+
     /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
     /// interpreter using the send end). With a `wait`, blocks (the caller has let go of its
     /// interpreter) until a receiver takes it, the timeout passes (the item is withdrawn),
@@ -248,29 +301,10 @@ impl<P: Payload> Channel<P> {
         wait: Wait,
     ) -> Sent<P> {
         let mut state = self.state.lock();
-        // As CPython: the channel must be open before the interpreter is associated with
-        // the send end, so a send that fails associates nothing (INV-CHAN-ASSOC-SUCCESS).
-        let checked = self
-            .usable(&state)
-            .and_then(|()| match state.status {
-                ChannelStatus::Open => Ok(()),
-                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
-            })
-            .and_then(|()| self.associate(&mut state, user, End::Send));
-        if let Err(e) = checked {
-            return Sent::refused(e, payload);
-        }
-        let id = state.next_item;
-        state.next_item += 1;
-        let unbound = unbound.unwrap_or(state.default_unbound);
-        state.items.push_back(Item {
-            id,
-            sender,
-            payload,
-            unbound,
-            waited: wait != Wait::No,
-            orphaned: None,
-        });
+        let id = match self.enqueue(&mut state, user, sender, payload, unbound, wait != Wait::No) {
+            Ok(id) => id,
+            Err((e, payload)) => return Sent::refused(e, payload),
+        };
         self.changed.notify_all();
         let deadline = match wait {
             Wait::No => return Sent::queued(Ok(()), None),

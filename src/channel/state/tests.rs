@@ -90,6 +90,12 @@ fn a_failed_operation_associates_nothing() {
         "handed back to be dropped"
     );
     assert!(!refused.queued);
+    let (e, payload) = c.send_now(B, B, P::Data(3), None).unwrap_err();
+    assert_eq!(
+        (e.kind(), payload),
+        (ErrorKind::ChannelClosed, P::Data(3)),
+        "handed back to be dropped"
+    );
     assert_eq!(c.info().unwrap().send_interps, vec![A]);
 }
 
