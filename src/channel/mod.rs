@@ -307,7 +307,10 @@ impl Channel {
     /// there is none.
     pub fn recv<'t>(&self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
         self.refuse_foreign(tok)?;
-        let item = self.state()?.recv(tok.id(), Wait::No)?;
+        let item = match &self.state {
+            Some(channel) => channel.recv(tok.id(), Wait::No)?,
+            None => self.state()?.recv(tok.id(), Wait::No)?,
+        };
         tok.received(item)
     }
 
