@@ -259,8 +259,12 @@ impl Channel {
 /// the end it uses.
 impl Channel {
     /// Refuses a token of another runtime than this channel's (INV-RUNTIME-OWN).
+    #[inline]
     fn refuse_foreign(&self, tok: &Token<'_>) -> Result<()> {
-        tok.runtime().refuse_foreign(self.rt.id(), "this channel")
+        if tok.runtime().id() == self.rt.id() {
+            return Ok(());
+        }
+        refuse_foreign(tok, self.rt.id(), "this channel")
     }
 
     /// Sends `item` from `tok`'s interpreter without waiting. An item made in another
@@ -268,7 +272,9 @@ impl Channel {
     pub fn send(&self, tok: &Token<'_>, item: Outgoing) -> Result<()> {
         self.refuse_foreign(tok)?;
         tok.refuse_if_destroyed()?;
-        tok.runtime().refuse_foreign(item.runtime, "this item")?;
+        if item.runtime != tok.runtime().id() {
+            refuse_foreign(tok, item.runtime, "this item")?;
+        }
         let channel = self.state()?;
         match channel.send_now(tok.id(), item.made_in, item.payload, item.unbound) {
             Ok(()) => {
@@ -344,6 +350,14 @@ impl Channel {
         drop(discarded);
         Ok(())
     }
+}
+
+/// `WrongRuntime` for a thing of runtime `of` used with `tok` (INV-RUNTIME-OWN), out of the
+/// hot paths, which compare the ids first.
+#[cold]
+#[inline(never)]
+fn refuse_foreign(tok: &Token<'_>, of: u64, what: &str) -> Result<()> {
+    tok.runtime().refuse_foreign(of, what)
 }
 
 /// What the interpreter-side operations share.
