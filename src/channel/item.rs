@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
 use crate::message::MESSAGE_LEN;
-use crate::object::{MovedGraph, Obj, PinnedExport};
+use crate::object::{Body, MovedGraph, Obj, PinnedExport};
 use crate::proxy::{origin_ref_of, receive_object, Value};
 use crate::thread_state::Token;
 
@@ -39,7 +39,11 @@ impl Outgoing {
     /// A bytes item: a copy of the bytes of a `bytes`, `bytearray` or `memoryview`, made
     /// now. The receiver gets a new `bytes` object holding that copy.
     pub fn bytes(obj: &Obj<'_>) -> Result<Outgoing> {
-        let data = obj.to_bytes()?.into_boxed_slice();
+        // A `bytes` (never a proxy) is copied straight from its storage.
+        let data = match obj.body() {
+            Body::Bytes { data, .. } => data.clone(),
+            _ => obj.to_bytes()?.into_boxed_slice(),
+        };
         obj.token()
             .counters()
             .add(Event::BytesCopied, data.len() as u64);
