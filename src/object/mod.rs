@@ -322,7 +322,10 @@ impl<'r> Token<'r> {
     /// reference.
     #[inline]
     pub(crate) fn alloc(&self, body: Body) -> Obj<'_> {
-        let boxed = Box::new(ObjBox {
+        // Allocated first and written in place: `Box::new` builds the object on the stack
+        // and copies it.
+        let mut slot = Box::<ObjBox>::new_uninit();
+        slot.write(ObjBox {
             header: ObjHeader {
                 refcnt: UnsafeCell::new(1),
                 owner: NonNull::from(&**self.interp()),
@@ -330,6 +333,8 @@ impl<'r> Token<'r> {
             },
             body,
         });
+        // SAFETY: initialised by the `write` just above.
+        let boxed = unsafe { slot.assume_init() };
         let interp = self.interp();
         interp.note_allocated();
         self.counters().bump(Event::ObjectsAllocated);
