@@ -6,11 +6,11 @@ use std::fmt;
 use super::state::{self, Item};
 use super::UnboundOp;
 use crate::counters::Event;
-use crate::error::{fail, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::export::{OriginRef, Role};
 use crate::interp::InterpId;
 use crate::message::MESSAGE_LEN;
-use crate::object::{MovedGraph, Obj, PinnedExport};
+use crate::object::{Body, MovedGraph, Obj, PinnedExport};
 use crate::proxy::{origin_ref_of, receive_object, Value};
 use crate::thread_state::Token;
 
@@ -39,7 +39,11 @@ impl Outgoing {
     /// A bytes item: a copy of the bytes of a `bytes`, `bytearray` or `memoryview`, made
     /// now. The receiver gets a new `bytes` object holding that copy.
     pub fn bytes(obj: &Obj<'_>) -> Result<Outgoing> {
-        let data = obj.to_bytes()?.into_boxed_slice();
+        // A `bytes` (never a proxy) is copied straight from its storage.
+        let data = match obj.body() {
+            Body::Bytes { data, .. } => data.clone(),
+            _ => obj.to_bytes()?.into_boxed_slice(),
+        };
         obj.token()
             .counters()
             .add(Event::BytesCopied, data.len() as u64);
@@ -203,15 +207,19 @@ impl Payload {
     /// `UnboundOp::Error` fails here.
     pub(crate) fn received(item: Item<Payload>) -> Result<Payload> {
         match item.orphaned {
-            Some(UnboundOp::Error) => fail(
-                ErrorKind::ItemInterpreterDestroyed,
-                format!(
-                    "the interpreter that sent this item ({}) was destroyed",
-                    item.sender
-                ),
-            ),
+            Some(UnboundOp::Error) => Err(Payload::orphaned_error(item.sender)),
             _ => Ok(item.payload),
         }
+    }
+
+    /// What receiving an item of `sender`, destroyed under `UnboundOp::Error`, gives.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn orphaned_error(sender: InterpId) -> Error {
+        Error::new(
+            ErrorKind::ItemInterpreterDestroyed,
+            format!("the interpreter that sent this item ({sender}) was destroyed"),
+        )
     }
 
     /// The object for this payload in `tok`'s interpreter, which is of the runtime it was

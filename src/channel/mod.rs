@@ -259,8 +259,12 @@ impl Channel {
 /// the end it uses.
 impl Channel {
     /// Refuses a token of another runtime than this channel's (INV-RUNTIME-OWN).
+    #[inline]
     fn refuse_foreign(&self, tok: &Token<'_>) -> Result<()> {
-        tok.runtime().refuse_foreign(self.rt.id(), "this channel")
+        if tok.runtime().id() == self.rt.id() {
+            return Ok(());
+        }
+        refuse_foreign(tok, self.rt.id(), "this channel")
     }
 
     /// Sends `item` from `tok`'s interpreter without waiting. An item made in another
@@ -268,10 +272,21 @@ impl Channel {
     pub fn send(&self, tok: &Token<'_>, item: Outgoing) -> Result<()> {
         self.refuse_foreign(tok)?;
         tok.refuse_if_destroyed()?;
-        tok.runtime().refuse_foreign(item.runtime, "this item")?;
+        if item.runtime != tok.runtime().id() {
+            refuse_foreign(tok, item.runtime, "this item")?;
+        }
         let channel = self.state()?;
-        let sent = channel.send(tok.id(), item.made_in, item.payload, item.unbound, Wait::No);
-        tok.sent(sent)
+        match channel.send_now(tok.id(), item.made_in, item.payload, item.unbound) {
+            Ok(()) => {
+                tok.counters().bump(Event::ChannelSends);
+                Ok(())
+            }
+            Err((e, refused)) => {
+                // Dropped now that the channel's lock is let go (INV-CHAN-DROP-OUTSIDE).
+                drop(refused);
+                Err(e)
+            }
+        }
     }
 
     /// Sends `item` and waits, with `tok`'s interpreter let go, until a receiver takes it.
@@ -298,7 +313,10 @@ impl Channel {
     /// there is none.
     pub fn recv<'t>(&self, tok: &'t Token<'t>) -> Result<Obj<'t>> {
         self.refuse_foreign(tok)?;
-        let item = self.state()?.recv(tok.id(), Wait::No)?;
+        let item = match &self.state {
+            Some(channel) => channel.recv(tok.id(), Wait::No)?,
+            None => self.state()?.recv(tok.id(), Wait::No)?,
+        };
         tok.received(item)
     }
 
@@ -334,6 +352,14 @@ impl Channel {
     }
 }
 
+/// `WrongRuntime` for a thing of runtime `of` used with `tok` (INV-RUNTIME-OWN), out of the
+/// hot paths, which compare the ids first.
+#[cold]
+#[inline(never)]
+fn refuse_foreign(tok: &Token<'_>, of: u64, what: &str) -> Result<()> {
+    tok.runtime().refuse_foreign(of, what)
+}
+
 /// What the interpreter-side operations share.
 impl Token<'_> {
     /// Counts a send that queued its item (whatever happened while waiting), and drops what
@@ -365,6 +391,9 @@ impl Token<'_> {
     /// caller), without the runtime-free [`Incoming`] between.
     fn received(&self, item: Item<Payload>) -> Result<Obj<'_>> {
         self.counters().bump(Event::ChannelRecvs);
-        Payload::received(item)?.into_obj(self)
+        if item.orphaned == Some(UnboundOp::Error) {
+            return Err(Payload::orphaned_error(item.sender));
+        }
+        item.payload.into_obj(self)
     }
 }

@@ -86,6 +86,13 @@ struct Association {
 }
 
 impl Association {
+    fn end(self, end: End) -> Option<bool> {
+        match end {
+            End::Send => self.send,
+            End::Recv | End::Both => self.recv,
+        }
+    }
+
     fn end_mut(&mut self, end: End) -> &mut Option<bool> {
         match end {
             End::Send => &mut self.send,
@@ -98,6 +105,11 @@ struct State<P> {
     items: VecDeque<Item<P>>,
     status: ChannelStatus,
     ends: BTreeMap<InterpId, Association>,
+    /// Per end, the interpreter `associate` last found or made open there, so that its next
+    /// operation skips the look-up in `ends`; cleared whenever any association ends
+    /// (`release`, `forget_interpreter`), so it is open in `ends` whenever set.
+    open_send: Option<InterpId>,
+    open_recv: Option<InterpId>,
     default_unbound: UnboundOp,
     next_item: u64,
     /// Ids of waited-for items that a receiver took.
@@ -123,6 +135,8 @@ impl<P: Payload> Channel<P> {
                 items: VecDeque::new(),
                 status: ChannelStatus::Open,
                 ends: BTreeMap::new(),
+                open_send: None,
+                open_recv: None,
                 default_unbound,
                 next_item: 0,
                 received: HashSet::new(),
@@ -136,6 +150,8 @@ impl<P: Payload> Channel<P> {
         self.id
     }
 
+    #[cold]
+    #[inline(never)]
     fn closed_error(&self) -> Error {
         Error::new(
             ErrorKind::ChannelClosed,
@@ -146,17 +162,52 @@ impl<P: Payload> Channel<P> {
     /// `ChannelNotFound` once the channel is destroyed.
     fn usable(&self, state: &State<P>) -> Result<()> {
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn not_found_error(&self) -> Error {
+        Error::new(
+            ErrorKind::ChannelNotFound,
+            format!("channel {} not found", self.id),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn empty_error(&self) -> Error {
+        Error::new(
+            ErrorKind::ChannelEmpty,
+            format!("channel {} is empty", self.id),
+        )
+    }
+
     /// Associates `interp` with `end`, unless it released that end. Called once the
     /// operation is known not to fail for the channel's own state (INV-CHAN-ASSOC-SUCCESS).
+    /// The interpreter last associated with `end` is known open: no look-up.
+    #[inline]
     fn associate(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
+        let known = match end {
+            End::Send => state.open_send,
+            End::Recv | End::Both => state.open_recv,
+        };
+        if known == Some(interp) {
+            debug_assert_eq!(
+                state.ends.get(&interp).map(|a| a.end(end)),
+                Some(Some(true)),
+                "the remembered association is open"
+            );
+            return Ok(());
+        }
+        self.associate_slow(state, interp, end)
+    }
+
+    /// [`Channel::associate`] through `ends`; remembers `interp` for `end` once it is open.
+    #[inline(never)]
+    fn associate_slow(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
         let slot = state.ends.entry(interp).or_default().end_mut(end);
         match *slot {
             Some(false) => fail(
@@ -168,9 +219,72 @@ impl<P: Payload> Channel<P> {
             ),
             _ => {
                 *slot = Some(true);
+                match end {
+                    End::Send => state.open_send = Some(interp),
+                    End::Recv | End::Both => state.open_recv = Some(interp),
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Forgets the interpreters `associate` remembers: called wherever an association ends.
+    fn forget_known(state: &mut State<P>) {
+        state.open_send = None;
+        state.open_recv = None;
+    }
+
+    /// Queues `payload` and gives its id, or refuses it (handing it back) when the channel's
+    /// state refuses the send. As CPython: the channel must be open before the interpreter
+    /// is associated with the send end, so a send that fails associates nothing
+    /// (INV-CHAN-ASSOC-SUCCESS).
+    fn enqueue(
+        &self,
+        state: &mut State<P>,
+        user: InterpId,
+        sender: InterpId,
+        payload: P,
+        unbound: Option<UnboundOp>,
+        waited: bool,
+    ) -> std::result::Result<u64, (Error, P)> {
+        let checked = self
+            .usable(state)
+            .and_then(|()| match state.status {
+                ChannelStatus::Open => Ok(()),
+                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
+            })
+            .and_then(|()| self.associate(state, user, End::Send));
+        if let Err(e) = checked {
+            return Err((e, payload));
+        }
+        let id = state.next_item;
+        state.next_item += 1;
+        let unbound = unbound.unwrap_or(state.default_unbound);
+        state.items.push_back(Item {
+            id,
+            sender,
+            payload,
+            unbound,
+            waited,
+            orphaned: None,
+        });
+        Ok(id)
+    }
+
+    /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
+    /// interpreter using the send end), without waiting. A refused payload comes back with
+    /// the error, to be dropped outside the lock (INV-CHAN-DROP-OUTSIDE).
+    pub(crate) fn send_now(
+        &self,
+        user: InterpId,
+        sender: InterpId,
+        payload: P,
+        unbound: Option<UnboundOp>,
+    ) -> std::result::Result<(), (Error, P)> {
+        let mut state = self.state.lock();
+        self.enqueue(&mut state, user, sender, payload, unbound, false)?;
+        self.changed.notify_all();
+        Ok(())
     }
 
     /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
@@ -187,29 +301,10 @@ impl<P: Payload> Channel<P> {
         wait: Wait,
     ) -> Sent<P> {
         let mut state = self.state.lock();
-        // As CPython: the channel must be open before the interpreter is associated with
-        // the send end, so a send that fails associates nothing (INV-CHAN-ASSOC-SUCCESS).
-        let checked = self
-            .usable(&state)
-            .and_then(|()| match state.status {
-                ChannelStatus::Open => Ok(()),
-                ChannelStatus::Closing | ChannelStatus::Closed => Err(self.closed_error()),
-            })
-            .and_then(|()| self.associate(&mut state, user, End::Send));
-        if let Err(e) = checked {
-            return Sent::refused(e, payload);
-        }
-        let id = state.next_item;
-        state.next_item += 1;
-        let unbound = unbound.unwrap_or(state.default_unbound);
-        state.items.push_back(Item {
-            id,
-            sender,
-            payload,
-            unbound,
-            waited: wait != Wait::No,
-            orphaned: None,
-        });
+        let id = match self.enqueue(&mut state, user, sender, payload, unbound, wait != Wait::No) {
+            Ok(id) => id,
+            Err((e, payload)) => return Sent::refused(e, payload),
+        };
         self.changed.notify_all();
         let deadline = match wait {
             Wait::No => return Sent::queued(Ok(()), None),
@@ -280,14 +375,8 @@ impl<P: Payload> Channel<P> {
                 self.changed.notify_all();
                 return Err(self.closed_error());
             }
-            let empty = || {
-                Error::new(
-                    ErrorKind::ChannelEmpty,
-                    format!("channel {} is empty", self.id),
-                )
-            };
             match (wait, deadline) {
-                (Wait::No, _) => return Err(empty()),
+                (Wait::No, _) => return Err(self.empty_error()),
                 (_, None) => state = self.changed.wait(state),
                 (_, Some(deadline)) => {
                     let now = Instant::now();
@@ -307,10 +396,7 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn close(&self, how: Close) -> Result<Vec<P>> {
         let mut state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         // As CPython: a closing channel still has items, so closing it now is refused as for
         // any non-empty channel; closing it after the drain again is refused as closed.
@@ -358,14 +444,12 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn release(&self, interp: InterpId, end: End) -> Result<Vec<P>> {
         let mut state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         if state.status == ChannelStatus::Closed {
             return Err(self.closed_error());
         }
+        Self::forget_known(&mut state);
         let assoc = state.ends.entry(interp).or_default();
         match end {
             End::Send => assoc.send = Some(false),
@@ -426,6 +510,7 @@ impl<P: Payload> Channel<P> {
                 state.items.push_back(item);
             }
         }
+        Self::forget_known(&mut state);
         if let Some(assoc) = state.ends.get_mut(&gone) {
             // Its associations end; that the ends were used is kept.
             assoc.send = assoc.send.map(|_| false);
@@ -439,10 +524,7 @@ impl<P: Payload> Channel<P> {
     pub(crate) fn info(&self) -> Result<ChannelInfo> {
         let state = self.state.lock();
         if state.destroyed {
-            return fail(
-                ErrorKind::ChannelNotFound,
-                format!("channel {} not found", self.id),
-            );
+            return Err(self.not_found_error());
         }
         let open = |pick: fn(&Association) -> Option<bool>| {
             state

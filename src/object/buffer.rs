@@ -177,7 +177,11 @@ impl<'t> Buffer<'t> {
             owner: Arc::clone(tok.interp()),
             rt: tok.runtime().uncounted(),
         };
-        pinned.owner.pinned_exports.fetch_add(1, Ordering::Relaxed);
+        // No read-modify-write: every change of the count is made by a thread holding the
+        // owner (here `tok`; the release runs in the owner, INV-RELEASE-IN-OWNER), so the
+        // owner's lock orders them.
+        let pins = &pinned.owner.pinned_exports;
+        pins.store(pins.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         // The buffer's reference and export now belong to `pinned`.
         mem::forget(self);
         pinned
@@ -230,33 +234,42 @@ impl PinnedExport {
 
 impl Drop for PinnedExport {
     fn drop(&mut self) {
-        let source = SendObjPtr(self.source);
-        let owner = Arc::clone(&self.owner);
+        // The release borrows the owner's state rather than cloning the pin's `Arc` (two
+        // read-modify-writes per item): it runs only while this thread holds the owner, whose
+        // holder keeps the state alive, and a release dropped unrun touches nothing.
+        let (source, owner) = (SendPtr(self.source), SendPtr(Arc::as_ptr(&self.owner)));
         release_in_owner(&self.rt, &self.owner, move || {
-            let source = source.into_inner();
-            // SAFETY: the pin holds a strong reference to `source` until just below; release
-            // functions run only while the thread holds the owner (INV-RELEASE-IN-OWNER),
-            // which owns `source` unless it is frozen; the pin held one export and one strong
-            // reference, given up here exactly once.
+            let (source, owner) = (source.into_inner(), owner.into_inner());
+            debug_assert!(std::ptr::eq(crate::thread_state::current(), owner));
+            // SAFETY: release functions run only while the thread holds the owner
+            // (INV-RELEASE-IN-OWNER), and a held interpreter's state is alive: its holder
+            // keeps an `Arc` of it (INV-OWNER-OUTLIVES).
+            let owner = unsafe { &*owner };
+            // SAFETY: the pin holds a strong reference to `source` until just below; the
+            // thread holds the owner, as above, which owns `source` unless it is frozen; the
+            // pin held one export and one strong reference, given up here exactly once.
             unsafe { count_export(source, false) };
             // SAFETY: as above.
             unsafe { source.decref() };
             owner.counters.bump(Event::BuffersReleased);
-            owner.pinned_exports.fetch_sub(1, Ordering::Release);
+            // As in `pin`: the thread holds the owner, so no read-modify-write.
+            let pins = &owner.pinned_exports;
+            pins.store(pins.load(Ordering::Relaxed) - 1, Ordering::Release);
         });
     }
 }
 
-/// Moves an object pointer into a release function; see [`PinnedExport`]'s `Drop`.
-struct SendObjPtr(ObjPtr);
+/// Moves a pointer (an object, or its owner's state) into a release function; see
+/// [`PinnedExport`]'s `Drop`.
+struct SendPtr<T>(T);
 
 // SAFETY: only dereferenced by a release function, which runs in the owner
 // (INV-RELEASE-IN-OWNER).
-unsafe impl Send for SendObjPtr {}
+unsafe impl<T> Send for SendPtr<T> {}
 
-impl SendObjPtr {
+impl<T> SendPtr<T> {
     /// Taken by value so a closure captures the whole wrapper, not its field.
-    fn into_inner(self) -> ObjPtr {
+    fn into_inner(self) -> T {
         self.0
     }
 }

@@ -276,13 +276,18 @@ impl Body {
         unsafe { self.references(true, out) };
     }
 
-    /// Appends the strong references this body holds to `out` (for deallocation), and gives
-    /// back the export an unreleased view holds.
+    /// Appends the strong references this body holds to `out` (for deallocation), gives
+    /// back the export an unreleased view holds, and frees a proxy, the object at `addr` of
+    /// `owner` (one match, so the body is moved once on the way from its box).
     ///
     /// # Safety
-    /// The calling thread holds the owner of the object this body belonged to.
-    unsafe fn take_children(self, out: &mut Worklist) {
+    /// The calling thread holds `owner`, the owner of the object this body belonged to.
+    unsafe fn take_children(self, out: &mut Worklist, owner: &InterpState, addr: usize) {
         match self {
+            // SAFETY: forwarded contract: this thread holds the proxy's interpreter. The
+            // proxy gives back its origin references, which may let go of this interpreter
+            // for a moment (INV-RELEASE-SUSPEND).
+            Body::Proxy(proxy) => unsafe { proxy.free(owner, addr) },
             Body::Tuple(items) => out.extend(items.iter().copied()),
             Body::List(items) => out.extend(items.into_inner()),
             Body::Dict(dict) => dict.into_inner().into_refs(out),
@@ -307,8 +312,7 @@ impl Body {
             | Body::ByteArray { .. }
             | Body::Class(_)
             | Body::ReceivedView(_)
-            | Body::Unbound
-            | Body::Proxy(_) => {}
+            | Body::Unbound => {}
         }
     }
 }
@@ -318,7 +322,10 @@ impl<'r> Token<'r> {
     /// reference.
     #[inline]
     pub(crate) fn alloc(&self, body: Body) -> Obj<'_> {
-        let boxed = Box::new(ObjBox {
+        // Allocated first and written in place: `Box::new` builds the object on the stack
+        // and copies it.
+        let mut slot = Box::<ObjBox>::new_uninit();
+        slot.write(ObjBox {
             header: ObjHeader {
                 refcnt: UnsafeCell::new(1),
                 owner: NonNull::from(&**self.interp()),
@@ -326,6 +333,8 @@ impl<'r> Token<'r> {
             },
             body,
         });
+        // SAFETY: initialised by the `write` just above.
+        let boxed = unsafe { slot.assume_init() };
         let interp = self.interp();
         interp.note_allocated();
         self.counters().bump(Event::ObjectsAllocated);

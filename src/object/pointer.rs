@@ -302,16 +302,11 @@ impl ObjPtr {
         // (INV-FREE-ONCE).
         let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
         let ObjBox { header: _, body } = *boxed;
-        match body {
-            // SAFETY: forwarded contract: this thread holds the proxy's interpreter. The
-            // proxy gives back its origin references, which may let go of this interpreter
-            // for a moment (INV-RELEASE-SUSPEND).
-            Body::Proxy(proxy) => unsafe { proxy.free(owner, addr) },
-            // SAFETY: forwarded contract: this thread holds the owner. Dropping the body
-            // gives back what it holds elsewhere (a received view's export), which may let
-            // go of this interpreter for a moment (INV-RELEASE-SUSPEND).
-            body => unsafe { body.take_children(children) },
-        }
+        // SAFETY: forwarded contract: this thread holds the owner. Dropping the body gives
+        // back what it holds elsewhere (a received view's export, a proxy's origin
+        // references), which may let go of this interpreter for a moment
+        // (INV-RELEASE-SUSPEND).
+        unsafe { body.take_children(children, owner, addr) };
         owner.note_freed();
         owner.counters.bump(Event::ObjectsFreed);
     }

@@ -90,6 +90,12 @@ fn a_failed_operation_associates_nothing() {
         "handed back to be dropped"
     );
     assert!(!refused.queued);
+    let (e, payload) = c.send_now(B, B, P::Data(3), None).unwrap_err();
+    assert_eq!(
+        (e.kind(), payload),
+        (ErrorKind::ChannelClosed, P::Data(3)),
+        "handed back to be dropped"
+    );
     assert_eq!(c.info().unwrap().send_interps, vec![A]);
 }
 
@@ -153,4 +159,27 @@ fn a_timed_send_nobody_receives_is_withdrawn() {
     assert!(sent.queued, "counted as sent");
     assert_eq!(sent.discarded, Some(P::Data(1)), "withdrawn, to be dropped");
     assert_eq!(c.info().unwrap().count, 0);
+}
+
+#[test]
+fn an_ended_association_is_not_remembered_as_open() {
+    // INV-CHAN-ASSOC-SUCCESS: the interpreter `associate` remembers per end is forgotten
+    // when any association ends, so a released end refuses even right after it was used.
+    const C: InterpId = InterpId(3);
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    send(&c, C, 2).unwrap();
+    assert_eq!(recv(&c, B).unwrap(), P::Data(1));
+    assert_eq!(recv(&c, B).unwrap(), P::Data(2));
+    assert!(c.release(B, End::Recv).unwrap().is_empty());
+    assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelClosed));
+    assert_eq!(kind(recv(&c, A)), Some(ErrorKind::ChannelEmpty), "A may");
+    // C was remembered for the send end last; its sender's destroy ends its associations.
+    send(&c, C, 3).unwrap();
+    assert_eq!(c.forget_interpreter(C), vec![P::Data(3)]);
+    assert_eq!(kind(send(&c, C, 4)), Some(ErrorKind::ChannelClosed));
+    send(&c, A, 5).unwrap();
+    assert_eq!(kind(send(&c, C, 6)), Some(ErrorKind::ChannelClosed));
+    let info = c.info().unwrap();
+    assert_eq!((info.send_interps, info.recv_interps), (vec![A], vec![A]));
 }
