@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use smallvec::SmallVec;
 
 use crate::counters::{Event, LiveCounters};
-use crate::error::{fail, ErrorKind, Result};
+use crate::error::{fail, Error, ErrorKind, Result};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
@@ -299,35 +299,10 @@ impl Exports {
     /// (INV-MSG-VALIDATE). Never dereferences anything.
     pub(crate) fn validate(&self, key: &ObjectRef) -> Result<ObjPtr> {
         if key.serial == DEAD_SERIAL {
-            return fail(
-                ErrorKind::InterpreterGone,
-                format!(
-                    "interpreter {} was being destroyed when this reference was made",
-                    key.origin
-                ),
-            );
+            return Err(dead_error(key));
         }
-        let table = self.table.lock();
-        let entry = usize::try_from(key.addr)
-            .ok()
-            .and_then(|addr| table.by_addr.get(&addr));
-        match entry {
-            Some(e) if e.serial == key.serial && e.generation == key.generation => Ok(e.object),
-            Some(_) => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "stale object pointer: export {} of interpreter {} no longer names that object",
-                    key.serial, key.origin
-                ),
-            ),
-            None => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "no export {} at {:#x} in interpreter {}",
-                    key.serial, key.addr, key.origin
-                ),
-            ),
-        }
+        let mut table = self.table.lock();
+        exact_mut(&mut table, key).map(|e| e.object)
     }
 
     /// Checks `key` against the table and, in the same critical section, adds an origin
@@ -337,35 +312,15 @@ impl Exports {
     pub(crate) fn validate_and_duplicate(&self, key: &ObjectRef, role: Role) -> Result<()> {
         let mut table = self.table.lock();
         if table.closed {
-            return fail(
-                ErrorKind::InterpreterGone,
-                format!(
-                    "interpreter {} is being destroyed; it hands out no new references",
-                    key.origin
-                ),
-            );
+            return Err(closed_error(key));
         }
-        let found = usize::try_from(key.addr)
-            .ok()
-            .and_then(|addr| table.by_addr.get_mut(&addr))
-            .filter(|e| e.serial == key.serial && e.generation == key.generation);
-        match found {
-            Some(entry) => {
-                let origin = InterpId::new(key.origin);
-                entry.shift(Count::Refs, 1, origin);
-                entry.shift(Count::Role(role), 1, origin);
-                entry.check_ledger(origin);
-                self.counters.bump(Event::OriginRefsTaken);
-                Ok(())
-            }
-            None => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "no live export {} at {:#x} in interpreter {}",
-                    key.serial, key.addr, key.origin
-                ),
-            ),
-        }
+        let entry = exact_mut(&mut table, key)?;
+        let origin = InterpId::new(key.origin);
+        entry.shift(Count::Refs, 1, origin);
+        entry.shift(Count::Role(role), 1, origin);
+        entry.check_ledger(origin);
+        self.counters.bump(Event::OriginRefsTaken);
+        Ok(())
     }
 
     /// Adds an origin reference to an entry the caller already holds one of (so it exists).
@@ -384,19 +339,28 @@ impl Exports {
         self.counters.bump(Event::OriginRefsTaken);
     }
 
-    /// Moves `count` references in flight to a proxy of interpreter `holder`.
-    pub(crate) fn to_proxy(&self, key: &ObjectRef, count: usize, holder: InterpId) {
-        let mut table = self.table.lock();
-        if table.ignores(key) {
-            return;
+    /// Moves `count` references in flight to a proxy of interpreter `holder`, and gives the
+    /// object the entry names: the check of `validate` and the move in one critical
+    /// section (INV-MSG-VALIDATE). On an error (a dead reference, an entry gone with an
+    /// invalidated table) nothing is counted.
+    pub(crate) fn to_proxy(
+        &self,
+        key: &ObjectRef,
+        count: usize,
+        holder: InterpId,
+    ) -> Result<ObjPtr> {
+        if key.serial == DEAD_SERIAL {
+            return Err(dead_error(key));
         }
+        let mut table = self.table.lock();
+        let entry = exact_mut(&mut table, key)?;
         let origin = InterpId::new(key.origin);
-        let entry = entry_mut(&mut table, key);
         let by = signed(count);
         entry.shift(Count::Role(Role::InFlight), -by, origin);
         entry.shift(Count::Role(Role::Proxy), by, origin);
         entry.holders.add(holder, count);
         entry.check_ledger(origin);
+        Ok(entry.object)
     }
 
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
@@ -488,6 +452,61 @@ impl Runtime {
         let state = self.lookup(id)?;
         Ok(Exports::of(&state).outstanding())
     }
+}
+
+/// The entry `key` names exactly (address, serial and generation), or the error saying why
+/// there is none (INV-MSG-VALIDATE).
+fn exact_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> Result<&'a mut Entry> {
+    match usize::try_from(key.addr)
+        .ok()
+        .and_then(|addr| table.by_addr.get_mut(&addr))
+    {
+        Some(e) if e.serial == key.serial && e.generation == key.generation => Ok(e),
+        found => Err(missing_error(key, found.is_some())),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn dead_error(key: &ObjectRef) -> Error {
+    Error::new(
+        ErrorKind::InterpreterGone,
+        format!(
+            "interpreter {} was being destroyed when this reference was made",
+            key.origin
+        ),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn missing_error(key: &ObjectRef, stale: bool) -> Error {
+    Error::new(
+        ErrorKind::InvalidMessage,
+        format!(
+            "no live export {} at {:#x} in interpreter {}{}",
+            key.serial,
+            key.addr,
+            key.origin,
+            if stale {
+                " (a stale object pointer: the address names another export)"
+            } else {
+                ""
+            }
+        ),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn closed_error(key: &ObjectRef) -> Error {
+    Error::new(
+        ErrorKind::InterpreterGone,
+        format!(
+            "interpreter {} is being destroyed; it hands out no new references",
+            key.origin
+        ),
+    )
 }
 
 fn entry_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> &'a mut Entry {
@@ -585,9 +604,9 @@ mod tests {
             let list = tok.list(&[]);
             let exports = Exports::of(tok.interp());
             let key = exports.export(&list, Role::InFlight);
-            exports.to_proxy(&key, 1, r1);
+            exports.to_proxy(&key, 1, r1).unwrap();
             exports.export(&list, Role::InFlight);
-            exports.to_proxy(&key, 1, r2);
+            exports.to_proxy(&key, 1, r2).unwrap();
             slip(exports, &key, r1);
         })
         .unwrap();

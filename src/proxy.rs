@@ -175,20 +175,12 @@ pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
 }
 
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
-/// origin (unwrap at home), else the proxy for it.
+/// origin (unwrap at home), else the proxy for it. Either way the reference is checked
+/// against the origin's table first, and only the pointer the table gives is used
+/// (INV-MSG-VALIDATE).
 pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
-    materialize_known(tok, r, None)
-}
-
-/// As [`materialize`], with the target if the caller has just validated `r`
-/// (`OriginRef::target`), so that the export table is not asked twice.
-fn materialize_known<'t>(
-    tok: &'t Token<'t>,
-    r: OriginRef,
-    target: Option<ObjPtr>,
-) -> Result<Obj<'t>> {
     if std::ptr::eq(&**r.origin(), &**tok.interp()) {
-        let ptr = target.map_or_else(|| r.target(), Ok)?;
+        let ptr = checked(r.target(), &r)?;
         // SAFETY: the pointer comes from this interpreter's own export table, whose entry
         // (kept by `r`) holds the object alive; this thread holds its owner
         // (INV-MSG-VALIDATE, INV-EXPORT-COUNTED).
@@ -197,16 +189,28 @@ fn materialize_known<'t>(
         drop(r);
         return Ok(obj);
     }
-    proxy_for(tok, r, target)
+    proxy_for(tok, r)
+}
+
+/// `result` of checking `r` against its origin's table, a failure reported as
+/// `InterpreterGone` if the origin has been destroyed meanwhile.
+fn checked<T>(result: Result<T>, r: &OriginRef) -> Result<T> {
+    result.map_err(|e| {
+        if r.origin().lock.is_destroyed() {
+            gone(r.origin().id)
+        } else {
+            e
+        }
+    })
 }
 
 /// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
-/// (the proxy absorbs the surplus reference), else a new one that adopts `r` (its target
-/// `target` if the caller validated `r` just now).
-fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
+/// (the proxy absorbs the surplus reference), else a new one that adopts `r`. Either way `r`
+/// is checked and counted as a proxy's in one critical section of the origin's table.
+fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
     let counters = tok.counters();
     if !tok.runtime().config().identity_cache {
-        return new_proxy(tok, r, target);
+        return new_proxy(tok, r);
     }
     let key = cache_key(&r);
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
@@ -217,8 +221,8 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
             .with(|cache| cache.get(&key).copied())
     };
     let Some(ptr) = cached else {
+        let proxy = new_proxy(tok, r)?;
         counters.bump(Event::IdentityMisses);
-        let proxy = new_proxy(tok, r, target)?;
         let ptr = proxy.ptr();
         // SAFETY: as above; the closure only inserts a pointer.
         unsafe {
@@ -228,6 +232,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
         };
         return Ok(proxy);
     };
+    checked(r.give_to_proxy(tok.id()), &r)?;
     counters.bump(Event::IdentityHits);
     // SAFETY: the cache maps only to live proxies of this interpreter: a proxy removes its
     // entry when it is freed, both while the interpreter is held (INV-IDENTITY-ONE).
@@ -238,20 +243,20 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
     let body = proxy
         .as_remote()
         .expect("the identity cache maps to proxies");
-    let surplus = r.into_proxy(tok.id()).hand_over();
+    let surplus = r.hand_over();
     // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only adds.
     unsafe { body.absorbed.with_mut(|n| *n += surplus) };
     Ok(proxy)
 }
 
-fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
-    // The target comes from the origin's table, checked once, here or by the caller just
-    // now, while `r` holds the entry (INV-MSG-VALIDATE).
-    let target = target.map_or_else(|| r.target(), Ok)?;
+fn new_proxy<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
+    // The target comes from the origin's table, checked here while `r` holds the entry,
+    // in the critical section that makes `r` the proxy's (INV-MSG-VALIDATE).
+    let target = checked(r.give_to_proxy(tok.id()), &r)?;
     tok.counters().bump(Event::ProxiesCreated);
     Ok(tok.alloc(Body::Proxy(Box::new(Remote {
-        origin_ref: r.into_proxy(tok.id()),
+        origin_ref: r,
         target,
         absorbed: OwnerCell::new(0),
     }))))
@@ -425,15 +430,8 @@ pub(crate) fn receive_object<'t>(
             "object pointer bytes do not match the reference they travel with",
         );
     }
-    // The export must still be in the table, exactly (INV-MSG-VALIDATE).
-    let target = reference.target().map_err(|e| {
-        if reference.origin().lock.is_destroyed() {
-            gone(reference.origin().id)
-        } else {
-            e
-        }
-    })?;
-    materialize_known(tok, reference, Some(target))
+    // The export must still be in the table, exactly: `materialize` checks it (INV-MSG-VALIDATE).
+    materialize(tok, reference)
 }
 
 impl Token<'_> {
