@@ -17,7 +17,7 @@ mod origin_ref;
 pub(crate) use origin_ref::OriginRef;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
 
 use smallvec::SmallVec;
 
@@ -397,19 +397,19 @@ impl Exports {
             if table.invalidated {
                 return;
             }
-            let addr = key.addr as usize;
             let origin = InterpId::new(key.origin);
-            let entry = entry_mut(&mut table, key);
+            // One lookup finds the entry and, if this was its last reference, removes it.
+            let mut slot = match table.by_addr.entry(key.addr as usize) {
+                hash_map::Entry::Occupied(slot) if slot.get().serial == key.serial => slot,
+                _ => no_entry_for_a_counted_reference(),
+            };
+            let entry = slot.get_mut();
             let by = signed(count);
             entry.shift(Count::Pending, -by, origin);
             entry.shift(Count::Refs, -by, origin);
             entry.check_ledger(origin);
             self.counters.add(Event::OriginRefsReleased, count as u64);
-            if entry.refs == 0 {
-                table.by_addr.remove(&addr).map(|e| e.object)
-            } else {
-                None
-            }
+            (entry.refs == 0).then(|| slot.remove().object)
         };
         if let Some(object) = freed {
             // SAFETY: release functions run while the thread holds the origin
@@ -510,11 +510,16 @@ fn closed_error(key: &ObjectRef) -> Error {
 }
 
 fn entry_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> &'a mut Entry {
-    table
-        .by_addr
-        .get_mut(&(key.addr as usize))
-        .filter(|e| e.serial == key.serial)
-        .expect("an origin reference keeps its entry alive (INV-EXPORT-COUNTED)")
+    match table.by_addr.get_mut(&(key.addr as usize)) {
+        Some(e) if e.serial == key.serial => e,
+        _ => no_entry_for_a_counted_reference(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_entry_for_a_counted_reference() -> ! {
+    panic!("an origin reference keeps its entry alive (INV-EXPORT-COUNTED)")
 }
 
 /// A count of references as a signed step.

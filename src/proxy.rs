@@ -272,8 +272,10 @@ unsafe fn forget_proxy(owner: &InterpState, proxy: &Remote, addr: usize) {
     // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
     unsafe {
         IdentityCache::of(owner).0.with_mut(|cache| {
-            if cache.get(&key).is_some_and(|p| p.addr() == addr) {
-                cache.remove(&key);
+            // One lookup when the key maps to this proxy, the usual case; a key mapping to
+            // another proxy is put back.
+            if let Some(other) = cache.remove(&key).filter(|p| p.addr() != addr) {
+                cache.insert(key, other);
             }
         })
     };
