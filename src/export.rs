@@ -62,10 +62,6 @@ impl Holders {
         self.0.binary_search_by_key(&holder, |&(id, _)| id)
     }
 
-    fn get(&self, holder: InterpId) -> usize {
-        self.position(holder).map_or(0, |i| self.0[i].1)
-    }
-
     fn add(&mut self, holder: InterpId, count: usize) {
         match self.position(holder) {
             Ok(i) => self.0[i].1 += count,
@@ -73,15 +69,20 @@ impl Holders {
         }
     }
 
-    /// Sets `holder`'s references to `count`, which is at most what it holds.
-    fn lower(&mut self, holder: InterpId, count: usize) {
-        if let Ok(i) = self.position(holder) {
-            if count == 0 {
+    /// Takes `count` of `holder`'s references away, with one search; if it holds fewer,
+    /// changes nothing and says how many it holds.
+    fn take(&mut self, holder: InterpId, count: usize) -> std::result::Result<(), usize> {
+        let Ok(i) = self.position(holder) else {
+            return if count == 0 { Ok(()) } else { Err(0) };
+        };
+        match self.0[i].1.checked_sub(count) {
+            Some(0) => {
                 self.0.remove(i);
-            } else {
-                self.0[i].1 = count;
             }
+            Some(left) => self.0[i].1 = left,
+            None => return Err(self.0[i].1),
         }
+        Ok(())
     }
 }
 
@@ -111,33 +112,51 @@ impl Entry {
     /// Moves one of the entry's counts by `by`, panicking (in every build) if it would go
     /// negative or overflow, with the export named (INV-LEDGER).
     fn shift(&mut self, count: Count, by: isize, origin: InterpId) {
-        let (name, slot) = match count {
-            Count::Refs => ("refs", &mut self.refs),
-            Count::Role(Role::Proxy) => ("proxies", &mut self.proxies),
-            Count::Role(Role::InFlight) => ("in flight", &mut self.in_flight),
-            Count::Pending => ("pending", &mut self.pending),
+        let slot = match count {
+            Count::Refs => &mut self.refs,
+            Count::Role(Role::Proxy) => &mut self.proxies,
+            Count::Role(Role::InFlight) => &mut self.in_flight,
+            Count::Pending => &mut self.pending,
         };
-        let before = *slot;
-        *slot = before.checked_add_signed(by).unwrap_or_else(|| {
-            panic!(
-                "ledger of export {} (a {} of interpreter {origin}): {name} {before} {by:+} \
-                 is out of range (INV-LEDGER)",
-                self.serial, self.type_name
-            )
-        });
+        match slot.checked_add_signed(by) {
+            Some(after) => *slot = after,
+            None => self.out_of_range(count, by, origin),
+        }
+    }
+
+    /// The panic of a [`Entry::shift`] out of range, out of line.
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, count: Count, by: isize, origin: InterpId) -> ! {
+        let (name, before) = match count {
+            Count::Refs => ("refs", self.refs),
+            Count::Role(Role::Proxy) => ("proxies", self.proxies),
+            Count::Role(Role::InFlight) => ("in flight", self.in_flight),
+            Count::Pending => ("pending", self.pending),
+        };
+        panic!(
+            "ledger of export {} (a {} of interpreter {origin}): {name} {before} {by:+} \
+             is out of range (INV-LEDGER)",
+            self.serial, self.type_name
+        )
     }
 
     /// Takes `count` of a proxy's references away from `holder`'s share, checked.
     fn unhold(&mut self, holder: InterpId, count: usize, origin: InterpId) {
-        let held = self.holders.get(holder);
-        let left = held.checked_sub(count).unwrap_or_else(|| {
-            panic!(
-                "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives \
-                 back {count} proxy reference(s) but holds {held} (INV-LEDGER)",
-                self.serial, self.type_name
-            )
-        });
-        self.holders.lower(holder, left);
+        if let Err(held) = self.holders.take(holder, count) {
+            self.holds_fewer(holder, count, held, origin)
+        }
+    }
+
+    /// The panic of an [`Entry::unhold`] of more than the holder holds, out of line.
+    #[cold]
+    #[inline(never)]
+    fn holds_fewer(&self, holder: InterpId, count: usize, held: usize, origin: InterpId) -> ! {
+        panic!(
+            "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives back \
+             {count} proxy reference(s) but holds {held} (INV-LEDGER)",
+            self.serial, self.type_name
+        )
     }
 }
 
