@@ -11,7 +11,7 @@
 //! proxy (INV-MEMBRANE).
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
 
 use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
@@ -206,33 +206,38 @@ fn checked<T>(result: Result<T>, r: &OriginRef) -> Result<T> {
 
 /// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
 /// (the proxy absorbs the surplus reference), else a new one that adopts `r`. Either way `r`
-/// is checked and counted as a proxy's in one critical section of the origin's table.
+/// is first checked and counted as a proxy's in one critical section of the origin's table
+/// (INV-MSG-VALIDATE); a failure leaves the cache alone.
 fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
+    let target = checked(r.give_to_proxy(tok.id()), &r)?;
     let counters = tok.counters();
     if !tok.runtime().config().identity_cache {
-        return new_proxy(tok, r);
+        return Ok(new_proxy(tok, r, target));
     }
     let key = cache_key(&r);
-    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
-    // only reads the map.
-    let cached = unsafe {
+    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED). The closure
+    // finds the key or its slot with one lookup and, on a miss, makes the proxy and fills the
+    // slot: an allocation, which runs no user code and releases nothing, so nothing else
+    // reaches the cache meanwhile.
+    let found = unsafe {
         IdentityCache::of(tok.interp())
             .0
-            .with(|cache| cache.get(&key).copied())
+            .with_mut(|cache| match cache.entry(key) {
+                hash_map::Entry::Occupied(slot) => Err((*slot.get(), r)),
+                hash_map::Entry::Vacant(slot) => {
+                    let proxy = new_proxy(tok, r, target);
+                    slot.insert(proxy.ptr());
+                    Ok(proxy)
+                }
+            })
     };
-    let Some(ptr) = cached else {
-        let proxy = new_proxy(tok, r)?;
-        counters.bump(Event::IdentityMisses);
-        let ptr = proxy.ptr();
-        // SAFETY: as above; the closure only inserts a pointer.
-        unsafe {
-            IdentityCache::of(tok.interp())
-                .0
-                .with_mut(|cache| cache.insert(key, ptr))
-        };
-        return Ok(proxy);
+    let (ptr, r) = match found {
+        Ok(proxy) => {
+            counters.bump(Event::IdentityMisses);
+            return Ok(proxy);
+        }
+        Err(hit) => hit,
     };
-    checked(r.give_to_proxy(tok.id()), &r)?;
     counters.bump(Event::IdentityHits);
     // SAFETY: the cache maps only to live proxies of this interpreter: a proxy removes its
     // entry when it is freed, both while the interpreter is held (INV-IDENTITY-ONE).
@@ -250,16 +255,15 @@ fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
     Ok(proxy)
 }
 
-fn new_proxy<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
-    // The target comes from the origin's table, checked here while `r` holds the entry,
-    // in the critical section that makes `r` the proxy's (INV-MSG-VALIDATE).
-    let target = checked(r.give_to_proxy(tok.id()), &r)?;
+/// A new proxy holding `r`, already counted as a proxy's reference to `target` by
+/// `OriginRef::give_to_proxy`.
+fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: ObjPtr) -> Obj<'t> {
     tok.counters().bump(Event::ProxiesCreated);
-    Ok(tok.alloc(Body::Proxy(Box::new(Remote {
+    tok.alloc(Body::Proxy(Box::new(Remote {
         origin_ref: r,
         target,
         absorbed: OwnerCell::new(0),
-    }))))
+    })))
 }
 
 /// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
