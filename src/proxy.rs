@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::collections::{hash_map, HashMap};
+use std::mem::MaybeUninit;
 
 use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
@@ -43,7 +44,13 @@ type CacheKey = (usize, u64, u64);
 /// The identity cache of one receiving interpreter: origin export to the proxy for it. It
 /// holds no reference: a proxy removes its own entry when it is freed, and both happen while
 /// the interpreter is held (INV-IDENTITY-ONE).
-pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>);
+pub(crate) struct IdentityCache {
+    map: OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>,
+    /// The allocation of the last proxy body freed here, for the next proxy made here (a
+    /// freelist of one, as CPython keeps per interpreter): a receiver that drops each proxy
+    /// before the next arrives allocates one block per proxy, not two.
+    spare: OwnerCell<Option<Box<MaybeUninit<Remote>>>>,
+}
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
 // (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
@@ -71,7 +78,10 @@ impl IdentityCache {
         // Made with its interpreter's state, by whatever thread creates it (possibly one
         // inside another interpreter): unchecked, and reached only through the token of the
         // interpreter it belongs to.
-        IdentityCache(OwnerCell::unchecked(HashMap::default()))
+        IdentityCache {
+            map: OwnerCell::unchecked(HashMap::default()),
+            spare: OwnerCell::unchecked(None),
+        }
     }
 }
 
@@ -211,25 +221,24 @@ fn checked<T>(result: Result<T>, r: &OriginRef) -> Result<T> {
 fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
     let target = checked(r.give_to_proxy(tok.id()), &r)?;
     let counters = tok.counters();
+    let cache = IdentityCache::of(tok.interp());
     if !tok.runtime().config().identity_cache {
-        return Ok(new_proxy(tok, r, target));
+        return Ok(new_proxy(tok, cache, r, target));
     }
     let key = cache_key(&r);
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED). The closure
     // finds the key or its slot with one lookup and, on a miss, makes the proxy and fills the
     // slot: an allocation, which runs no user code and releases nothing, so nothing else
-    // reaches the cache meanwhile.
+    // reaches the map meanwhile.
     let found = unsafe {
-        IdentityCache::of(tok.interp())
-            .0
-            .with_mut(|cache| match cache.entry(key) {
-                hash_map::Entry::Occupied(slot) => Err((*slot.get(), r)),
-                hash_map::Entry::Vacant(slot) => {
-                    let proxy = new_proxy(tok, r, target);
-                    slot.insert(proxy.ptr());
-                    Ok(proxy)
-                }
-            })
+        cache.map.with_mut(|map| match map.entry(key) {
+            hash_map::Entry::Occupied(slot) => Err((*slot.get(), r)),
+            hash_map::Entry::Vacant(slot) => {
+                let proxy = new_proxy(tok, cache, r, target);
+                slot.insert(proxy.ptr());
+                Ok(proxy)
+            }
+        })
     };
     let (ptr, r) = match found {
         Ok(proxy) => {
@@ -256,14 +265,30 @@ fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
 }
 
 /// A new proxy holding `r`, already counted as a proxy's reference to `target` by
-/// `OriginRef::give_to_proxy`.
-fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: ObjPtr) -> Obj<'t> {
+/// `OriginRef::give_to_proxy`; its body in `cache`'s spare allocation if there is one.
+fn new_proxy<'t>(
+    tok: &'t Token<'t>,
+    cache: &IdentityCache,
+    r: OriginRef,
+    target: ObjPtr,
+) -> Obj<'t> {
     tok.counters().bump(Event::ProxiesCreated);
-    tok.alloc(Body::Proxy(Box::new(Remote {
+    let body = Remote {
         origin_ref: r,
         target,
         absorbed: OwnerCell::new(0),
-    })))
+    };
+    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
+    // only takes the spare.
+    let body = match unsafe { cache.spare.with_mut(Option::take) } {
+        Some(mut spare) => {
+            spare.write(body);
+            // SAFETY: written just now.
+            unsafe { spare.assume_init() }
+        }
+        None => Box::new(body),
+    };
+    tok.alloc(Body::Proxy(body))
 }
 
 /// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
@@ -271,15 +296,15 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: ObjPtr) -> Obj<'t> {
 ///
 /// # Safety
 /// The calling thread holds the interpreter that owned the proxy.
-unsafe fn forget_proxy(owner: &InterpState, proxy: &Remote, addr: usize) {
+unsafe fn forget_proxy(cache: &IdentityCache, proxy: &Remote, addr: usize) {
     let key = cache_key(&proxy.origin_ref);
     // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
     unsafe {
-        IdentityCache::of(owner).0.with_mut(|cache| {
+        cache.map.with_mut(|map| {
             // One lookup when the key maps to this proxy, the usual case; a key mapping to
             // another proxy is put back.
-            if let Some(other) = cache.remove(&key).filter(|p| p.addr() != addr) {
-                cache.insert(key, other);
+            if let Some(other) = map.remove(&key).filter(|p| p.addr() != addr) {
+                map.insert(key, other);
             }
         })
     };
@@ -364,11 +389,25 @@ impl ProxyBody for Remote {
     }
 
     unsafe fn free(mut self: Box<Self>, owner: &InterpState, addr: usize) {
+        let cache = IdentityCache::of(owner);
         // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
-        unsafe { forget_proxy(owner, &self, addr) };
+        unsafe { forget_proxy(cache, &self, addr) };
         // The absorbed references go back with the proxy's own, in one release.
         let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
         self.origin_ref.take_back(absorbed);
+        // The body leaves its allocation, which becomes the cache's spare before the body's
+        // references go back (the release may let go of `owner`, INV-RELEASE-SUSPEND).
+        let raw = Box::into_raw(self);
+        // SAFETY: `raw` holds a live `Remote` its box just gave up; it is moved out once, and
+        // the memory is only uninitialised space from here on.
+        let body = unsafe { raw.read() };
+        // SAFETY: the same allocation, made for a `Remote`, whose layout `MaybeUninit<Remote>`
+        // shares; nothing reads it as a `Remote` again.
+        let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<Remote>>()) };
+        // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only replaces the spare,
+        // freeing the one before, if any.
+        unsafe { cache.spare.with_mut(|s| *s = Some(spare)) };
+        drop(body);
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
