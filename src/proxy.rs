@@ -395,19 +395,19 @@ impl ProxyBody for Remote {
         // The absorbed references go back with the proxy's own, in one release.
         let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
         self.origin_ref.take_back(absorbed);
-        // The body leaves its allocation, which becomes the cache's spare before the body's
-        // references go back (the release may let go of `owner`, INV-RELEASE-SUSPEND).
+        // The body is dropped in place, giving its references back (which may let go of
+        // `owner` for a moment, INV-RELEASE-SUSPEND); then, this thread holding `owner` again,
+        // its allocation becomes the cache's spare.
         let raw = Box::into_raw(self);
-        // SAFETY: `raw` holds a live `Remote` its box just gave up; it is moved out once, and
-        // the memory is only uninitialised space from here on.
-        let body = unsafe { raw.read() };
+        // SAFETY: `raw` holds a live `Remote` its box just gave up, reachable from nowhere
+        // else; it is dropped once, and the memory is only uninitialised space from here on.
+        unsafe { std::ptr::drop_in_place(raw) };
         // SAFETY: the same allocation, made for a `Remote`, whose layout `MaybeUninit<Remote>`
         // shares; nothing reads it as a `Remote` again.
         let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<Remote>>()) };
-        // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only replaces the spare,
-        // freeing the one before, if any.
+        // SAFETY: forwarded contract (INV-OWN-LOCKED): the release above returns with
+        // `owner` held again; the closure only replaces the spare, freeing the one before.
         unsafe { cache.spare.with_mut(|s| *s = Some(spare)) };
-        drop(body);
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
