@@ -17,12 +17,12 @@ mod origin_ref;
 pub(crate) use origin_ref::OriginRef;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
 
 use smallvec::SmallVec;
 
 use crate::counters::{Event, LiveCounters};
-use crate::error::{fail, ErrorKind, Result};
+use crate::error::{fail, Error, ErrorKind, Result};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
@@ -62,10 +62,6 @@ impl Holders {
         self.0.binary_search_by_key(&holder, |&(id, _)| id)
     }
 
-    fn get(&self, holder: InterpId) -> usize {
-        self.position(holder).map_or(0, |i| self.0[i].1)
-    }
-
     fn add(&mut self, holder: InterpId, count: usize) {
         match self.position(holder) {
             Ok(i) => self.0[i].1 += count,
@@ -73,15 +69,20 @@ impl Holders {
         }
     }
 
-    /// Sets `holder`'s references to `count`, which is at most what it holds.
-    fn lower(&mut self, holder: InterpId, count: usize) {
-        if let Ok(i) = self.position(holder) {
-            if count == 0 {
+    /// Takes `count` of `holder`'s references away, with one search; if it holds fewer,
+    /// changes nothing and says how many it holds.
+    fn take(&mut self, holder: InterpId, count: usize) -> std::result::Result<(), usize> {
+        let Ok(i) = self.position(holder) else {
+            return if count == 0 { Ok(()) } else { Err(0) };
+        };
+        match self.0[i].1.checked_sub(count) {
+            Some(0) => {
                 self.0.remove(i);
-            } else {
-                self.0[i].1 = count;
             }
+            Some(left) => self.0[i].1 = left,
+            None => return Err(self.0[i].1),
         }
+        Ok(())
     }
 }
 
@@ -111,33 +112,51 @@ impl Entry {
     /// Moves one of the entry's counts by `by`, panicking (in every build) if it would go
     /// negative or overflow, with the export named (INV-LEDGER).
     fn shift(&mut self, count: Count, by: isize, origin: InterpId) {
-        let (name, slot) = match count {
-            Count::Refs => ("refs", &mut self.refs),
-            Count::Role(Role::Proxy) => ("proxies", &mut self.proxies),
-            Count::Role(Role::InFlight) => ("in flight", &mut self.in_flight),
-            Count::Pending => ("pending", &mut self.pending),
+        let slot = match count {
+            Count::Refs => &mut self.refs,
+            Count::Role(Role::Proxy) => &mut self.proxies,
+            Count::Role(Role::InFlight) => &mut self.in_flight,
+            Count::Pending => &mut self.pending,
         };
-        let before = *slot;
-        *slot = before.checked_add_signed(by).unwrap_or_else(|| {
-            panic!(
-                "ledger of export {} (a {} of interpreter {origin}): {name} {before} {by:+} \
-                 is out of range (INV-LEDGER)",
-                self.serial, self.type_name
-            )
-        });
+        match slot.checked_add_signed(by) {
+            Some(after) => *slot = after,
+            None => self.out_of_range(count, by, origin),
+        }
+    }
+
+    /// The panic of a [`Entry::shift`] out of range, out of line.
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, count: Count, by: isize, origin: InterpId) -> ! {
+        let (name, before) = match count {
+            Count::Refs => ("refs", self.refs),
+            Count::Role(Role::Proxy) => ("proxies", self.proxies),
+            Count::Role(Role::InFlight) => ("in flight", self.in_flight),
+            Count::Pending => ("pending", self.pending),
+        };
+        panic!(
+            "ledger of export {} (a {} of interpreter {origin}): {name} {before} {by:+} \
+             is out of range (INV-LEDGER)",
+            self.serial, self.type_name
+        )
     }
 
     /// Takes `count` of a proxy's references away from `holder`'s share, checked.
     fn unhold(&mut self, holder: InterpId, count: usize, origin: InterpId) {
-        let held = self.holders.get(holder);
-        let left = held.checked_sub(count).unwrap_or_else(|| {
-            panic!(
-                "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives \
-                 back {count} proxy reference(s) but holds {held} (INV-LEDGER)",
-                self.serial, self.type_name
-            )
-        });
-        self.holders.lower(holder, left);
+        if let Err(held) = self.holders.take(holder, count) {
+            self.holds_fewer(holder, count, held, origin)
+        }
+    }
+
+    /// The panic of an [`Entry::unhold`] of more than the holder holds, out of line.
+    #[cold]
+    #[inline(never)]
+    fn holds_fewer(&self, holder: InterpId, count: usize, held: usize, origin: InterpId) -> ! {
+        panic!(
+            "ledger of export {} (a {} of interpreter {origin}): interpreter {holder} gives back \
+             {count} proxy reference(s) but holds {held} (INV-LEDGER)",
+            self.serial, self.type_name
+        )
     }
 }
 
@@ -299,35 +318,10 @@ impl Exports {
     /// (INV-MSG-VALIDATE). Never dereferences anything.
     pub(crate) fn validate(&self, key: &ObjectRef) -> Result<ObjPtr> {
         if key.serial == DEAD_SERIAL {
-            return fail(
-                ErrorKind::InterpreterGone,
-                format!(
-                    "interpreter {} was being destroyed when this reference was made",
-                    key.origin
-                ),
-            );
+            return Err(dead_error(key));
         }
-        let table = self.table.lock();
-        let entry = usize::try_from(key.addr)
-            .ok()
-            .and_then(|addr| table.by_addr.get(&addr));
-        match entry {
-            Some(e) if e.serial == key.serial && e.generation == key.generation => Ok(e.object),
-            Some(_) => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "stale object pointer: export {} of interpreter {} no longer names that object",
-                    key.serial, key.origin
-                ),
-            ),
-            None => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "no export {} at {:#x} in interpreter {}",
-                    key.serial, key.addr, key.origin
-                ),
-            ),
-        }
+        let mut table = self.table.lock();
+        exact_mut(&mut table, key).map(|e| e.object)
     }
 
     /// Checks `key` against the table and, in the same critical section, adds an origin
@@ -337,35 +331,15 @@ impl Exports {
     pub(crate) fn validate_and_duplicate(&self, key: &ObjectRef, role: Role) -> Result<()> {
         let mut table = self.table.lock();
         if table.closed {
-            return fail(
-                ErrorKind::InterpreterGone,
-                format!(
-                    "interpreter {} is being destroyed; it hands out no new references",
-                    key.origin
-                ),
-            );
+            return Err(closed_error(key));
         }
-        let found = usize::try_from(key.addr)
-            .ok()
-            .and_then(|addr| table.by_addr.get_mut(&addr))
-            .filter(|e| e.serial == key.serial && e.generation == key.generation);
-        match found {
-            Some(entry) => {
-                let origin = InterpId::new(key.origin);
-                entry.shift(Count::Refs, 1, origin);
-                entry.shift(Count::Role(role), 1, origin);
-                entry.check_ledger(origin);
-                self.counters.bump(Event::OriginRefsTaken);
-                Ok(())
-            }
-            None => fail(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "no live export {} at {:#x} in interpreter {}",
-                    key.serial, key.addr, key.origin
-                ),
-            ),
-        }
+        let entry = exact_mut(&mut table, key)?;
+        let origin = InterpId::new(key.origin);
+        entry.shift(Count::Refs, 1, origin);
+        entry.shift(Count::Role(role), 1, origin);
+        entry.check_ledger(origin);
+        self.counters.bump(Event::OriginRefsTaken);
+        Ok(())
     }
 
     /// Adds an origin reference to an entry the caller already holds one of (so it exists).
@@ -384,19 +358,28 @@ impl Exports {
         self.counters.bump(Event::OriginRefsTaken);
     }
 
-    /// Moves `count` references in flight to a proxy of interpreter `holder`.
-    pub(crate) fn to_proxy(&self, key: &ObjectRef, count: usize, holder: InterpId) {
-        let mut table = self.table.lock();
-        if table.ignores(key) {
-            return;
+    /// Moves `count` references in flight to a proxy of interpreter `holder`, and gives the
+    /// object the entry names: the check of `validate` and the move in one critical
+    /// section (INV-MSG-VALIDATE). On an error (a dead reference, an entry gone with an
+    /// invalidated table) nothing is counted.
+    pub(crate) fn to_proxy(
+        &self,
+        key: &ObjectRef,
+        count: usize,
+        holder: InterpId,
+    ) -> Result<ObjPtr> {
+        if key.serial == DEAD_SERIAL {
+            return Err(dead_error(key));
         }
+        let mut table = self.table.lock();
+        let entry = exact_mut(&mut table, key)?;
         let origin = InterpId::new(key.origin);
-        let entry = entry_mut(&mut table, key);
         let by = signed(count);
         entry.shift(Count::Role(Role::InFlight), -by, origin);
         entry.shift(Count::Role(Role::Proxy), by, origin);
         entry.holders.add(holder, count);
         entry.check_ledger(origin);
+        Ok(entry.object)
     }
 
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
@@ -433,19 +416,19 @@ impl Exports {
             if table.invalidated {
                 return;
             }
-            let addr = key.addr as usize;
             let origin = InterpId::new(key.origin);
-            let entry = entry_mut(&mut table, key);
+            // One lookup finds the entry and, if this was its last reference, removes it.
+            let mut slot = match table.by_addr.entry(key.addr as usize) {
+                hash_map::Entry::Occupied(slot) if slot.get().serial == key.serial => slot,
+                _ => no_entry_for_a_counted_reference(),
+            };
+            let entry = slot.get_mut();
             let by = signed(count);
             entry.shift(Count::Pending, -by, origin);
             entry.shift(Count::Refs, -by, origin);
             entry.check_ledger(origin);
             self.counters.add(Event::OriginRefsReleased, count as u64);
-            if entry.refs == 0 {
-                table.by_addr.remove(&addr).map(|e| e.object)
-            } else {
-                None
-            }
+            (entry.refs == 0).then(|| slot.remove().object)
         };
         if let Some(object) = freed {
             // SAFETY: release functions run while the thread holds the origin
@@ -490,12 +473,72 @@ impl Runtime {
     }
 }
 
+/// The entry `key` names exactly (address, serial and generation), or the error saying why
+/// there is none (INV-MSG-VALIDATE).
+fn exact_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> Result<&'a mut Entry> {
+    match usize::try_from(key.addr)
+        .ok()
+        .and_then(|addr| table.by_addr.get_mut(&addr))
+    {
+        Some(e) if e.serial == key.serial && e.generation == key.generation => Ok(e),
+        found => Err(missing_error(key, found.is_some())),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn dead_error(key: &ObjectRef) -> Error {
+    Error::new(
+        ErrorKind::InterpreterGone,
+        format!(
+            "interpreter {} was being destroyed when this reference was made",
+            key.origin
+        ),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn missing_error(key: &ObjectRef, stale: bool) -> Error {
+    Error::new(
+        ErrorKind::InvalidMessage,
+        format!(
+            "no live export {} at {:#x} in interpreter {}{}",
+            key.serial,
+            key.addr,
+            key.origin,
+            if stale {
+                " (a stale object pointer: the address names another export)"
+            } else {
+                ""
+            }
+        ),
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn closed_error(key: &ObjectRef) -> Error {
+    Error::new(
+        ErrorKind::InterpreterGone,
+        format!(
+            "interpreter {} is being destroyed; it hands out no new references",
+            key.origin
+        ),
+    )
+}
+
 fn entry_mut<'a>(table: &'a mut Table, key: &ObjectRef) -> &'a mut Entry {
-    table
-        .by_addr
-        .get_mut(&(key.addr as usize))
-        .filter(|e| e.serial == key.serial)
-        .expect("an origin reference keeps its entry alive (INV-EXPORT-COUNTED)")
+    match table.by_addr.get_mut(&(key.addr as usize)) {
+        Some(e) if e.serial == key.serial => e,
+        _ => no_entry_for_a_counted_reference(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_entry_for_a_counted_reference() -> ! {
+    panic!("an origin reference keeps its entry alive (INV-EXPORT-COUNTED)")
 }
 
 /// A count of references as a signed step.
@@ -585,9 +628,9 @@ mod tests {
             let list = tok.list(&[]);
             let exports = Exports::of(tok.interp());
             let key = exports.export(&list, Role::InFlight);
-            exports.to_proxy(&key, 1, r1);
+            exports.to_proxy(&key, 1, r1).unwrap();
             exports.export(&list, Role::InFlight);
-            exports.to_proxy(&key, 1, r2);
+            exports.to_proxy(&key, 1, r2).unwrap();
             slip(exports, &key, r1);
         })
         .unwrap();

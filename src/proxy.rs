@@ -11,7 +11,8 @@
 //! proxy (INV-MEMBRANE).
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
+use std::mem::MaybeUninit;
 
 use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
@@ -43,7 +44,13 @@ type CacheKey = (usize, u64, u64);
 /// The identity cache of one receiving interpreter: origin export to the proxy for it. It
 /// holds no reference: a proxy removes its own entry when it is freed, and both happen while
 /// the interpreter is held (INV-IDENTITY-ONE).
-pub(crate) struct IdentityCache(OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>);
+pub(crate) struct IdentityCache {
+    map: OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>,
+    /// The allocation of the last proxy body freed here, for the next proxy made here (a
+    /// freelist of one, as CPython keeps per interpreter): a receiver that drops each proxy
+    /// before the next arrives allocates one block per proxy, not two.
+    spare: OwnerCell<Option<Box<MaybeUninit<Remote>>>>,
+}
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
 // (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
@@ -71,7 +78,10 @@ impl IdentityCache {
         // Made with its interpreter's state, by whatever thread creates it (possibly one
         // inside another interpreter): unchecked, and reached only through the token of the
         // interpreter it belongs to.
-        IdentityCache(OwnerCell::unchecked(HashMap::default()))
+        IdentityCache {
+            map: OwnerCell::unchecked(HashMap::default()),
+            spare: OwnerCell::unchecked(None),
+        }
     }
 }
 
@@ -175,20 +185,12 @@ pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
 }
 
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
-/// origin (unwrap at home), else the proxy for it.
+/// origin (unwrap at home), else the proxy for it. Either way the reference is checked
+/// against the origin's table first, and only the pointer the table gives is used
+/// (INV-MSG-VALIDATE).
 pub(crate) fn materialize<'t>(tok: &'t Token<'t>, r: OriginRef) -> Result<Obj<'t>> {
-    materialize_known(tok, r, None)
-}
-
-/// As [`materialize`], with the target if the caller has just validated `r`
-/// (`OriginRef::target`), so that the export table is not asked twice.
-fn materialize_known<'t>(
-    tok: &'t Token<'t>,
-    r: OriginRef,
-    target: Option<ObjPtr>,
-) -> Result<Obj<'t>> {
     if std::ptr::eq(&**r.origin(), &**tok.interp()) {
-        let ptr = target.map_or_else(|| r.target(), Ok)?;
+        let ptr = checked(r.target(), &r)?;
         // SAFETY: the pointer comes from this interpreter's own export table, whose entry
         // (kept by `r`) holds the object alive; this thread holds its owner
         // (INV-MSG-VALIDATE, INV-EXPORT-COUNTED).
@@ -197,36 +199,53 @@ fn materialize_known<'t>(
         drop(r);
         return Ok(obj);
     }
-    proxy_for(tok, r, target)
+    proxy_for(tok, r)
+}
+
+/// `result` of checking `r` against its origin's table, a failure reported as
+/// `InterpreterGone` if the origin has been destroyed meanwhile.
+fn checked<T>(result: Result<T>, r: &OriginRef) -> Result<T> {
+    result.map_err(|e| {
+        if r.origin().lock.is_destroyed() {
+            gone(r.origin().id)
+        } else {
+            e
+        }
+    })
 }
 
 /// The proxy for `r` in `tok`'s interpreter: the cached one if the identity cache has it
-/// (the proxy absorbs the surplus reference), else a new one that adopts `r` (its target
-/// `target` if the caller validated `r` just now).
-fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
+/// (the proxy absorbs the surplus reference), else a new one that adopts `r`. Either way `r`
+/// is first checked and counted as a proxy's in one critical section of the origin's table
+/// (INV-MSG-VALIDATE); a failure leaves the cache alone.
+fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
+    let target = checked(r.give_to_proxy(tok.id()), &r)?;
     let counters = tok.counters();
+    let cache = IdentityCache::of(tok.interp());
     if !tok.runtime().config().identity_cache {
-        return new_proxy(tok, r, target);
+        return Ok(new_proxy(tok, cache, r, target));
     }
     let key = cache_key(&r);
-    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
-    // only reads the map.
-    let cached = unsafe {
-        IdentityCache::of(tok.interp())
-            .0
-            .with(|cache| cache.get(&key).copied())
+    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED). The closure
+    // finds the key or its slot with one lookup and, on a miss, makes the proxy and fills the
+    // slot: an allocation, which runs no user code and releases nothing, so nothing else
+    // reaches the map meanwhile.
+    let found = unsafe {
+        cache.map.with_mut(|map| match map.entry(key) {
+            hash_map::Entry::Occupied(slot) => Err((*slot.get(), r)),
+            hash_map::Entry::Vacant(slot) => {
+                let proxy = new_proxy(tok, cache, r, target);
+                slot.insert(proxy.ptr());
+                Ok(proxy)
+            }
+        })
     };
-    let Some(ptr) = cached else {
-        counters.bump(Event::IdentityMisses);
-        let proxy = new_proxy(tok, r, target)?;
-        let ptr = proxy.ptr();
-        // SAFETY: as above; the closure only inserts a pointer.
-        unsafe {
-            IdentityCache::of(tok.interp())
-                .0
-                .with_mut(|cache| cache.insert(key, ptr))
-        };
-        return Ok(proxy);
+    let (ptr, r) = match found {
+        Ok(proxy) => {
+            counters.bump(Event::IdentityMisses);
+            return Ok(proxy);
+        }
+        Err(hit) => hit,
     };
     counters.bump(Event::IdentityHits);
     // SAFETY: the cache maps only to live proxies of this interpreter: a proxy removes its
@@ -238,23 +257,38 @@ fn proxy_for<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
     let body = proxy
         .as_remote()
         .expect("the identity cache maps to proxies");
-    let surplus = r.into_proxy(tok.id()).hand_over();
+    let surplus = r.hand_over();
     // SAFETY: the proxy belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
     // only adds.
     unsafe { body.absorbed.with_mut(|n| *n += surplus) };
     Ok(proxy)
 }
 
-fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Result<Obj<'t>> {
-    // The target comes from the origin's table, checked once, here or by the caller just
-    // now, while `r` holds the entry (INV-MSG-VALIDATE).
-    let target = target.map_or_else(|| r.target(), Ok)?;
+/// A new proxy holding `r`, already counted as a proxy's reference to `target` by
+/// `OriginRef::give_to_proxy`; its body in `cache`'s spare allocation if there is one.
+fn new_proxy<'t>(
+    tok: &'t Token<'t>,
+    cache: &IdentityCache,
+    r: OriginRef,
+    target: ObjPtr,
+) -> Obj<'t> {
     tok.counters().bump(Event::ProxiesCreated);
-    Ok(tok.alloc(Body::Proxy(Box::new(Remote {
-        origin_ref: r.into_proxy(tok.id()),
+    let body = Remote {
+        origin_ref: r,
         target,
         absorbed: OwnerCell::new(0),
-    }))))
+    };
+    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
+    // only takes the spare.
+    let body = match unsafe { cache.spare.with_mut(Option::take) } {
+        Some(mut spare) => {
+            spare.write(body);
+            // SAFETY: written just now.
+            unsafe { spare.assume_init() }
+        }
+        None => Box::new(body),
+    };
+    tok.alloc(Body::Proxy(body))
 }
 
 /// Called when a proxy is freed (its interpreter held): forget it in the identity cache if
@@ -262,13 +296,15 @@ fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: Option<ObjPtr>) -> Re
 ///
 /// # Safety
 /// The calling thread holds the interpreter that owned the proxy.
-unsafe fn forget_proxy(owner: &InterpState, proxy: &Remote, addr: usize) {
+unsafe fn forget_proxy(cache: &IdentityCache, proxy: &Remote, addr: usize) {
     let key = cache_key(&proxy.origin_ref);
     // SAFETY: forwarded contract (INV-OWN-LOCKED); the closure only edits the map.
     unsafe {
-        IdentityCache::of(owner).0.with_mut(|cache| {
-            if cache.get(&key).is_some_and(|p| p.addr() == addr) {
-                cache.remove(&key);
+        cache.map.with_mut(|map| {
+            // One lookup when the key maps to this proxy, the usual case; a key mapping to
+            // another proxy is put back.
+            if let Some(other) = map.remove(&key).filter(|p| p.addr() != addr) {
+                map.insert(key, other);
             }
         })
     };
@@ -353,11 +389,25 @@ impl ProxyBody for Remote {
     }
 
     unsafe fn free(mut self: Box<Self>, owner: &InterpState, addr: usize) {
+        let cache = IdentityCache::of(owner);
         // SAFETY: forwarded contract: this thread holds the proxy's interpreter.
-        unsafe { forget_proxy(owner, &self, addr) };
+        unsafe { forget_proxy(cache, &self, addr) };
         // The absorbed references go back with the proxy's own, in one release.
         let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
         self.origin_ref.take_back(absorbed);
+        // The body is dropped in place, giving its references back (which may let go of
+        // `owner` for a moment, INV-RELEASE-SUSPEND); then, this thread holding `owner` again,
+        // its allocation becomes the cache's spare.
+        let raw = Box::into_raw(self);
+        // SAFETY: `raw` holds a live `Remote` its box just gave up, reachable from nowhere
+        // else; it is dropped once, and the memory is only uninitialised space from here on.
+        unsafe { std::ptr::drop_in_place(raw) };
+        // SAFETY: the same allocation, made for a `Remote`, whose layout `MaybeUninit<Remote>`
+        // shares; nothing reads it as a `Remote` again.
+        let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<Remote>>()) };
+        // SAFETY: forwarded contract (INV-OWN-LOCKED): the release above returns with
+        // `owner` held again; the closure only replaces the spare, freeing the one before.
+        unsafe { cache.spare.with_mut(|s| *s = Some(spare)) };
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,
@@ -425,15 +475,8 @@ pub(crate) fn receive_object<'t>(
             "object pointer bytes do not match the reference they travel with",
         );
     }
-    // The export must still be in the table, exactly (INV-MSG-VALIDATE).
-    let target = reference.target().map_err(|e| {
-        if reference.origin().lock.is_destroyed() {
-            gone(reference.origin().id)
-        } else {
-            e
-        }
-    })?;
-    materialize_known(tok, reference, Some(target))
+    // The export must still be in the table, exactly: `materialize` checks it (INV-MSG-VALIDATE).
+    materialize(tok, reference)
 }
 
 impl Token<'_> {

@@ -418,6 +418,41 @@ fn invalidate_turns_proxies_dead() {
 }
 
 #[test]
+fn an_object_arriving_after_its_origin_was_invalidated_is_refused_even_when_cached() {
+    // INV-OWNER-DEATH, INV-MSG-VALIDATE: the arrival is checked in the critical section that
+    // would count it as the proxy's, on an identity-cache hit too.
+    let (rt, s, r, ch) = setup(Config::default().owner_death(OwnerDeath::Invalidate));
+    let t = rt.create().unwrap();
+    let forwarded = rt.create_channel();
+    rt.enter(s, |tok| {
+        let list = tok.list(&[]);
+        ch.send(tok, Outgoing::object(&list)).unwrap();
+        ch.send(tok, Outgoing::object(&list)).unwrap();
+    })
+    .unwrap();
+    // `r`'s proxy, in its identity cache; `t` sends its own proxy on, which sends a second
+    // reference to the list (in flight, and not `s`'s item, so `s`'s destroy leaves it queued).
+    let held = recv_owned(&rt, r, &ch);
+    rt.enter(t, |tok| {
+        let proxy = ch.recv(tok).unwrap();
+        forwarded.send(tok, Outgoing::object(&proxy)).unwrap();
+    })
+    .unwrap();
+    let report = rt.destroy(s).unwrap();
+    assert_eq!((report.invalidated_exports, report.leaked_objects), (1, 0));
+    rt.enter(r, |tok| {
+        let err = forwarded.recv(tok).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InterpreterGone, "{err}");
+        let held = held.bind(tok).unwrap();
+        assert_eq!(held.len().unwrap_err().kind(), ErrorKind::InterpreterGone);
+    })
+    .unwrap();
+    assert_eq!(rt.counters().identity_hits, 0);
+    rt.enter(r, move |_| drop(held)).unwrap();
+    assert_clean(&rt);
+}
+
+#[test]
 fn message_bytes_are_validated_before_use() {
     // INV-MSG-VALIDATE
     let (rt, s, r, ch) = setup(Config::default());

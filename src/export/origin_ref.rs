@@ -73,13 +73,15 @@ impl OriginRef {
         self.count += count;
     }
 
-    /// The same references, now held by a proxy in interpreter `holder`.
-    pub(crate) fn into_proxy(mut self, holder: InterpId) -> OriginRef {
+    /// Hands these references to a proxy in interpreter `holder`, and gives the object,
+    /// checked against the table in the same critical section (INV-MSG-VALIDATE). On an
+    /// error they stay in flight.
+    pub(crate) fn give_to_proxy(&mut self, holder: InterpId) -> Result<ObjPtr> {
         debug_assert_eq!(self.role, Role::InFlight);
-        Exports::of(&self.origin).to_proxy(&self.key, self.count, holder);
+        let target = Exports::of(&self.origin).to_proxy(&self.key, self.count, holder)?;
         self.role = Role::Proxy;
         self.holder = Some(holder);
-        self
+        Ok(target)
     }
 
     /// The object, if the origin still has the entry: checked against the table, never
