@@ -29,20 +29,21 @@ const BATCH_LIMIT: usize = if cfg!(loom) { 2 } else { 64 };
 /// (INV-ONE-LOCK, INV-RELEASE-SUSPEND).
 ///
 /// `release` touches only objects of `owner`, so it must run while the thread holds it; it
-/// is boxed only when it has to wait in the owner's inbox.
+/// is handed `owner`'s state by whichever entry runs it, so it need not keep an `Arc` of its
+/// own, and it is boxed only when it has to wait in the owner's inbox.
 pub(crate) fn release_in_owner(
     rt: &Runtime,
     owner: &Arc<InterpState>,
-    release: impl FnOnce() + Send + 'static,
+    release: impl FnOnce(&InterpState) + Send + 'static,
 ) {
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
-        release();
+        release(owner);
         counters.bump(Event::ReleasesDirect);
         return;
     }
     if owner.lock.is_destroyed() {
-        release_late(rt, owner, Box::new(move |_tok| release()));
+        release_late(rt, owner, Box::new(move |tok| release(tok.interp())));
         return;
     }
     let config = rt.config();
@@ -62,7 +63,7 @@ pub(crate) fn release_in_owner(
         _ => release,
     };
     match config.release {
-        ReleaseStrategy::Switch => switch_into(rt, owner, move |_tok| release()),
+        ReleaseStrategy::Switch => switch_into(rt, owner, move |tok| release(tok.interp())),
         ReleaseStrategy::Deferred => defer(rt, owner, release, config.deferred_limit),
         ReleaseStrategy::Adaptive if owner.lock.is_held() => {
             defer(rt, owner, release, config.deferred_limit)
@@ -70,8 +71,8 @@ pub(crate) fn release_in_owner(
         ReleaseStrategy::Adaptive => {
             let mut pending = Some(release);
             let done = suspend_current(|| {
-                try_run_in(rt, owner, Event::ReleasesSwitched, |_tok| {
-                    (pending.take().expect("runs once"))()
+                try_run_in(rt, owner, Event::ReleasesSwitched, |tok| {
+                    (pending.take().expect("runs once"))(tok.interp())
                 })
             });
             if let Some(release) = pending {
@@ -126,12 +127,12 @@ fn switch_into(
 fn defer(
     rt: &Runtime,
     owner: &Arc<InterpState>,
-    release: impl FnOnce() + Send + 'static,
+    release: impl FnOnce(&InterpState) + Send + 'static,
     limit: usize,
 ) {
     match owner
         .inbox
-        .push_release_within(Box::new(move |_tok| release()), limit)
+        .push_release_within(Box::new(move |tok| release(tok.interp())), limit)
     {
         Ok(()) => {
             owner.counters.bump(Event::PendingQueued);
@@ -142,9 +143,9 @@ fn defer(
     }
 }
 
-/// Room for a batched release's closure, in words: a pinned export's release takes two, a
-/// moved graph's return five, an origin reference's seven.
-const WORDS: usize = 7;
+/// Room for a batched release's closure, in words: a pinned export's release takes one, a
+/// moved graph's return four, an origin reference's six.
+const WORDS: usize = 6;
 
 /// A release waiting in a thread's batch, its closure stored in place: a batch of 64 would
 /// otherwise allocate 64 times, past what the allocator's per-thread cache holds.
@@ -152,15 +153,18 @@ struct Waiting {
     /// The interpreter it must run in.
     owner: *const InterpState,
     closure: MaybeUninit<[usize; WORDS]>,
-    /// Calls the closure, moving it out.
-    run: unsafe fn(*mut [usize; WORDS]),
+    /// Calls the closure with the owner's state, moving it out.
+    run: unsafe fn(*mut [usize; WORDS], &InterpState),
     /// Drops the closure without calling it.
     discard: unsafe fn(*mut [usize; WORDS]),
 }
 
 impl Waiting {
     /// Stores `release` for `owner`, or gives it back if it does not fit.
-    fn new<F: FnOnce() + Send + 'static>(owner: *const InterpState, release: F) -> Result<Self, F> {
+    fn new<F: FnOnce(&InterpState) + Send + 'static>(
+        owner: *const InterpState,
+        release: F,
+    ) -> Result<Self, F> {
         if size_of::<F>() > size_of::<[usize; WORDS]>() || align_of::<F>() > align_of::<usize>() {
             return Err(release);
         }
@@ -171,11 +175,11 @@ impl Waiting {
         Ok(Waiting {
             owner,
             closure,
-            run: |closure| {
+            run: |closure, owner| {
                 // SAFETY: `closure` holds an `F` written by `new`, moved out only here; the
                 // caller forgets the `Waiting` so `discard` does not see it again.
                 let release = unsafe { closure.cast::<F>().read() };
-                release();
+                release(owner);
             },
             discard: |closure| {
                 // SAFETY: as for `run`: the `F` written by `new`, dropped only here.
@@ -184,12 +188,13 @@ impl Waiting {
         })
     }
 
-    /// Runs the release. The calling thread holds `owner` (INV-RELEASE-IN-OWNER).
-    fn run(self) {
+    /// Runs the release in `owner`, which the calling thread holds (INV-RELEASE-IN-OWNER).
+    fn run(self, owner: &InterpState) {
+        debug_assert!(ptr::eq(self.owner, owner));
         let mut this = ManuallyDrop::new(self);
         // SAFETY: the closure is still in place (it leaves only here or in `drop`), and
         // `this` is never dropped, so it is moved out once.
-        unsafe { (this.run)(this.closure.as_mut_ptr()) }
+        unsafe { (this.run)(this.closure.as_mut_ptr(), owner) }
     }
 }
 
@@ -267,7 +272,7 @@ impl Suspended {
 /// Runs what waits in this thread's batch for `state`, which this thread has just taken
 /// (entered, or taken back after a suspension).
 #[inline]
-pub(crate) fn taken(state: *const InterpState) {
+pub(crate) fn taken(state: &InterpState) {
     if WAITING.with(Cell::get) > 0 {
         run_batch(state);
     }
@@ -294,7 +299,10 @@ fn suspended_frame<'a>(owner: *const InterpState) -> Option<&'a Suspended> {
 /// take it back, and returns how many releases now wait for `owner` in its innermost frame.
 /// Otherwise (or if the closure is too large to keep in place, or the thread is exiting and
 /// its batch is gone) gives `release` back.
-fn batch<F: FnOnce() + Send + 'static>(owner: &Arc<InterpState>, release: F) -> Result<usize, F> {
+fn batch<F: FnOnce(&InterpState) + Send + 'static>(
+    owner: &Arc<InterpState>,
+    release: F,
+) -> Result<usize, F> {
     let owner = Arc::as_ptr(owner);
     let Some(frame) = suspended_frame(owner) else {
         return Err(release);
@@ -309,9 +317,10 @@ fn batch<F: FnOnce() + Send + 'static>(owner: &Arc<InterpState>, release: F) -> 
     Ok(frame.waiting.get())
 }
 
-/// Runs the releases waiting in this thread's batch for `state`, which this thread holds. They
+/// Runs the releases waiting in this thread's batch for `owner`, which this thread holds. They
 /// run with no borrow of the batch open: a release may batch another, for a frame further out.
-fn run_batch(state: *const InterpState) {
+fn run_batch(owner: &InterpState) {
+    let state: *const InterpState = owner;
     let mut frame = SUSPENDED.with(Cell::get);
     while !frame.is_null() {
         // SAFETY: as in `suspended_frame`.
@@ -333,7 +342,7 @@ fn run_batch(state: *const InterpState) {
     });
     WAITING.with(|n| n.set(n.get() - mine.len()));
     for release in mine.drain(..) {
-        release.run();
+        release.run(owner);
     }
     BATCH.with(|batch| {
         let spare = &mut batch.borrow_mut().1;
@@ -354,16 +363,22 @@ mod tests {
         let token = std::sync::Arc::new(());
         let (ran, kept) = (std::sync::Arc::new(()), std::sync::Arc::clone(&token));
         let seen = std::sync::Arc::clone(&ran);
-        let waiting = Waiting::new(ptr::null(), move || drop((kept, seen)))
+        let owner = InterpState::new(
+            crate::interp::InterpId::new(1),
+            Arc::new(crate::counters::LiveCounters::default()),
+            None,
+            crate::extensions::Extensions::new(Vec::new()),
+        );
+        let waiting = Waiting::new(&owner, move |_: &InterpState| drop((kept, seen)))
             .ok()
             .unwrap();
         assert_eq!(std::sync::Arc::strong_count(&token), 2);
-        waiting.run();
+        waiting.run(&owner);
         assert_eq!(std::sync::Arc::strong_count(&token), 1);
         assert_eq!(std::sync::Arc::strong_count(&ran), 1);
 
         let kept = std::sync::Arc::clone(&token);
-        let never_run = Waiting::new(ptr::null(), move || panic!("{kept:?}"))
+        let never_run = Waiting::new(ptr::null(), move |_: &InterpState| panic!("{kept:?}"))
             .ok()
             .unwrap();
         drop(never_run);
@@ -371,7 +386,7 @@ mod tests {
 
         let large = vec![0u64; 1];
         let padding = [0u64; WORDS];
-        let given_back = Waiting::new(ptr::null(), move || drop((large, padding)));
+        let given_back = Waiting::new(ptr::null(), move |_: &InterpState| drop((large, padding)));
         assert!(given_back.is_err());
     }
 }

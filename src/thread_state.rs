@@ -190,7 +190,7 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
             }
             state.trace(true);
             set_current(held);
-            release::taken(held);
+            release::taken(state);
         }
     }
 
@@ -289,7 +289,7 @@ impl<'a> Entry<'a> {
         }
         interp.trace(true);
         set_current(Arc::as_ptr(interp));
-        release::taken(Arc::as_ptr(interp));
+        release::taken(interp);
         Entry { rt, interp }
     }
 

@@ -100,9 +100,8 @@ impl Drop for OriginRef {
             return;
         }
         let key = self.key;
-        let origin = Arc::clone(&self.origin);
-        release_in_owner(&self.rt, &self.origin, move || {
-            Exports::of(&origin).finish_release(&key, count)
+        release_in_owner(&self.rt, &self.origin, move |origin| {
+            Exports::of(origin).finish_release(&key, count)
         });
     }
 }

@@ -234,20 +234,15 @@ impl PinnedExport {
 
 impl Drop for PinnedExport {
     fn drop(&mut self) {
-        // The release borrows the owner's state rather than cloning the pin's `Arc` (two
-        // read-modify-writes per item): it runs only while this thread holds the owner, whose
-        // holder keeps the state alive, and a release dropped unrun touches nothing.
-        let (source, owner) = (SendPtr(self.source), SendPtr(Arc::as_ptr(&self.owner)));
-        release_in_owner(&self.rt, &self.owner, move || {
-            let (source, owner) = (source.into_inner(), owner.into_inner());
-            debug_assert!(std::ptr::eq(crate::thread_state::current(), owner));
-            // SAFETY: release functions run only while the thread holds the owner
-            // (INV-RELEASE-IN-OWNER), and a held interpreter's state is alive: its holder
-            // keeps an `Arc` of it (INV-OWNER-OUTLIVES).
-            let owner = unsafe { &*owner };
-            // SAFETY: the pin holds a strong reference to `source` until just below; the
-            // thread holds the owner, as above, which owns `source` unless it is frozen; the
-            // pin held one export and one strong reference, given up here exactly once.
+        // The release is handed the owner's state by the entry that runs it, so it clones no
+        // `Arc` (two read-modify-writes per item).
+        let source = SendObjPtr(self.source);
+        release_in_owner(&self.rt, &self.owner, move |owner| {
+            let source = source.into_inner();
+            // SAFETY: the pin holds a strong reference to `source` until just below; release
+            // functions run only while the thread holds the owner (INV-RELEASE-IN-OWNER),
+            // which owns `source` unless it is frozen; the pin held one export and one strong
+            // reference, given up here exactly once.
             unsafe { count_export(source, false) };
             // SAFETY: as above.
             unsafe { source.decref() };
@@ -259,17 +254,16 @@ impl Drop for PinnedExport {
     }
 }
 
-/// Moves a pointer (an object, or its owner's state) into a release function; see
-/// [`PinnedExport`]'s `Drop`.
-struct SendPtr<T>(T);
+/// Moves an object pointer into a release function; see [`PinnedExport`]'s `Drop`.
+struct SendObjPtr(ObjPtr);
 
 // SAFETY: only dereferenced by a release function, which runs in the owner
 // (INV-RELEASE-IN-OWNER).
-unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl Send for SendObjPtr {}
 
-impl<T> SendPtr<T> {
+impl SendObjPtr {
     /// Taken by value so a closure captures the whole wrapper, not its field.
-    fn into_inner(self) -> T {
+    fn into_inner(self) -> ObjPtr {
         self.0
     }
 }

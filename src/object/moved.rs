@@ -134,13 +134,12 @@ impl Drop for MovedGraph {
             root: self.root,
             members: std::mem::take(&mut self.members),
         };
-        let from = Arc::clone(&self.from);
-        release_in_owner(&self.rt, &self.from, move || {
+        release_in_owner(&self.rt, &self.from, move |from| {
             let graph = graph;
             for &member in &graph.members {
                 // SAFETY: only this release reaches the graph, and it runs in the sender
                 // (INV-RELEASE-IN-OWNER), whose objects they were and are again.
-                unsafe { member.rehome(&from) };
+                unsafe { member.rehome(from) };
             }
             from.note_moved_in(graph.members.len());
             // SAFETY: as above; the value held the root's one outside reference.
