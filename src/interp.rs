@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::counters::LiveCounters;
 use crate::error::{fail, ErrorKind, Result};
 use crate::extensions::Extensions;
+use crate::runtime::Runtime;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::thread_state::Token;
 
@@ -513,6 +514,11 @@ pub(crate) struct InterpState {
     pub(crate) extensions: Extensions,
     /// Where to record who holds it, when the runtime traces.
     pub(crate) trace: Option<Arc<crate::trace::TraceSink>>,
+    /// Its runtime, uncounted: what a pin, an origin reference or a moved graph of this
+    /// interpreter releases with, reached through the `Arc` of the state they hold anyway.
+    /// The registry holds the state and the state the runtime's memory: the cycle ends when
+    /// the registry lets go of the state (destroy, or the runtime's finalization).
+    pub(crate) rt: Runtime,
 }
 
 impl InterpState {
@@ -521,10 +527,12 @@ impl InterpState {
         counters: Arc<LiveCounters>,
         trace: Option<Arc<crate::trace::TraceSink>>,
         extensions: Extensions,
+        rt: Runtime,
     ) -> Self {
         Self {
             id,
             trace,
+            rt,
             extensions,
             lock: InterpLock::default(),
             inbox: Inbox::default(),

@@ -176,12 +176,7 @@ pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
     }
     let tok = obj.token();
     let key = Exports::of(tok.interp()).export(obj, role);
-    OriginRef::adopt(
-        key,
-        role,
-        Arc::clone(tok.interp()),
-        tok.runtime().uncounted(),
-    )
+    OriginRef::adopt(key, role, Arc::clone(tok.interp()))
 }
 
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
@@ -497,7 +492,7 @@ impl Token<'_> {
         // An interpreter whose destroy has begun hands out no new references, whatever its
         // policy: decided under the export table's mutex (INV-EXPORTS-CLOSED).
         Exports::of(&origin).validate_and_duplicate(&key, Role::InFlight)?;
-        let reference = OriginRef::adopt(key, Role::InFlight, origin, self.runtime().uncounted());
+        let reference = OriginRef::adopt(key, Role::InFlight, origin);
         materialize(self, reference)
     }
 }

@@ -363,15 +363,13 @@ mod tests {
         let token = std::sync::Arc::new(());
         let (ran, kept) = (std::sync::Arc::new(()), std::sync::Arc::clone(&token));
         let seen = std::sync::Arc::clone(&ran);
-        let owner = InterpState::new(
-            crate::interp::InterpId::new(1),
-            Arc::new(crate::counters::LiveCounters::default()),
-            None,
-            crate::extensions::Extensions::new(Vec::new()),
-        );
-        let waiting = Waiting::new(&owner, move |_: &InterpState| drop((kept, seen)))
-            .ok()
-            .unwrap();
+        let rt = crate::Runtime::new();
+        let owner = rt.lookup(rt.main()).unwrap();
+        let waiting = Waiting::new(Arc::as_ptr(&owner), move |_: &InterpState| {
+            drop((kept, seen))
+        })
+        .ok()
+        .unwrap();
         assert_eq!(std::sync::Arc::strong_count(&token), 2);
         waiting.run(&owner);
         assert_eq!(std::sync::Arc::strong_count(&token), 1);

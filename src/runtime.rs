@@ -52,7 +52,7 @@ struct Shared {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    /// Counted in `Shared::handles`. Pinned exports hold uncounted handles, so that items
+    /// Counted in `Shared::handles`. Interpreter states hold uncounted handles, so that items
     /// waiting in the runtime's own channels do not keep it alive forever.
     counted: bool,
 }
@@ -268,22 +268,25 @@ impl Runtime {
             finalizing: AtomicBool::new(false),
             counters,
         };
-        let main_state = InterpState::new(
-            main,
-            Arc::clone(&shared.counters),
-            shared.trace.clone(),
-            upper.interp_extensions(&shared.counters),
-        );
-        shared.interps.insert(main, Arc::new(main_state));
-        Self {
+        let rt = Self {
             shared: Arc::new(shared),
             counted: true,
-        }
+        };
+        let main_state = InterpState::new(
+            main,
+            Arc::clone(&rt.shared.counters),
+            rt.shared.trace.clone(),
+            upper.interp_extensions(&rt.shared.counters),
+            rt.uncounted(),
+        );
+        rt.shared.interps.insert(main, Arc::new(main_state));
+        rt
     }
 
-    /// A handle that does not keep the runtime from finalizing: for what may wait in the
-    /// runtime's own channels (pinned exports, origin references, moved graphs) and for
-    /// `Channel` handles, none of which should keep it alive forever.
+    /// A handle that does not keep the runtime from finalizing: for interpreter states (which
+    /// pinned exports, origin references and moved graphs waiting in the runtime's own
+    /// channels reach through their owner's `Arc`) and for `Channel` handles, none of which
+    /// should keep it alive forever.
     pub(crate) fn uncounted(&self) -> Runtime {
         Runtime {
             shared: Arc::clone(&self.shared),
@@ -340,6 +343,7 @@ impl Runtime {
             Arc::clone(&self.shared.counters),
             self.shared.trace.clone(),
             self.shared.upper.interp_extensions(&self.shared.counters),
+            self.uncounted(),
         );
         self.shared.interps.insert(id, Arc::new(state));
         Ok(id)

@@ -141,12 +141,14 @@ mod tests {
     use crate::counters::LiveCounters;
     use crate::extensions::Extensions;
 
+    /// A state of its own (not registered in any runtime) numbered `id`.
     fn state(id: u64) -> Arc<InterpState> {
         Arc::new(InterpState::new(
             InterpId::new(id),
             Arc::new(LiveCounters::default()),
             None,
             Extensions::new(Vec::new()),
+            crate::Runtime::new().uncounted(),
         ))
     }
 

@@ -284,12 +284,12 @@ mod tests {
 
     /// A queue slot's size, stated so that a regression shows: every item is moved about ten
     /// times from send to receive. The largest inline variants are a buffer item's export and
-    /// a moved graph (56 bytes each, so the tag takes a word); the object items are boxed.
+    /// a moved graph (40 bytes each, so the tag takes a word); the object items are boxed.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_queue_slot_is_88_bytes() {
-        assert_eq!(size_of::<crate::object::PinnedExport>(), 56);
-        assert_eq!(size_of::<Payload>(), 64);
-        assert_eq!(size_of::<Item<Payload>>(), 88);
+    fn a_queue_slot_is_72_bytes() {
+        assert_eq!(size_of::<crate::object::PinnedExport>(), 40);
+        assert_eq!(size_of::<Payload>(), 48);
+        assert_eq!(size_of::<Item<Payload>>(), 72);
     }
 }

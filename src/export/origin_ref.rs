@@ -23,19 +23,17 @@ pub(crate) struct OriginRef {
     /// carries the count (INV-IDENTITY-ONE).
     count: usize,
     origin: Arc<InterpState>,
-    rt: Runtime,
 }
 
 impl OriginRef {
     /// Wraps a reference just added to `origin`'s table (by `export` or `duplicate`).
-    pub(crate) fn adopt(key: ObjectRef, role: Role, origin: Arc<InterpState>, rt: Runtime) -> Self {
+    pub(crate) fn adopt(key: ObjectRef, role: Role, origin: Arc<InterpState>) -> Self {
         OriginRef {
             key,
             role,
             holder: None,
             count: 1,
             origin,
-            rt,
         }
     }
 
@@ -47,19 +45,15 @@ impl OriginRef {
         &self.origin
     }
 
+    /// The origin's runtime (the origin state's uncounted handle).
     pub(crate) fn runtime(&self) -> &Runtime {
-        &self.rt
+        &self.origin.rt
     }
 
     /// A second reference to the same object, in `role`.
     pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
         Exports::of(&self.origin).duplicate(&self.key, role);
-        OriginRef::adopt(
-            self.key,
-            role,
-            Arc::clone(&self.origin),
-            self.rt.uncounted(),
-        )
+        OriginRef::adopt(self.key, role, Arc::clone(&self.origin))
     }
 
     /// Gives up this value's references without releasing them, for a holder that takes
@@ -100,7 +94,7 @@ impl Drop for OriginRef {
             return;
         }
         let key = self.key;
-        release_in_owner(&self.rt, &self.origin, move |origin| {
+        release_in_owner(&self.origin.rt, &self.origin, move |origin| {
             Exports::of(origin).finish_release(&key, count)
         });
     }

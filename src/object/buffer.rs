@@ -14,7 +14,6 @@ use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
 use crate::release::release_in_owner;
-use crate::runtime::Runtime;
 use crate::sync::{Arc, DataByte, Ordering};
 
 /// Where an exporter's bytes are.
@@ -175,7 +174,6 @@ impl<'t> Buffer<'t> {
             shared,
             readonly: self.readonly,
             owner: Arc::clone(tok.interp()),
-            rt: tok.runtime().uncounted(),
         };
         // No read-modify-write: every change of the count is made by a thread holding the
         // owner (here `tok`; the release runs in the owner, INV-RELEASE-IN-OWNER), so the
@@ -203,7 +201,6 @@ pub(crate) struct PinnedExport {
     shared: bool,
     readonly: bool,
     owner: Arc<InterpState>,
-    rt: Runtime,
 }
 
 // SAFETY: the bytes are read-only (`bytes`) or atomics (`bytearray`), so any thread may
@@ -237,7 +234,7 @@ impl Drop for PinnedExport {
         // The release is handed the owner's state by the entry that runs it, so it clones no
         // `Arc` (two read-modify-writes per item).
         let source = SendObjPtr(self.source);
-        release_in_owner(&self.rt, &self.owner, move |owner| {
+        release_in_owner(&self.owner.rt, &self.owner, move |owner| {
             let source = source.into_inner();
             // SAFETY: the pin holds a strong reference to `source` until just below; release
             // functions run only while the thread holds the owner (INV-RELEASE-IN-OWNER),

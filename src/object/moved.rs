@@ -17,7 +17,6 @@ use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
 use crate::release::release_in_owner;
-use crate::runtime::Runtime;
 use crate::sync::Arc;
 use crate::thread_state::Token;
 
@@ -29,8 +28,6 @@ pub(crate) struct MovedGraph {
     members: Vec<ObjPtr>,
     /// The interpreter it came from, which takes it back if it is never received.
     from: Arc<InterpState>,
-    /// The sender's runtime (uncounted), for giving it back.
-    rt: Runtime,
 }
 
 // SAFETY: nothing but this value reaches the graph's objects (INV-MOVE-EXCLUSIVE): the
@@ -95,7 +92,6 @@ impl MovedGraph {
             root: obj.into_ptr(),
             members,
             from: interp,
-            rt: tok.runtime().uncounted(),
         })
     }
 
@@ -134,7 +130,7 @@ impl Drop for MovedGraph {
             root: self.root,
             members: std::mem::take(&mut self.members),
         };
-        release_in_owner(&self.rt, &self.from, move |from| {
+        release_in_owner(&self.from.rt, &self.from, move |from| {
             let graph = graph;
             for &member in &graph.members {
                 // SAFETY: only this release reaches the graph, and it runs in the sender
