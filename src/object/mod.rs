@@ -16,6 +16,7 @@
 //! interpreter is also a data race that loom and Miri report.
 
 mod attrs;
+mod blocks;
 mod buffer;
 mod cell;
 mod class;
@@ -322,9 +323,9 @@ impl<'r> Token<'r> {
     /// reference.
     #[inline]
     pub(crate) fn alloc(&self, body: Body) -> Obj<'_> {
-        // Allocated first and written in place: `Box::new` builds the object on the stack
-        // and copies it.
-        let mut slot = Box::<ObjBox>::new_uninit();
+        // A block first, written in place (`Box::new` builds the object on the stack and
+        // copies it): this thread's last freed one, if any.
+        let mut slot = blocks::take();
         slot.write(ObjBox {
             header: ObjHeader {
                 refcnt: UnsafeCell::new(1),

@@ -1,8 +1,10 @@
 //! The object layout (a header, then a body) and [`ObjPtr`], the raw pointer every handle
 //! and container holds: reference counting, and freeing exactly once.
 
+use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 
+use super::blocks;
 use super::frozen::Component;
 use super::Body;
 use crate::counters::Event;
@@ -295,13 +297,16 @@ impl ObjPtr {
     /// The count is zero and the caller holds the owner.
     unsafe fn free(self, children: &mut Worklist) {
         let addr = self.addr();
-        // SAFETY: alive until the `Box::from_raw` below; the owner's state outlives its
+        // SAFETY: alive until its body is moved out below; the owner's state outlives its
         // objects, so the reference stays valid after it (INV-OWNER-OUTLIVES).
         let owner = unsafe { self.owner() };
-        // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
-        // (INV-FREE-ONCE).
-        let boxed = unsafe { Box::from_raw(self.0.as_ptr()) };
-        let ObjBox { header: _, body } = *boxed;
+        let raw = self.0.as_ptr();
+        // SAFETY: a live object, unreachable now (INV-FREE-ONCE), moved out of its block
+        // once; the block is only memory from here on.
+        let ObjBox { header: _, body } = unsafe { raw.read() };
+        // SAFETY: the block was a `Box<ObjBox>`'s allocation (`Token::alloc`), whose layout
+        // `MaybeUninit<ObjBox>` shares; nothing reads it as an object again.
+        blocks::give(unsafe { Box::from_raw(raw.cast::<MaybeUninit<ObjBox>>()) });
         // SAFETY: forwarded contract: this thread holds the owner. Dropping the body gives
         // back what it holds elsewhere (a received view's export, a proxy's origin
         // references), which may let go of this interpreter for a moment
@@ -328,9 +333,12 @@ impl ObjPtr {
     /// # Safety
     /// As for [`ObjPtr::free_frozen`], which ran first; the object is not used again.
     pub(super) unsafe fn dealloc_frozen(self) {
-        // SAFETY: allocated by `Box::into_raw` in `Token::alloc`, unreachable now
-        // (INV-FREE-ONCE); its children were taken out by `free_frozen`.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+        let raw = self.0.as_ptr();
+        // SAFETY: unreachable now (INV-FREE-ONCE), and its children were taken out by
+        // `free_frozen`: the object is dropped in place once.
+        unsafe { ptr::drop_in_place(raw) };
+        // SAFETY: as in `free`: a `Box<ObjBox>`'s allocation, only memory from here on.
+        blocks::give(unsafe { Box::from_raw(raw.cast::<MaybeUninit<ObjBox>>()) });
     }
 }
 
