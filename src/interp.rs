@@ -517,7 +517,10 @@ pub(crate) struct InterpState {
     /// Its runtime, uncounted: what a pin, an origin reference or a moved graph of this
     /// interpreter releases with, reached through the `Arc` of the state they hold anyway.
     /// The registry holds the state and the state the runtime's memory: the cycle ends when
-    /// the registry lets go of the state (destroy, or the runtime's finalization).
+    /// the registry lets go of the state (destroy, or the runtime's finalization). Whatever
+    /// else holds the state keeps that memory too: threads' state caches (until they enter
+    /// again), frozen components, pins, origin references and moved graphs (a leaked one,
+    /// in a cycle, for ever).
     pub(crate) rt: Runtime,
 }
 

@@ -53,7 +53,8 @@ pub(crate) struct IdentityCache {
 }
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
-// (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
+// (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies, and the spare is
+// an uninitialised block, never read as a `Remote` while kept, freed by whoever drops it.
 unsafe impl Send for IdentityCache {}
 // SAFETY: as above.
 unsafe impl Sync for IdentityCache {}

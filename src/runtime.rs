@@ -52,8 +52,8 @@ struct Shared {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    /// Counted in `Shared::handles`. Interpreter states hold uncounted handles, so that items
-    /// waiting in the runtime's own channels do not keep it alive forever.
+    /// Counted in `Shared::handles`. Interpreter states hold uncounted handles: the registry
+    /// holds the states, so a counted one would keep the runtime alive forever.
     counted: bool,
 }
 
@@ -83,6 +83,41 @@ impl Drop for Runtime {
             // thread that is done with a runtime keeps none of its states (INV-LOOKUP-CACHE).
             state_cache::forget_runtime(self.shared.id);
         }
+        self.let_go();
+    }
+}
+
+/// A counted handle that an `OwnedObj` holds: dropping it keeps this thread's cached states
+/// (INV-LOOKUP-CACHE), since an object handle going is no sign that the thread is done with
+/// the runtime.
+pub(crate) struct HeldRuntime(std::mem::ManuallyDrop<Runtime>);
+
+impl HeldRuntime {
+    pub(crate) fn new(rt: &Runtime) -> Self {
+        Self(std::mem::ManuallyDrop::new(rt.clone()))
+    }
+}
+
+impl std::ops::Deref for HeldRuntime {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        &self.0
+    }
+}
+
+impl Drop for HeldRuntime {
+    fn drop(&mut self) {
+        self.0.let_go();
+        // SAFETY: the handle is never used again, and `Runtime`'s own `Drop` never runs for
+        // it: its `Arc` (the one field that needs dropping) is dropped once, here.
+        unsafe { std::ptr::drop_in_place(&mut self.0.shared) };
+    }
+}
+
+impl Runtime {
+    /// Gives up this handle's count; the last counted handle finalizes the runtime.
+    fn let_go(&self) {
         if self.counted
             && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
             && !self.shared.finalizing.swap(true, Ordering::AcqRel)
@@ -92,6 +127,8 @@ impl Drop for Runtime {
             // interpreter, that one included) never wait on a lock this thread holds, and
             // never hold two (INV-ONE-LOCK, INV-FINALIZE-SUSPENDS).
             suspend_current(|| self.shared.upper.finalize(self));
+            // The runtime is finished: this thread keeps none of its states.
+            state_cache::forget_runtime(self.shared.id);
         }
     }
 }
@@ -433,6 +470,7 @@ impl Runtime {
         impl Drop for Unregister<'_> {
             fn drop(&mut self) {
                 self.0.shared.interps.remove(&self.1);
+                state_cache::forget_destroyed();
             }
         }
         let _unregister = Unregister(self, id);

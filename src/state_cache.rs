@@ -8,10 +8,13 @@
 //! cached. It may have been destroyed since: the entry goes through the state's lock, which
 //! refuses a destroyed interpreter as the registry would have (ids are never reused,
 //! INV-ID-FRESH, and the key includes the runtime's process-unique id), and a destroyed
-//! state is not put back. A thread keeps at most [`SLOTS`] states, each until it enters
-//! others, drops a handle of its runtime, or exits. (The handle's drop also keeps loom's
-//! models deterministic: a model thread drops its handle before it exits, so no state is
-//! dropped by a thread-local destructor, which loom runs in no fixed order.)
+//! state is not put back, and a thread lets go of a destroyed state when it next enters
+//! another interpreter or destroys one. A thread keeps at most [`SLOTS`] states, each until
+//! it enters others, drops a `Runtime` handle of its runtime (an `OwnedObj` going does not
+//! count), or exits.
+//! (The handle's drop also keeps loom's models deterministic: a model thread drops its
+//! handle before it exits, so no state is dropped by a thread-local destructor, which loom
+//! runs in no fixed order.)
 
 use std::cell::Cell;
 use std::ops::Deref;
@@ -44,21 +47,51 @@ const_thread_local! {
 }
 
 /// Interpreter `id` of runtime `runtime`, taken out of this thread's cache, if it is there.
+/// Unless it is the most recent (the common case, taken at once), states destroyed since
+/// they were cached are dropped on the way: a thread keeps a destroyed interpreter's state
+/// (and, through it, its runtime's memory) only until it enters another interpreter.
 fn take(runtime: u64, id: InterpId) -> Option<Arc<InterpState>> {
     // An error is the cache already destroyed at the thread's exit: a miss.
-    CACHE
-        .try_with(|cache| {
-            cache.0.iter().find_map(|slot| {
-                let cached = slot.take()?;
-                if cached.0 == runtime && cached.1.id == id {
-                    return Some(cached.1);
-                }
+    let recent = CACHE.try_with(|cache| {
+        let first = &cache.0[0];
+        let cached = first.take()?;
+        if (cached.0, cached.1.id) == (runtime, id) {
+            return Some(cached.1);
+        }
+        first.set(Some(cached));
+        None
+    });
+    match recent {
+        Ok(Some(state)) => Some(state),
+        _ => sweep_and_take(Some((runtime, id))),
+    }
+}
+
+/// Drops the states of destroyed interpreters this thread keeps (after it destroyed one).
+pub(crate) fn forget_destroyed() {
+    sweep_and_take(None);
+}
+
+/// Drops the destroyed states this thread keeps, and takes out the state `key` names.
+fn sweep_and_take(key: Option<(u64, InterpId)>) -> Option<Arc<InterpState>> {
+    let mut found = None;
+    let destroyed = CACHE.try_with(|cache| {
+        cache.0.each_ref().map(|slot| {
+            let cached = slot.take()?;
+            if cached.1.lock.is_destroyed() {
+                return Some(cached);
+            }
+            if found.is_none() && key == Some((cached.0, cached.1.id)) {
+                found = Some(cached.1);
+            } else {
                 slot.set(Some(cached));
-                None
-            })
+            }
+            None
         })
-        .ok()
-        .flatten()
+    });
+    // Dropped here, outside the cells (as in `put`).
+    drop(destroyed);
+    found
 }
 
 /// Puts `state` back as the most recent. The least recent is dropped if every slot is full.
@@ -213,17 +246,38 @@ mod tests {
     }
 
     #[test]
-    fn a_destroyed_state_is_refused_by_its_lock_and_not_put_back() {
+    fn a_state_destroyed_elsewhere_is_dropped_and_the_entry_fails_as_the_registry_would() {
         let rt = crate::Runtime::new();
         let x = rt.create().unwrap();
         rt.enter(x, |_| ()).unwrap();
         assert_eq!(cached_ids(), [(rt.id(), x.0)]);
-        rt.destroy(x).unwrap();
+        let other = rt.clone();
+        std::thread::spawn(move || other.destroy(x).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(
+            cached_ids(),
+            [(rt.id(), x.0)],
+            "another thread destroyed it"
+        );
         let err = rt.enter(x, |_| ()).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::InterpreterNotFound);
         assert_eq!(err.message(), format!("interpreter {x} has been destroyed"));
         assert_eq!(cached_ids(), []);
+
+        let y = rt.create().unwrap();
+        rt.enter(y, |_| ()).unwrap();
+        rt.destroy(y).unwrap();
+        assert_eq!(cached_ids(), [], "the destroying thread lets go at once");
+
         rt.enter(rt.main(), |_| ()).unwrap();
+        let owned = rt.enter(rt.main(), |tok| tok.int(1).unbind()).unwrap();
+        drop(owned);
+        assert_eq!(
+            cached_ids(),
+            [(rt.id(), rt.main().0)],
+            "an object handle's drop keeps the thread's states"
+        );
         let other = rt.clone();
         drop(other);
         assert_eq!(
