@@ -93,8 +93,8 @@ counters! {
     /// Entries into an owner to release (switch strategy, adaptive with a free owner, a
     /// deferred release past the inbox limit, or a full batch: one entry for all of them).
     releases_switched: ReleasesSwitched,
-    /// Releases kept in the releasing thread's batch until it took the owner back
-    /// (INV-RELEASE-BATCH).
+    /// Releases kept in the releasing thread's batch until it took the owner back or let go
+    /// of the interpreter it held (INV-RELEASE-BATCH).
     releases_batched: ReleasesBatched,
     /// Releases queued on the owner's inbox (deferred, or adaptive with a busy owner).
     releases_deferred: ReleasesDeferred,

@@ -3,9 +3,10 @@
 //! A pinned export (a channel's buffer item, a received view's buffer) holds a reference and
 //! an export on an object of its owner. Whoever drops it last may be any thread, holding any
 //! interpreter or none; the release itself must run in the owner (INV-RELEASE-IN-OWNER).
-//! How it gets there is the runtime's [`ReleaseStrategy`], and when the owner is one this
-//! thread has switched out of, this thread's batch (INV-RELEASE-BATCH). See
-//! `design/view-release.md`.
+//! How it gets there is the runtime's [`ReleaseStrategy`], and often this thread's batch:
+//! when the owner is one this thread has switched out of, until it takes the owner back;
+//! under `Switch`, when it holds another interpreter, until it lets go of that one
+//! (INV-RELEASE-BATCH). See `design/view-release.md`.
 
 use std::cell::{Cell, RefCell};
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
@@ -49,11 +50,20 @@ pub(crate) fn release_in_owner(
     let config = rt.config();
     let release = match config.release {
         ReleaseStrategy::Switch | ReleaseStrategy::Adaptive if config.batch_releases => {
-            match batch(owner, release) {
-                Ok(waiting) => {
+            let until_let_go = config.release == ReleaseStrategy::Switch;
+            match batch(owner, release, until_let_go) {
+                Ok(Kept::UntilTaken(waiting)) => {
                     counters.bump(Event::ReleasesBatched);
                     if waiting >= BATCH_LIMIT {
                         flush(rt, owner, config.release);
+                    }
+                    return;
+                }
+                Ok(Kept::UntilLetGo(waiting)) => {
+                    counters.bump(Event::ReleasesBatched);
+                    if waiting >= BATCH_LIMIT {
+                        // Letting go runs every release kept until then (`let_go`).
+                        suspend_current(|| ());
                     }
                     return;
                 }
@@ -228,12 +238,32 @@ const_thread_local! {
     static WAITING: Cell<usize> = Cell::new(0);
 }
 
+const_thread_local! {
+    /// Whether this thread is running the releases it kept until it let go (`let_go`).
+    static LETTING_GO: Cell<bool> = Cell::new(false);
+}
+
+/// A thread's batch.
+struct Batch {
+    /// Releases waiting, oldest first: for interpreters of the thread's suspended frames, and
+    /// for owners it neither holds nor has suspended, kept until it lets go.
+    waiting: Vec<Waiting>,
+    /// Empty, keeping the capacity of the last batch run.
+    spare: Vec<Waiting>,
+    /// The owners of the releases kept until the thread lets go, each once, with how many
+    /// wait for it: what it enters when it lets go.
+    until_let_go: Vec<(Arc<InterpState>, usize)>,
+}
+
 thread_local! {
     // loom's `thread_local!` takes no `const` initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    /// This thread's batch: releases waiting for interpreters of its suspended frames, oldest
-    /// first, and an empty vector keeping the capacity of the last batch run.
-    static BATCH: RefCell<(Vec<Waiting>, Vec<Waiting>)> = RefCell::new((Vec::new(), Vec::new()));
+    /// This thread's batch.
+    static BATCH: RefCell<Batch> = RefCell::new(Batch {
+        waiting: Vec::new(),
+        spare: Vec::new(),
+        until_let_go: Vec::new(),
+    });
 }
 
 impl Suspended {
@@ -295,26 +325,89 @@ fn suspended_frame<'a>(owner: *const InterpState) -> Option<&'a Suspended> {
     None
 }
 
+/// Where [`batch`] kept a release, with how many now wait for its owner there.
+enum Kept {
+    /// In the innermost suspended frame of the owner: runs when the thread takes it back.
+    UntilTaken(usize),
+    /// Until the thread lets go of the interpreter it holds, which is not the owner.
+    UntilLetGo(usize),
+}
+
 /// Keeps `release` in this thread's batch if this thread has let go of `owner` and so will
-/// take it back, and returns how many releases now wait for `owner` in its innermost frame.
-/// Otherwise (or if the closure is too large to keep in place, or the thread is exiting and
-/// its batch is gone) gives `release` back.
+/// take it back, or else, if `until_let_go`, if this thread holds another interpreter and so
+/// will let go of it. Otherwise (or if the closure is too large to keep in place, or the
+/// thread is exiting and its batch is gone) gives `release` back.
 fn batch<F: FnOnce(&InterpState) + Send + 'static>(
     owner: &Arc<InterpState>,
     release: F,
-) -> Result<usize, F> {
-    let owner = Arc::as_ptr(owner);
-    let Some(frame) = suspended_frame(owner) else {
+    until_let_go: bool,
+) -> Result<Kept, F> {
+    let state = Arc::as_ptr(owner);
+    let frame = suspended_frame(state);
+    let holds_another = !current().is_null();
+    if frame.is_none() && !(until_let_go && holds_another) {
         return Err(release);
-    };
+    }
     if BATCH.try_with(|_| ()).is_err() {
         return Err(release);
     }
-    let waiting = Waiting::new(owner, release)?;
-    BATCH.with(|batch| batch.borrow_mut().0.push(waiting));
+    let waiting = Waiting::new(state, release)?;
+    let kept = BATCH.with(|batch| {
+        let batch = &mut *batch.borrow_mut();
+        batch.waiting.push(waiting);
+        if let Some(frame) = frame {
+            frame.waiting.set(frame.waiting.get() + 1);
+            return Kept::UntilTaken(frame.waiting.get());
+        }
+        let owners = &mut batch.until_let_go;
+        match owners.iter_mut().find(|(kept, _)| Arc::ptr_eq(kept, owner)) {
+            Some((_, n)) => {
+                *n += 1;
+                Kept::UntilLetGo(*n)
+            }
+            None => {
+                owners.push((Arc::clone(owner), 1));
+                Kept::UntilLetGo(1)
+            }
+        }
+    });
     WAITING.with(|n| n.set(n.get() + 1));
-    frame.waiting.set(frame.waiting.get() + 1);
-    Ok(frame.waiting.get())
+    Ok(kept)
+}
+
+/// Runs the releases this thread kept until it let go of the interpreter it held, which it
+/// just has (left it, or suspended it): enters each of their owners once, holding nothing
+/// else (INV-ONE-LOCK), and runs them there; late if the owner was destroyed meanwhile.
+/// Releases kept while doing so (a release in one owner dropping the last view of another's
+/// buffer) are run by the same loop, never by a nested one (INV-RELEASE-BOUNDED).
+#[inline]
+pub(crate) fn let_go() {
+    if WAITING.with(Cell::get) > 0 && !LETTING_GO.with(Cell::get) {
+        run_until_let_go();
+    }
+}
+
+fn run_until_let_go() {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            LETTING_GO.with(|flag| flag.set(false));
+        }
+    }
+    LETTING_GO.with(|flag| flag.set(true));
+    let _done = Done;
+    // An error is the batch already destroyed at the thread's exit: nothing is kept.
+    let next = || {
+        BATCH
+            .try_with(|batch| batch.borrow_mut().until_let_go.pop())
+            .ok()
+            .flatten()
+    };
+    while let Some((owner, _)) = next() {
+        // Entering runs what waits for the owner (`taken`); the `Arc` is dropped after, with
+        // no borrow of the batch open.
+        switch_into(&owner.rt, &owner, |_tok| ());
+    }
 }
 
 /// Runs the releases waiting in this thread's batch for `owner`, which this thread holds. They
@@ -330,26 +423,36 @@ fn run_batch(owner: &InterpState) {
         }
         frame = this.outer;
     }
-    let mut mine = BATCH.with(|batch| {
-        let (waiting, spare) = &mut *batch.borrow_mut();
+    let (mut mine, owner_kept) = BATCH.with(|batch| {
+        let Batch {
+            waiting,
+            spare,
+            until_let_go,
+        } = &mut *batch.borrow_mut();
         let mut all = std::mem::replace(waiting, std::mem::take(spare));
         if all.iter().any(|w| w.owner != state) {
             let (mine, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|w| w.owner == state);
             waiting.extend(others);
             all = mine;
         }
-        all
+        let owner_kept = until_let_go
+            .iter()
+            .position(|(kept, _)| Arc::as_ptr(kept) == state)
+            .map(|at| until_let_go.swap_remove(at));
+        (all, owner_kept)
     });
     WAITING.with(|n| n.set(n.get() - mine.len()));
     for release in mine.drain(..) {
         release.run(owner);
     }
     BATCH.with(|batch| {
-        let spare = &mut batch.borrow_mut().1;
+        let spare = &mut batch.borrow_mut().spare;
         if spare.capacity() < mine.capacity() {
             *spare = mine;
         }
     });
+    // Its `Arc`, if it was kept until the thread let go, is dropped with no borrow open.
+    drop(owner_kept);
 }
 
 #[cfg(test)]

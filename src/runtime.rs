@@ -153,8 +153,8 @@ pub struct Config {
     pub(crate) release: ReleaseStrategy,
     /// The inbox depth past which a deferred release switches instead of queueing (>= 1).
     pub(crate) deferred_limit: usize,
-    /// Releases for an interpreter this thread switched out of wait in the thread's batch
-    /// (INV-RELEASE-BATCH).
+    /// Releases for an interpreter this thread switched out of, or (under `Switch`) made
+    /// while it holds another, wait in the thread's batch (INV-RELEASE-BATCH).
     pub(crate) batch_releases: bool,
     /// One proxy per origin object per receiving interpreter (`is` holds across receives).
     /// Off: every receive makes a new proxy, as PEP 797 did.
@@ -254,10 +254,12 @@ impl Config {
         self
     }
 
-    /// With releases batched per owner, or not: under `Switch` and `Adaptive`, a release
+    /// With releases batched per owner, or not. Under `Switch` and `Adaptive`, a release
     /// whose owner this thread has let go of (switched out of, or waiting in) waits until the
-    /// thread takes the owner back or enters it, or until 64 wait (then the thread enters the
-    /// owner once for all of them; under `Adaptive` only if it is free). On by default.
+    /// thread takes the owner back or enters it; under `Switch`, one made while the thread
+    /// holds another interpreter waits until the thread lets go of that one, which then
+    /// enters each such owner once. At 64 waiting for one owner, the thread enters it once
+    /// for all of them (under `Adaptive` only if it is free). On by default.
     pub fn batch_releases(mut self, on: bool) -> Self {
         self.batch_releases = on;
         self

@@ -168,7 +168,8 @@ impl<'r> Token<'r> {
 }
 
 /// Lets go of the interpreter this thread holds (if any) while `f` runs, then takes it back,
-/// also when `f` panics. The thread stays registered in it (INV-DESTROY-IDLE).
+/// also when `f` panics. The thread stays registered in it (INV-DESTROY-IDLE). Before `f`,
+/// the releases this thread kept until it let go run in their owners (INV-RELEASE-BATCH).
 ///
 /// Besides [`Token::suspend`], the release path uses this from inside a decref, where no
 /// token is at hand: it runs only library code while out, and no borrow of the suspended
@@ -208,6 +209,7 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
     // before `frame` (declared first) goes; `frame` does not move while `_resume` borrows it.
     unsafe { frame.link() };
     let _resume = Resume(&frame);
+    release::let_go();
     f()
 }
 
@@ -215,7 +217,8 @@ pub(crate) fn suspend_current<R>(f: impl FnOnce() -> R) -> R {
 /// place where entering is written. Each constructor takes the lock its own way, then counts
 /// the entry, records it in the timeline and in `CURRENT`, and the guard undoes all of it
 /// when dropped, also during a panic: afterwards the thread holds nothing, and the lock is
-/// let go with the entry unregistered. Tokens are made only from an entry
+/// let go with the entry unregistered; then the releases this thread kept until it let go
+/// run in their owners (INV-RELEASE-BATCH). Tokens are made only from an entry
 /// ([`Entry::token`]), so a token always stands for a lock this thread holds.
 pub(crate) struct Entry<'a> {
     rt: &'a Runtime,
@@ -305,6 +308,7 @@ impl Drop for Entry<'_> {
         self.interp.trace(false);
         set_current(ptr::null());
         self.interp.lock.exit();
+        release::let_go();
     }
 }
 

@@ -325,8 +325,9 @@ fn slices_of_a_received_view_share_one_export() {
 #[test]
 fn a_received_view_gives_its_export_back_once_it_and_the_views_over_it_are_released() {
     // INV-RELEASE-IN-OWNER: a received view is one memoryview object holding the pinned
-    // export; the views made of it share that export, which goes back to the sender as soon
-    // as the received view and every view over it are released, their handles still held.
+    // export; the views made of it share that export, whose release starts as soon as the
+    // received view and every view over it are released, their handles still held. It
+    // waits in the thread's batch until the thread lets go of `r` (INV-RELEASE-BATCH).
     let (rt, s, r, ch) = setup(Config::default());
     let array = send_kept(&rt, s, &ch, Item::Buffer, |tok| {
         tok.bytearray(b"0123456789")
@@ -349,12 +350,16 @@ fn a_received_view_gives_its_export_back_once_it_and_the_views_over_it_are_relea
         assert_eq!(again.to_bytes().unwrap(), b"0123456789");
         again.release_view().unwrap();
         assert_eq!(slice.to_bytes().unwrap(), b"234");
-        assert_eq!(rt.info(s).unwrap().pinned_exports, 1, "the slice holds it");
+        let started = || rt.counters().releases_batched;
+        assert_eq!(started(), 0, "the slice holds it");
         slice.release_view().unwrap();
-        assert_eq!(rt.info(s).unwrap().pinned_exports, 0, "handles still held");
+        assert_eq!(started(), 1, "handles still held");
+        assert_eq!(rt.info(s).unwrap().pinned_exports, 1, "until r is let go");
         drop((view, again, slice));
+        assert_eq!(started(), 1, "given back once");
     })
     .unwrap();
+    assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
     assert_eq!(export_count(&rt, &array), 0);
     drop(array);
     assert_clean(&rt);
@@ -858,19 +863,121 @@ fn releases_for_an_owner_switched_out_of_wait_for_its_return() {
     assert_eq!((c.releases_batched, c.releases_deferred), (0, 10));
 }
 
-#[test]
-fn releases_for_an_owner_this_thread_did_not_switch_out_of_are_not_batched() {
-    // INV-RELEASE-BATCH: only an owner this thread will take back keeps a batch: views of
-    // `s` dropped in `r` entered from outside go their strategy's way at once.
-    let (rt, s, r, ch) = setup(Config::default());
-    let data = send_kept(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
-    let view = recv_owned(&rt, r, &ch);
+/// Sends `n` zero-copy items from `s`, enters `r` from outside and drops them there;
+/// returns the owner's pinned exports seen in `r` after the last drop, and the counters of
+/// the round (the entry included).
+fn drop_views_in_another_interpreter(config: Config, n: usize) -> (usize, Counters) {
+    let (rt, s, r, ch) = setup(config);
+    rt.enter(s, |ts| {
+        let data = ts.bytes(b"kept");
+        for _ in 0..n {
+            ch.send(ts, Outgoing::buffer(&data).unwrap()).unwrap();
+        }
+    })
+    .unwrap();
     let before = rt.counters();
-    rt.enter(r, move |_| drop(view)).unwrap();
-    let c = rt.counters().since(&before);
-    assert_eq!((c.releases_batched, c.releases_switched), (0, 1));
-    assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
-    drop(data);
+    let seen_in_r = rt
+        .enter(r, |tr| {
+            for _ in 0..n {
+                drop(ch.recv(tr).unwrap());
+            }
+            tr.runtime().info(s).unwrap().pinned_exports
+        })
+        .unwrap();
+    let counters = rt.counters().since(&before);
+    assert_eq!(
+        rt.info(s).unwrap().pinned_exports,
+        0,
+        "all released on leaving r"
+    );
+    ch.destroy().unwrap();
+    assert_clean(&rt);
+    (seen_in_r, counters)
+}
+
+#[test]
+fn releases_for_an_owner_this_thread_does_not_hold_wait_until_it_lets_go() {
+    // INV-RELEASE-BATCH: under `Switch`, views of `s` dropped in `r` entered from outside
+    // wait until the thread lets go of `r`, which then enters `s` once for all of them; the
+    // 64th enters `s` at once for the first 64.
+    let (waiting, c) = drop_views_in_another_interpreter(Config::default(), 1);
+    assert_eq!(waiting, 1, "kept while the thread holds r");
+    assert_eq!((c.releases_batched, c.releases_switched), (1, 1));
+    let (waiting, c) = drop_views_in_another_interpreter(Config::default(), 100);
+    assert_eq!(waiting, 36);
+    assert_eq!((c.releases_batched, c.releases_switched), (100, 2));
+    // Under `Adaptive` (which may defer instead of entering), or with batching off, each
+    // release goes its strategy's way at once.
+    let adaptive = Config::default().release(ReleaseStrategy::Adaptive);
+    let (waiting, c) = drop_views_in_another_interpreter(adaptive, 3);
+    assert_eq!(waiting, 0);
+    assert_eq!((c.releases_batched, c.releases_switched), (0, 3));
+    let off = Config::default().batch_releases(false);
+    let (waiting, c) = drop_views_in_another_interpreter(off, 3);
+    assert_eq!(waiting, 0);
+    assert_eq!((c.releases_batched, c.releases_switched), (0, 3));
+}
+
+#[test]
+fn a_suspension_runs_the_releases_kept_until_the_thread_lets_go() {
+    // INV-RELEASE-BATCH: letting go of `r` for a moment (`Token::suspend`, also under a
+    // switch or a destroy) runs them before the closure.
+    let (rt, s, r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
+    send(&rt, s, &ch, Item::Object, |tok| tok.list(&[]));
+    rt.enter(r, |tr| {
+        drop(ch.recv(tr).unwrap());
+        drop(ch.recv(tr).unwrap());
+        assert_eq!(tr.runtime().info(s).unwrap().pinned_exports, 1);
+        assert_eq!(tr.runtime().exports(s).unwrap().len(), 1);
+        tr.suspend(|| {
+            assert_eq!(rt.info(s).unwrap().pinned_exports, 0);
+            assert!(rt.exports(s).unwrap().is_empty());
+        });
+        // Destroying the origin from `r` right after dropping its last proxy: the release
+        // has run, so `Refuse` finds nothing held and nothing pending.
+        send_from_switch(tr, s, &ch);
+        drop(ch.recv(tr).unwrap());
+        let report = tr.destroy(s).unwrap();
+        assert_eq!((report.pending_releases, report.leaked_objects), (0, 0));
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!(
+        (c.releases_batched, c.releases_switched, c.releases_late),
+        (3, 2, 0)
+    );
+    ch.destroy().unwrap();
+    assert_clean(&rt);
+}
+
+/// Switches from the current interpreter to `s` and sends a new list on `ch` there.
+fn send_from_switch(tok: &mut xinterp::Token<'_>, s: xinterp::InterpId, ch: &xinterp::Channel) {
+    tok.switch(s, |ts| {
+        ch.send(ts, Outgoing::object(&ts.list(&[]))).unwrap()
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_kept_release_whose_owner_is_destroyed_meanwhile_runs_late() {
+    // INV-RELEASE-BATCH, INV-OWNER-DEATH: a proxy's release waits in the batch while another
+    // thread destroys its origin under `Refuse` (a release on its way back does not block
+    // it); the thread lets go of `r` and runs the release late. Nothing leaks.
+    let (rt, s, r, ch) = setup(Config::default());
+    send(&rt, s, &ch, Item::Object, |tok| tok.list(&[]));
+    rt.enter(r, |tr| {
+        drop(ch.recv(tr).unwrap());
+        let other = tr.runtime().clone();
+        let report = std::thread::spawn(move || other.destroy(s).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!((report.pending_releases, report.leaked_objects), (1, 0));
+    })
+    .unwrap();
+    let c = rt.counters();
+    assert_eq!((c.releases_batched, c.releases_late), (1, 1));
+    ch.destroy().unwrap();
     assert_clean(&rt);
 }
 

@@ -218,8 +218,9 @@ pub fn run(h: &Harness) -> Experiment {
             rt.enter(r, |tok| {
                 let received: Vec<_> = (0..now).map(|_| ch.recv(tok).expect("queued")).collect();
                 black_box(&received);
-                // Their drops release the origin references (one switch each): part of
-                // this row, and counted.
+                // Their drops release the origin references, kept in the thread's batch
+                // until it leaves `r` (one entry into `s` for all): part of this row, and
+                // counted.
             })
             .expect("entering r");
         }

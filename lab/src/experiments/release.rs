@@ -8,6 +8,8 @@
 //! releases per repetition than the bound, so a deferred release is always deferred) and
 //! **at the bound** (many more, so the backlog reaches the bound and backpressure turns
 //! deferred releases into switched ones). A sweep over the owner's busy share follows.
+//! Releases are not batched here (`Config::batch_releases(false)`): each goes its
+//! strategy's way at its drop.
 //!
 //! Per repetition: time per release until every export is back in the owner (throughput);
 //! the drop latency (how long the dropping thread waited); the **release latency** (from
@@ -90,10 +92,14 @@ struct Once {
 
 /// One repetition.
 fn once(strategy: ReleaseStrategy, p: &Params, busy_share: f64, views: usize) -> Once {
+    // Unbatched: each drop takes its strategy's way at once, so that the strategies are
+    // compared release by release (a batch would hold `Switch` releases until the thread
+    // leaves the receiver; batching is measured in `channel` and `proxy`).
     let rt = Runtime::with_config(
         Config::default()
             .release(strategy)
-            .deferred_limit(p.deferred_limit),
+            .deferred_limit(p.deferred_limit)
+            .batch_releases(false),
     );
     let owner = rt.create().expect("creating the owner");
     let receivers: Vec<_> = (0..p.receivers)
