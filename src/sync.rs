@@ -169,15 +169,34 @@ impl<T> SetOnce<T> {
 pub(crate) use std::sync::OnceLock;
 
 /// A number never handed out before in this process (runtime ids, export serials), so that a
-/// key made of it names one thing across every runtime in the process.
+/// key made of it names one thing across every runtime in the process. Unique, not ordered:
+/// each thread takes a range of [`UNIQUE_RANGE`] at a time and hands it out in order, so
+/// an export costs no atomic read-modify-write.
 ///
-/// A plain `core` atomic in every build, deliberately: it is a counter for uniqueness, not
-/// part of any protocol, and loom (which resets its own state every execution) must not
-/// hand out the same number twice across executions of a model.
+/// A plain `core` atomic and a plain `std` thread-local in every build, deliberately: a
+/// counter for uniqueness, not part of any protocol. Loom resets its own state every
+/// execution and must not hand out the same number twice across executions of a model.
+/// Model threads that share an OS thread share its range, and loom switches threads only at
+/// its own operations, never inside this function.
 pub(crate) fn process_unique() -> u64 {
     static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    std::thread_local! {
+        /// The next number of this thread's range, and the range's end.
+        static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT.fetch_add(UNIQUE_RANGE, core::sync::atomic::Ordering::Relaxed);
+            end = next + UNIQUE_RANGE;
+        }
+        range.set((next + 1, end));
+        next
+    })
 }
+
+/// How many unique numbers a thread takes at a time.
+const UNIQUE_RANGE: u64 = 1024;
 
 /// A mutex with parking_lot's shape: `lock()` gives the guard, never a poison error.
 #[derive(Debug, Default)]
@@ -354,5 +373,35 @@ mod map {
         {
             self.0.lock().drain().map(|(_, v)| v).collect()
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn process_unique_numbers_are_unique_across_threads_and_ranges() {
+        let per_thread = 3 * super::UNIQUE_RANGE as usize + 7;
+        let taken: Vec<Vec<u64>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(move || (0..per_thread).map(|_| super::process_unique()).collect())
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let mut seen = HashSet::new();
+        for numbers in &taken {
+            assert!(
+                numbers.windows(2).all(|w| w[0] < w[1]),
+                "in order within a thread"
+            );
+            for &n in numbers {
+                assert!(n != 0 && n != u64::MAX);
+                assert!(seen.insert(n), "{n} handed out twice");
+            }
+        }
+        assert_eq!(seen.len(), 4 * per_thread);
     }
 }
