@@ -41,7 +41,7 @@ impl Outgoing {
     pub fn bytes(obj: &Obj<'_>) -> Result<Outgoing> {
         // A `bytes` (never a proxy) is copied straight from its storage.
         let data = match obj.body() {
-            Body::Bytes { data, .. } => data.clone(),
+            Body::Bytes { data, .. } => crate::object::copy_bytes(data),
             _ => obj.to_bytes()?.into_boxed_slice(),
         };
         obj.token()

@@ -1,12 +1,15 @@
-//! Each thread's cache of free object blocks, as CPython keeps free lists: an object freed on
-//! a thread leaves its block here, and the next object made on that thread takes it.
+//! Each thread's caches of free memory, as CPython keeps free lists: an object freed on a
+//! thread leaves its block here, and the next object made on that thread takes it; a freed
+//! `bytes`'s storage of up to [`BYTES_MAX`] bytes waits for the next copy of that length.
 //!
 //! Channels move objects in batches: a receiver frees 64 views in a row, then the sender
 //! makes 64 more. The allocator's own per-thread cache holds 7 blocks of a size, so most of
 //! those frees and allocations went through its slower paths (about 130 instructions a
-//! pair). A block is only memory: which interpreter owned the object it held does not
-//! matter, so the cache is per thread, touched only by its thread, with no lock. It keeps
-//! at most [`KEPT`] blocks (about 14 KiB), given back to the allocator when the thread exits.
+//! pair). A bytes item is a copy made by the sender and freed by the receiver, often the
+//! same length every time. Memory is only memory: which interpreter owned the object that
+//! held it does not matter, so the caches are per thread, touched only by their thread, with
+//! no lock. They keep at most [`KEPT`] blocks (about 14 KiB) and [`BYTES_KEPT`] buffers
+//! (at most 16 KiB), given back to the allocator when the thread exits.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -22,6 +25,67 @@ type Block = Box<MaybeUninit<ObjBox>>;
 
 const_thread_local! {
     static FREE: RefCell<Vec<Block>> = RefCell::new(Vec::new());
+}
+
+/// The longest `bytes` storage kept.
+const BYTES_MAX: usize = 256;
+
+/// The most `bytes` storages a thread keeps.
+const BYTES_KEPT: usize = 64;
+
+/// How many of the most recently kept storages a copy looks through for its length.
+const BYTES_LOOKED_AT: usize = 8;
+
+const_thread_local! {
+    static FREE_BYTES: RefCell<Vec<Box<[u8]>>> = RefCell::new(Vec::new());
+}
+
+/// A copy of `src` (a new `bytes`'s storage): in a storage of its length freed lately on this
+/// thread, if there is one, or in a new allocation.
+#[inline]
+pub(crate) fn copy_bytes(src: &[u8]) -> Box<[u8]> {
+    if src.is_empty() || src.len() > BYTES_MAX {
+        return src.into();
+    }
+    // An error is the cache already destroyed at the thread's exit: allocate.
+    let kept = FREE_BYTES.try_with(|free| {
+        let mut free = free.borrow_mut();
+        let newest = free.len().checked_sub(1)?;
+        let back = free
+            .iter()
+            .rev()
+            .take(BYTES_LOOKED_AT)
+            .position(|kept| kept.len() == src.len())?;
+        Some(free.swap_remove(newest - back))
+    });
+    match kept {
+        Ok(Some(mut storage)) => {
+            storage.copy_from_slice(src);
+            storage
+        }
+        _ => src.into(),
+    }
+}
+
+/// Keeps `storage`, a freed `bytes`'s, for the next copy of its length on this thread; frees
+/// it if it is too long or the cache is full (or already destroyed at the thread's exit).
+#[inline]
+pub(super) fn give_bytes(storage: Box<[u8]>) {
+    if storage.is_empty() || storage.len() > BYTES_MAX {
+        return;
+    }
+    let full = FREE_BYTES.try_with(|free| {
+        let mut free = free.borrow_mut();
+        if free.len() < BYTES_KEPT {
+            free.push(storage);
+            None
+        } else {
+            Some(storage)
+        }
+    });
+    if let Ok(Some(storage)) = full {
+        drop(storage);
+    }
 }
 
 /// A block for a new object: this thread's last freed one, or a new allocation.
@@ -58,6 +122,44 @@ mod tests {
 
     fn kept() -> usize {
         FREE.with(|free| free.borrow().len())
+    }
+
+    fn bytes_kept() -> Vec<usize> {
+        FREE_BYTES.with(|free| free.borrow().iter().map(|b| b.len()).collect())
+    }
+
+    #[test]
+    fn a_freed_bytes_storage_is_reused_for_a_copy_of_its_length_and_the_cache_is_bounded() {
+        let first = copy_bytes(b"abcd");
+        let addr = first.as_ptr();
+        give_bytes(first);
+        give_bytes(copy_bytes(b"xy"));
+        assert_eq!(bytes_kept(), [4, 2]);
+        let again = copy_bytes(b"wxyz");
+        assert_eq!(
+            (again.as_ptr(), &*again),
+            (addr, &b"wxyz"[..]),
+            "same storage, new bytes"
+        );
+        assert_eq!(bytes_kept(), [2]);
+        // Empty and long storages are not kept; only the newest few are looked through.
+        give_bytes(Box::new([]));
+        give_bytes(vec![0; BYTES_MAX + 1].into_boxed_slice());
+        assert_eq!(bytes_kept(), [2]);
+        (0..BYTES_LOOKED_AT).for_each(|_| give_bytes(vec![3; 3].into_boxed_slice()));
+        assert_eq!(copy_bytes(b"pq").len(), 2);
+        assert_eq!(
+            bytes_kept().len(),
+            1 + BYTES_LOOKED_AT,
+            "the 2-byte one was too deep"
+        );
+        (0..BYTES_KEPT).for_each(|_| give_bytes(vec![1; 3].into_boxed_slice()));
+        assert_eq!(
+            bytes_kept().len(),
+            BYTES_KEPT,
+            "the rest went back to the allocator"
+        );
+        FREE_BYTES.with(|free| free.borrow_mut().clear());
     }
 
     #[test]

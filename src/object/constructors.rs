@@ -28,7 +28,7 @@ impl Token<'_> {
     /// A `bytes` holding a copy of `value`.
     pub fn bytes(&self, value: &[u8]) -> Obj<'_> {
         self.alloc(Body::Bytes {
-            data: value.into(),
+            data: super::copy_bytes(value),
             exports: OwnerCell::new(0),
         })
     }

@@ -38,6 +38,7 @@ use std::borrow::Cow;
 use std::mem;
 use std::ptr::{self, NonNull};
 
+pub(crate) use blocks::copy_bytes;
 pub use buffer::Buffer;
 pub(crate) use buffer::{PinnedExport, ReceivedView};
 pub(crate) use cell::OwnerCell;
@@ -305,12 +306,12 @@ impl Body {
                     out.push(view.exporter);
                 }
             }
+            Body::Bytes { data, .. } => blocks::give_bytes(data),
             Body::None
             | Body::Bool(_)
             | Body::Int(_)
             | Body::Float(_)
             | Body::Str(_)
-            | Body::Bytes { .. }
             | Body::ByteArray { .. }
             | Body::Class(_)
             | Body::ReceivedView(_)
