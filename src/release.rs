@@ -61,8 +61,9 @@ pub(crate) fn release_in_owner(
                 }
                 Ok(Kept::UntilLetGo(waiting)) => {
                     counters.bump(Event::ReleasesBatched);
-                    if waiting >= BATCH_LIMIT {
-                        // Letting go runs every release kept until then (`let_go`).
+                    // Letting go runs every release kept until then (`let_go`); while it is
+                    // running already, its loop will enter this owner anyway.
+                    if waiting >= BATCH_LIMIT && !LETTING_GO.with(Cell::get) {
                         suspend_current(|| ());
                     }
                     return;
@@ -423,7 +424,8 @@ fn run_batch(owner: &InterpState) {
         }
         frame = this.outer;
     }
-    let (mut mine, owner_kept) = BATCH.with(|batch| {
+    // An error is the batch already destroyed at the thread's exit: nothing waits in it.
+    let Ok((mut mine, owner_kept)) = BATCH.try_with(|batch| {
         let Batch {
             waiting,
             spare,
@@ -440,7 +442,9 @@ fn run_batch(owner: &InterpState) {
             .position(|(kept, _)| Arc::as_ptr(kept) == state)
             .map(|at| until_let_go.swap_remove(at));
         (all, owner_kept)
-    });
+    }) else {
+        return;
+    };
     WAITING.with(|n| n.set(n.get() - mine.len()));
     for release in mine.drain(..) {
         release.run(owner);

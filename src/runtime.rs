@@ -402,7 +402,9 @@ impl Runtime {
     }
 
     /// Enters interpreter `id` from a thread that holds none, drains its pending-call inbox,
-    /// runs `f` with a token for it and leaves. Waits while another thread holds it.
+    /// runs `f` with a token for it and leaves. Waits while another thread holds it. Having
+    /// left, it runs the releases kept while inside (views and proxies of other interpreters
+    /// dropped there), entering each of their owners once (INV-RELEASE-BATCH).
     ///
     /// Fails with `AlreadyEntered` on a thread that already holds an interpreter (use
     /// [`Token::switch`]), and with `InterpreterNotFound` for an unknown or destroyed id.
@@ -575,7 +577,9 @@ impl Runtime {
     /// when no handle is left: nobody can be inside any interpreter of this runtime
     /// (entering borrows a handle) and no `OwnedObj` exists (each holds a handle), except a
     /// thread running a release for an item it dropped (an `Incoming` or `Outgoing` holds
-    /// no handle), which is waited for: releases run library code only, and end.
+    /// no handle), which is waited for: releases run library code only, and end. A release
+    /// kept in a thread's batch (INV-RELEASE-BATCH) is not waited for: it runs late when
+    /// that thread lets go, its `Arc` keeping the state and the runtime's memory.
     pub(crate) fn finalize_interpreters(
         &self,
         close: impl Fn(&InterpState) -> Result<()>,

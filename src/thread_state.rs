@@ -149,6 +149,10 @@ impl<'r> Token<'r> {
     /// the analogue of `Py_BEGIN_ALLOW_THREADS`. The thread stays registered in this
     /// interpreter, so it cannot be destroyed meanwhile (INV-DESTROY-IDLE). Inside `f` the
     /// thread holds no interpreter and may enter any, this one included.
+    ///
+    /// Before `f`, the releases this thread kept while holding this interpreter run in their
+    /// owners, each entered once (waiting for it if another thread holds it), as they do
+    /// when the thread leaves an interpreter (INV-RELEASE-BATCH).
     pub fn suspend<R>(&mut self, f: impl FnOnce() -> R) -> R {
         debug_assert!(ptr::eq(current(), Arc::as_ptr(self.interp)));
         suspend_current(f)

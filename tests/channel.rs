@@ -1098,3 +1098,42 @@ fn an_unreceived_moved_graph_dropped_from_a_switch_goes_back_with_the_batch() {
     assert_eq!((c.releases_batched, c.releases_switched), (1, 0));
     assert_clean(&rt);
 }
+
+#[test]
+fn releases_kept_while_letting_go_wait_for_the_same_loop() {
+    // INV-RELEASE-BATCH, INV-RELEASE-BOUNDED: leaving `r` enters `s` for a proxy's release,
+    // which frees a list holding 100 views of `t`'s bytes. Their releases are kept for `t`
+    // past the 64th (the loop enters `t` next), not one suspension of `s` each.
+    let rt = Runtime::with_config(Config::default().trace(true));
+    let (s, r, t) = (
+        rt.create().unwrap(),
+        rt.create().unwrap(),
+        rt.create().unwrap(),
+    );
+    let ch = rt.create_channel();
+    rt.enter(t, |tt| {
+        let data = tt.bytes(b"t");
+        for _ in 0..100 {
+            ch.send(tt, Outgoing::buffer(&data).unwrap()).unwrap();
+        }
+    })
+    .unwrap();
+    rt.enter(s, |ts| {
+        let views: Vec<_> = (0..100).map(|_| ch.recv(ts).unwrap()).collect();
+        ch.send(ts, Outgoing::object(&ts.list(&views))).unwrap();
+    })
+    .unwrap();
+    let proxy = recv_owned(&rt, r, &ch);
+    rt.take_trace();
+    let before = rt.counters();
+    rt.enter(r, move |_| drop(proxy)).unwrap();
+    let c = rt.counters().since(&before);
+    let trace = rt.take_trace();
+    let holds = |id| trace.iter().filter(|e| e.interp == id && e.begin).count();
+    let events = trace.len();
+    assert_eq!((holds(r), holds(s), holds(t)), (1, 1, 1), "{events} events");
+    assert_eq!((c.releases_batched, c.releases_switched), (101, 2));
+    assert_eq!(rt.info(t).unwrap().pinned_exports, 0);
+    ch.destroy().unwrap();
+    assert_clean(&rt);
+}

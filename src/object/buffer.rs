@@ -594,6 +594,12 @@ impl<'t> Obj<'t> {
     /// the exporter (a received view: its export in the sender, once no view over it is
     /// left). Idempotent; `BufferError` while buffers taken from the view are live. (Named
     /// apart from the release protocol that gives a pinned export back in its owner.)
+    ///
+    /// A received view's export goes back in the sender by the runtime's release strategy:
+    /// under the default, when this thread next lets go of the interpreter it holds, or takes
+    /// the sender back if it switched out of it (INV-RELEASE-BATCH); until then the sender's
+    /// `bytearray` cannot resize. CPython, too, defers a foreign buffer's release to its
+    /// owner.
     pub fn release_view(&self) -> Result<()> {
         let Some((released, exports)) = view_cells(self.body()) else {
             return fail(
