@@ -74,16 +74,8 @@ pub(super) fn give_bytes(storage: Box<[u8]>) {
     if storage.is_empty() || storage.len() > BYTES_MAX {
         return;
     }
-    let full = FREE_BYTES.try_with(|free| {
-        let mut free = free.borrow_mut();
-        if free.len() < BYTES_KEPT {
-            free.push(storage);
-            None
-        } else {
-            Some(storage)
-        }
-    });
-    if let Ok(Some(storage)) = full {
+    if let Ok(Some(storage)) = FREE_BYTES.try_with(|free| keep(free, storage, BYTES_KEPT)) {
+        // Freed outside the borrow.
         drop(storage);
     }
 }
@@ -102,17 +94,20 @@ pub(super) fn take() -> Block {
 /// if the cache is full (or already destroyed at the thread's exit).
 #[inline]
 pub(super) fn give(block: Block) {
-    let full = FREE.try_with(|free| {
-        let mut free = free.borrow_mut();
-        if free.len() < KEPT {
-            free.push(block);
-            None
-        } else {
-            Some(block)
-        }
-    });
-    if let Ok(Some(block)) = full {
+    if let Ok(Some(block)) = FREE.try_with(|free| keep(free, block, KEPT)) {
+        // Freed outside the borrow.
         drop(block);
+    }
+}
+
+/// Pushes `item` onto `free` if it holds fewer than `most`; gives it back otherwise.
+fn keep<T>(free: &RefCell<Vec<T>>, item: T, most: usize) -> Option<T> {
+    let mut free = free.borrow_mut();
+    if free.len() < most {
+        free.push(item);
+        None
+    } else {
+        Some(item)
     }
 }
 
