@@ -52,9 +52,22 @@ struct Shared {
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    /// Counted in `Shared::handles`. Interpreter states hold uncounted handles: the registry
-    /// holds the states, so a counted one would keep the runtime alive forever.
-    counted: bool,
+    /// What this handle is, and whether it counts in `Shared::handles`.
+    kind: Handle,
+}
+
+/// The kinds of runtime handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handle {
+    /// A user's handle: counted; its drop also empties this thread's cache of the runtime's
+    /// states, so a thread that is done with a runtime keeps none of them (INV-LOOKUP-CACHE).
+    User,
+    /// An `OwnedObj`'s: counted; its drop keeps the thread's cached states, since an object
+    /// handle going is no sign that the thread is done with the runtime.
+    Object,
+    /// An interpreter state's or a `Channel`'s: not counted. The registry holds the states,
+    /// so a counted one would keep the runtime alive forever.
+    Uncounted,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -71,54 +84,17 @@ impl Clone for Runtime {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Self {
             shared: Arc::clone(&self.shared),
-            counted: true,
+            kind: Handle::User,
         }
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.counted {
-            // This thread's cached states of the runtime go with any of its handles, so a
-            // thread that is done with a runtime keeps none of its states (INV-LOOKUP-CACHE).
+        if self.kind == Handle::User {
             state_cache::forget_runtime(self.shared.id);
         }
-        self.let_go();
-    }
-}
-
-/// A counted handle that an `OwnedObj` holds: dropping it keeps this thread's cached states
-/// (INV-LOOKUP-CACHE), since an object handle going is no sign that the thread is done with
-/// the runtime.
-pub(crate) struct HeldRuntime(std::mem::ManuallyDrop<Runtime>);
-
-impl HeldRuntime {
-    pub(crate) fn new(rt: &Runtime) -> Self {
-        Self(std::mem::ManuallyDrop::new(rt.clone()))
-    }
-}
-
-impl std::ops::Deref for HeldRuntime {
-    type Target = Runtime;
-
-    fn deref(&self) -> &Runtime {
-        &self.0
-    }
-}
-
-impl Drop for HeldRuntime {
-    fn drop(&mut self) {
-        self.0.let_go();
-        // SAFETY: the handle is never used again, and `Runtime`'s own `Drop` never runs for
-        // it: its `Arc` (the one field that needs dropping) is dropped once, here.
-        unsafe { std::ptr::drop_in_place(&mut self.0.shared) };
-    }
-}
-
-impl Runtime {
-    /// Gives up this handle's count; the last counted handle finalizes the runtime.
-    fn let_go(&self) {
-        if self.counted
+        if self.kind != Handle::Uncounted
             && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
             && !self.shared.finalizing.swap(true, Ordering::AcqRel)
         {
@@ -309,7 +285,7 @@ impl Runtime {
         };
         let rt = Self {
             shared: Arc::new(shared),
-            counted: true,
+            kind: Handle::User,
         };
         let main_state = InterpState::new(
             main,
@@ -329,7 +305,16 @@ impl Runtime {
     pub(crate) fn uncounted(&self) -> Runtime {
         Runtime {
             shared: Arc::clone(&self.shared),
-            counted: false,
+            kind: Handle::Uncounted,
+        }
+    }
+
+    /// A counted handle for an `OwnedObj`, whose drop keeps this thread's cached states.
+    pub(crate) fn for_object(&self) -> Runtime {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Runtime {
+            shared: Arc::clone(&self.shared),
+            kind: Handle::Object,
         }
     }
 

@@ -55,7 +55,6 @@ use pointer::{ObjBox, ObjHeader, Worklist};
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::InterpState;
-use crate::runtime::HeldRuntime;
 use crate::sync::{Arc, DataByte, Ordering, SetOnce, UnsafeCell};
 use crate::thread_state::Token;
 
@@ -463,7 +462,7 @@ impl<'t> Obj<'t> {
         interp.owned_handles.fetch_add(1, Ordering::Relaxed);
         OwnedObj {
             owner: Arc::clone(interp),
-            runtime: HeldRuntime::new(self.tok.runtime()),
+            runtime: self.tok.runtime().for_object(),
             ptr: self.into_ptr(),
         }
     }

@@ -7,7 +7,7 @@ use super::{Obj, ObjPtr};
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
-use crate::runtime::HeldRuntime;
+use crate::runtime::Runtime;
 use crate::sync::{Arc, Ordering};
 use crate::thread_state::{current, Token};
 
@@ -19,7 +19,7 @@ pub struct OwnedObj {
     /// (INV-OWNER-OUTLIVES).
     pub(super) owner: Arc<InterpState>,
     /// Keeps the runtime alive: its finalization waits for every owned handle.
-    pub(super) runtime: HeldRuntime,
+    pub(super) runtime: Runtime,
 }
 
 // SAFETY: an `OwnedObj` only reaches its object through `bind` (which checks that the token
