@@ -18,6 +18,7 @@ mod imp {
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread::yield_now;
+    pub(crate) use loom::thread::LocalKey;
     pub(crate) use loom::thread_local;
 
     pub(crate) type RawMutex<T> = loom::sync::Mutex<T>;
@@ -50,6 +51,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread::yield_now;
+    pub(crate) use std::thread::LocalKey;
     pub(crate) use std::thread_local;
 
     pub(crate) type RawMutex<T> = parking_lot::Mutex<T>;
@@ -102,7 +104,8 @@ mod imp {
 /// otherwise. Callers guarantee exclusion themselves (for object state: by holding the owner
 /// interpreter, INV-OWN-LOCKED); loom and Miri report a caller that does not.
 pub(crate) use imp::{
-    fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+    fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, LocalKey, Ordering,
+    UnsafeCell,
 };
 
 /// `thread_local!` for a value made by a `const` expression: std's with a `const`

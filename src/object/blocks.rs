@@ -1,6 +1,8 @@
 //! Each thread's caches of free memory, as CPython keeps free lists: an object freed on a
 //! thread leaves its block here, and the next object made on that thread takes it; a freed
-//! `bytes`'s storage of up to [`BYTES_MAX`] bytes waits for the next copy of that length.
+//! `bytes`'s storage of up to [`BYTES_MAX`] bytes waits for the next copy of that length;
+//! and the layers above keep boxes of their own types in a [`FreeBoxes`] (a channel's
+//! object items).
 //!
 //! Channels move objects in batches: a receiver frees 64 views in a row, then the sender
 //! makes 64 more. The allocator's own per-thread cache holds 7 blocks of a size, so most of
@@ -9,13 +11,14 @@
 //! same length every time. Memory is only memory: which interpreter owned the object that
 //! held it does not matter, so the caches are per thread, touched only by their thread, with
 //! no lock. They keep at most [`KEPT`] blocks (about 14 KiB) and [`BYTES_KEPT`] buffers
-//! (at most 16 KiB), given back to the allocator when the thread exits.
+//! (at most 16 KiB), and the channel's item boxes at most 64 of each kind (16 KiB), given
+//! back to the allocator when the thread exits.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use super::ObjBox;
-use crate::sync::const_thread_local;
+use crate::sync::{const_thread_local, LocalKey};
 
 /// The most blocks a thread keeps.
 const KEPT: usize = 128;
@@ -100,6 +103,55 @@ pub(super) fn give(block: Block) {
     }
 }
 
+/// A thread's freed boxes of one type, at most `most` of them, for the next values of that
+/// type it boxes: the value of a `const_thread_local!`, used through [`boxed`] and
+/// [`unboxed`].
+pub(crate) struct FreeBoxes<T> {
+    boxes: RefCell<Vec<Box<MaybeUninit<T>>>>,
+    most: usize,
+}
+
+impl<T> FreeBoxes<T> {
+    pub(crate) const fn new(most: usize) -> Self {
+        Self {
+            boxes: RefCell::new(Vec::new()),
+            most,
+        }
+    }
+}
+
+/// `value` in the box this thread freed last into `free`, or in a new one.
+#[inline]
+pub(crate) fn boxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, value: T) -> Box<T> {
+    // An error is the cache already destroyed at the thread's exit: allocate.
+    match free.try_with(|free| free.boxes.borrow_mut().pop()) {
+        Ok(Some(mut spare)) => {
+            spare.write(value);
+            // SAFETY: initialised just above.
+            unsafe { spare.assume_init() }
+        }
+        _ => Box::new(value),
+    }
+}
+
+/// The value out of `boxed`, whose box `free` keeps for the next [`boxed`] on this thread
+/// (or frees, if it is full or already destroyed at the thread's exit).
+#[inline]
+pub(crate) fn unboxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, boxed: Box<T>) -> T {
+    let raw = Box::into_raw(boxed);
+    // SAFETY: `raw` holds the live `T` its box just gave up, reachable from nowhere else; it
+    // is moved out once, here.
+    let value = unsafe { raw.read() };
+    // SAFETY: the same allocation, made for a `T`, whose layout `MaybeUninit<T>` shares;
+    // nothing reads it as a `T` again.
+    let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<T>>()) };
+    if let Ok(Some(spare)) = free.try_with(|free| keep(&free.boxes, spare, free.most)) {
+        // Freed outside the borrow.
+        drop(spare);
+    }
+    value
+}
+
 /// Pushes `item` onto `free` if it holds fewer than `most`; gives it back otherwise.
 fn keep<T>(free: &RefCell<Vec<T>>, item: T, most: usize) -> Option<T> {
     let mut free = free.borrow_mut();
@@ -155,6 +207,29 @@ mod tests {
             "the rest went back to the allocator"
         );
         FREE_BYTES.with(|free| free.borrow_mut().clear());
+    }
+
+    const_thread_local! {
+        static STRINGS: FreeBoxes<String> = FreeBoxes::new(2);
+    }
+
+    #[test]
+    fn an_unboxed_value_leaves_its_box_for_the_next_one_and_the_cache_is_bounded() {
+        let first = boxed(&STRINGS, String::from("first"));
+        let addr = std::ptr::from_ref(&*first).cast::<u8>();
+        assert_eq!(unboxed(&STRINGS, first), "first", "moved out whole");
+        let second = boxed(&STRINGS, String::from("second"));
+        assert_eq!(
+            std::ptr::from_ref(&*second).cast::<u8>(),
+            addr,
+            "the same box"
+        );
+        assert_eq!(*second, "second");
+        let kept = || STRINGS.with(|free| free.boxes.borrow().len());
+        assert_eq!(kept(), 0);
+        (0..3).for_each(|_| drop(unboxed(&STRINGS, Box::new(String::new()))));
+        assert_eq!(kept(), 2, "two kept, the third given back");
+        drop(second);
     }
 
     #[test]
