@@ -1,8 +1,8 @@
 //! Each thread's caches of free memory, as CPython keeps free lists: an object freed on a
 //! thread leaves its block here, and the next object made on that thread takes it; a freed
-//! `bytes`'s storage of up to [`BYTES_MAX`] bytes waits for the next copy of that length;
-//! and the layers above keep boxes of their own types in a [`FreeBoxes`] (a channel's
-//! object items).
+//! `bytes`'s storage of up to [`BYTES_MAX`] bytes waits for the next copy of that length.
+//! Blocks are kept in a [`FreeBoxes`], as the layers above keep boxes of their own types (a
+//! channel's object items).
 //!
 //! Channels move objects in batches: a receiver frees 64 views in a row, then the sender
 //! makes 64 more. The allocator's own per-thread cache holds 7 blocks of a size, so most of
@@ -27,7 +27,7 @@ const KEPT: usize = 128;
 type Block = Box<MaybeUninit<ObjBox>>;
 
 const_thread_local! {
-    static FREE: RefCell<Vec<Block>> = RefCell::new(Vec::new());
+    static FREE: FreeBoxes<ObjBox> = FreeBoxes::new(KEPT);
 }
 
 /// The longest `bytes` storage kept.
@@ -86,26 +86,19 @@ pub(super) fn give_bytes(storage: Box<[u8]>) {
 /// A block for a new object: this thread's last freed one, or a new allocation.
 #[inline]
 pub(super) fn take() -> Block {
-    // An error is the cache already destroyed at the thread's exit: allocate.
-    FREE.try_with(|free| free.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_else(Box::new_uninit)
+    spare(&FREE).unwrap_or_else(Box::new_uninit)
 }
 
 /// Keeps `block`, whose object is gone, for the next object made on this thread; frees it
 /// if the cache is full (or already destroyed at the thread's exit).
 #[inline]
 pub(super) fn give(block: Block) {
-    if let Ok(Some(block)) = FREE.try_with(|free| keep(free, block, KEPT)) {
-        // Freed outside the borrow.
-        drop(block);
-    }
+    give_box(&FREE, block);
 }
 
 /// A thread's freed boxes of one type, at most `most` of them, for the next values of that
 /// type it boxes: the value of a `const_thread_local!`, used through [`boxed`] and
-/// [`unboxed`].
+/// [`unboxed`] (and, for object blocks, [`take`] and [`give`]).
 pub(crate) struct FreeBoxes<T> {
     boxes: RefCell<Vec<Box<MaybeUninit<T>>>>,
     most: usize,
@@ -123,14 +116,13 @@ impl<T> FreeBoxes<T> {
 /// `value` in the box this thread freed last into `free`, or in a new one.
 #[inline]
 pub(crate) fn boxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, value: T) -> Box<T> {
-    // An error is the cache already destroyed at the thread's exit: allocate.
-    match free.try_with(|free| free.boxes.borrow_mut().pop()) {
-        Ok(Some(mut spare)) => {
+    match spare(free) {
+        Some(mut spare) => {
             spare.write(value);
             // SAFETY: initialised just above.
             unsafe { spare.assume_init() }
         }
-        _ => Box::new(value),
+        None => Box::new(value),
     }
 }
 
@@ -144,12 +136,27 @@ pub(crate) fn unboxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, boxed: 
     let value = unsafe { raw.read() };
     // SAFETY: the same allocation, made for a `T`, whose layout `MaybeUninit<T>` shares;
     // nothing reads it as a `T` again.
-    let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<T>>()) };
+    give_box(free, unsafe { Box::from_raw(raw.cast::<MaybeUninit<T>>()) });
+    value
+}
+
+/// The box this thread freed last into `free`, if any (none once the cache is destroyed at
+/// the thread's exit).
+#[inline]
+fn spare<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>) -> Option<Box<MaybeUninit<T>>> {
+    free.try_with(|free| free.boxes.borrow_mut().pop())
+        .ok()
+        .flatten()
+}
+
+/// Keeps `spare` in `free` for the next box on this thread; frees it if `free` is full (or
+/// already destroyed at the thread's exit).
+#[inline]
+fn give_box<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, spare: Box<MaybeUninit<T>>) {
     if let Ok(Some(spare)) = free.try_with(|free| keep(&free.boxes, spare, free.most)) {
         // Freed outside the borrow.
         drop(spare);
     }
-    value
 }
 
 /// Pushes `item` onto `free` if it holds fewer than `most`; gives it back otherwise.
@@ -168,7 +175,7 @@ mod tests {
     use super::*;
 
     fn kept() -> usize {
-        FREE.with(|free| free.borrow().len())
+        FREE.with(|free| free.boxes.borrow().len())
     }
 
     fn bytes_kept() -> Vec<usize> {
