@@ -34,6 +34,15 @@ fn crossbeam_bounded_same_thread(
 }
 
 #[library_benchmark]
+#[bench::b64(setup = crossbeam_unbounded_fixture)]
+fn crossbeam_unbounded_same_thread(
+    ch: (crossbeam_like::Sender, crossbeam_like::Receiver),
+) -> (crossbeam_like::Sender, crossbeam_like::Receiver) {
+    crossbeam_items(&ch, black_box(&[7u8; 64]), OPS);
+    ch
+}
+
+#[library_benchmark]
 #[bench::uncontended(setup = enter_fixture)]
 fn enter_leave(f: Fixture) -> Fixture {
     enters(&f, OPS);
@@ -70,7 +79,8 @@ fn identity_miss_receive(f: Fixture) -> Fixture {
 
 library_benchmark_group!(
     name = channel;
-    benchmarks = zero_copy_item, bytes_item_same_interpreter, crossbeam_bounded_same_thread
+    benchmarks = zero_copy_item, bytes_item_same_interpreter, crossbeam_bounded_same_thread,
+        crossbeam_unbounded_same_thread
 );
 
 library_benchmark_group!(

@@ -165,8 +165,8 @@ pub fn forwarded_fixture() -> (Fixture, OwnedObj) {
     (f, proxy)
 }
 
-/// Sends and receives `n` 64-byte boxed items through a bounded crossbeam channel on one
-/// thread: the baseline of `bytes_items_same_interpreter`.
+/// Sends and receives `n` 64-byte boxed items through a crossbeam channel on one thread:
+/// the baseline of `bytes_items_same_interpreter`.
 pub fn crossbeam_items(
     ch: &(crossbeam_like::Sender, crossbeam_like::Receiver),
     payload: &[u8],
@@ -184,8 +184,17 @@ pub mod crossbeam_like {
     pub type Receiver = crossbeam_channel::Receiver<Box<[u8]>>;
 }
 
+/// A bounded crossbeam channel (a ring) for one item, warmed.
 pub fn crossbeam_fixture() -> (crossbeam_like::Sender, crossbeam_like::Receiver) {
     let ch = crossbeam_channel::bounded(1);
+    crossbeam_items(&ch, &[7u8; 64], OPS);
+    ch
+}
+
+/// An unbounded crossbeam channel (a list of blocks), warmed: like MemChannel, it never
+/// refuses a send for want of room.
+pub fn crossbeam_unbounded_fixture() -> (crossbeam_like::Sender, crossbeam_like::Receiver) {
+    let ch = crossbeam_channel::unbounded();
     crossbeam_items(&ch, &[7u8; 64], OPS);
     ch
 }

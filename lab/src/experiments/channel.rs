@@ -120,8 +120,26 @@ fn same_interpreter(
     sample
 }
 
-fn crossbeam_same_thread(size: usize, h: &Harness, what: &str, ops: u64) -> Sample {
-    let (tx, rx) = crossbeam_channel::bounded::<Box<[u8]>>(1);
+/// Crossbeam's two channel kinds, one item in flight on one thread: the bounded one (a ring,
+/// one compare-and-swap a side) and the unbounded one (a list of blocks, two
+/// read-modify-writes a side), which like MemChannel never refuses a send for want of room.
+#[derive(Clone, Copy)]
+enum Crossbeam {
+    Bounded,
+    Unbounded,
+}
+
+fn crossbeam_same_thread(
+    kind: Crossbeam,
+    size: usize,
+    h: &Harness,
+    what: &str,
+    ops: u64,
+) -> Sample {
+    let (tx, rx) = match kind {
+        Crossbeam::Bounded => crossbeam_channel::bounded::<Box<[u8]>>(1),
+        Crossbeam::Unbounded => crossbeam_channel::unbounded::<Box<[u8]>>(),
+    };
     let payload = vec![7u8; size];
     h.per_op(what, ops, |n| {
         for _ in 0..n {
@@ -161,11 +179,12 @@ fn memcpy(size: usize, h: &Harness, what: &str, ops: u64) -> Sample {
 }
 
 /// The series measured at every size, in the order measured.
-const SERIES: [&str; 6] = [
+const SERIES: [&str; 7] = [
     "zero-copy buffer, S -> R",
     "copied bytes, S -> R",
     "copied bytes, same interpreter",
     "crossbeam bounded, same thread",
+    "crossbeam unbounded, same thread",
     "crossbeam bounded, two threads",
     "memcpy of the payload",
 ];
@@ -224,12 +243,15 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
             e.push(row(SERIES[1], size, sample).counted_per_op(&rt, &before, all(copy_ops)));
         let sample = same_interpreter(&rt, s, size, h, &what(SERIES[2]), copy_ops);
         let same = e.push(row(SERIES[2], size, sample));
-        let sample = crossbeam_same_thread(size, h, &what(SERIES[3]), copy_ops);
+        let sample = crossbeam_same_thread(Crossbeam::Bounded, size, h, &what(SERIES[3]), copy_ops);
         let cb_same = e.push(row(SERIES[3], size, sample));
-        let sample = crossbeam_two_threads(size, h, &what(SERIES[4]), copy_ops);
-        e.push(row(SERIES[4], size, sample));
-        let sample = memcpy(size, h, &what(SERIES[5]), copy_ops);
-        let copy = e.push(row(SERIES[5], size, sample));
+        let sample =
+            crossbeam_same_thread(Crossbeam::Unbounded, size, h, &what(SERIES[4]), copy_ops);
+        let cb_unbounded = e.push(row(SERIES[4], size, sample));
+        let sample = crossbeam_two_threads(size, h, &what(SERIES[5]), copy_ops);
+        e.push(row(SERIES[5], size, sample));
+        let sample = memcpy(size, h, &what(SERIES[6]), copy_ops);
+        let copy = e.push(row(SERIES[6], size, sample));
 
         e.ratio(&format!("{size_label}: zero-copy / memcpy"), zero, copy);
         e.ratio(&format!("{size_label}: copied / zero-copy"), copied, zero);
@@ -237,6 +259,11 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
             &format!("{size_label}: MemChannel bytes (same interp) / crossbeam"),
             same,
             cb_same,
+        );
+        e.ratio(
+            &format!("{size_label}: MemChannel bytes (same interp) / crossbeam unbounded"),
+            same,
+            cb_unbounded,
         );
     }
     let (first, last) = (zero_copy_rows[0], zero_copy_rows[SIZES.len() - 1]);
