@@ -446,9 +446,7 @@ fn run_batch(owner: &InterpState) {
         return;
     };
     WAITING.with(|n| n.set(n.get() - mine.len()));
-    for release in mine.drain(..) {
-        release.run(owner);
-    }
+    run_all(mine.drain(..), owner);
     BATCH.with(|batch| {
         let spare = &mut batch.borrow_mut().spare;
         if spare.capacity() < mine.capacity() {
@@ -457,6 +455,29 @@ fn run_batch(owner: &InterpState) {
     });
     // Its `Arc`, if it was kept until the thread let go, is dropped with no borrow open.
     drop(owner_kept);
+}
+
+/// Runs `releases` in `owner`, which this thread holds. If one panics (a library bug:
+/// releases run no user code), the rest still run while the panic unwinds, so none is
+/// dropped unrun with its export pinned for good; a second panic aborts, as one does while
+/// a vector's elements are dropped.
+fn run_all(releases: std::vec::Drain<'_, Waiting>, owner: &InterpState) {
+    struct RunRest<'a, 'b> {
+        releases: std::vec::Drain<'a, Waiting>,
+        owner: &'b InterpState,
+    }
+    impl Drop for RunRest<'_, '_> {
+        fn drop(&mut self) {
+            // Empty unless a release panicked.
+            for release in self.releases.by_ref() {
+                release.run(self.owner);
+            }
+        }
+    }
+    let mut rest = RunRest { releases, owner };
+    for release in rest.releases.by_ref() {
+        release.run(owner);
+    }
 }
 
 #[cfg(test)]
@@ -493,5 +514,35 @@ mod tests {
         let padding = [0u64; WORDS];
         let given_back = Waiting::new(ptr::null(), move |_: &InterpState| drop((large, padding)));
         assert!(given_back.is_err());
+    }
+
+    // INV-RELEASE-BATCH: a release that panics (a library bug: releases run no user code)
+    // does not leave the ones batched behind it unrun, their exports pinned for good.
+    #[test]
+    fn a_panicking_batched_release_still_runs_the_ones_behind_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rt = crate::Runtime::new();
+        let owner = rt.lookup(rt.main()).unwrap();
+        let state = Arc::as_ptr(&owner);
+        let ran = std::sync::Arc::new(AtomicUsize::new(0));
+        let fails = |_: &InterpState| std::panic::resume_unwind(Box::new("a library bug"));
+        BATCH.with(|batch| {
+            let waiting = &mut batch.borrow_mut().waiting;
+            waiting.push(Waiting::new(state, fails).ok().unwrap());
+            for _ in 0..2 {
+                let ran = std::sync::Arc::clone(&ran);
+                let counts = move |_: &InterpState| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                };
+                waiting.push(Waiting::new(state, counts).ok().unwrap());
+            }
+        });
+        WAITING.with(|n| n.set(n.get() + 3));
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(&owner)));
+        assert!(unwound.is_err(), "the first release's panic goes on");
+        assert_eq!(ran.load(Ordering::Relaxed), 2, "the two behind it ran");
+        assert_eq!(std::sync::Arc::strong_count(&ran), 1, "and were dropped");
+        assert_eq!(WAITING.with(Cell::get), 0);
+        assert!(BATCH.with(|batch| batch.borrow().waiting.is_empty()));
     }
 }
