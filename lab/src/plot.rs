@@ -13,12 +13,15 @@ use plotters::prelude::*;
 use crate::results::Experiment;
 use crate::stats::Sample;
 
+/// How many markers `marker!` draws, picked by a series' index modulo this.
+const MARKERS: usize = 4;
+
 /// Draws a marker distinct per series (`$i`), so that series drawn over each other stay
 /// visible: `$draw` is `draw_series` on a chart or a closure drawing one element.
 macro_rules! marker {
     ($i:expr, $at:expr, $color:expr, |$el:ident| $draw:expr) => {{
         let (at, color) = ($at, $color);
-        match $i % 4 {
+        match $i % MARKERS {
             0 => {
                 let $el = Circle::new(at, 4, color.filled());
                 $draw
@@ -484,7 +487,10 @@ fn log_base(ticks: Ticks) -> f64 {
     }
 }
 
-fn palette() -> [RGBColor; 8] {
+/// Ten colours, and `MARKERS` markers: since 10 is not a multiple of 4, series `i` and
+/// `i + 10` differ in marker, so no two of a chart's first 20 series look alike (the channel
+/// chart has nine).
+fn palette() -> [RGBColor; 10] {
     [
         RGBColor(0x1f, 0x77, 0xb4),
         RGBColor(0xd6, 0x27, 0x28),
@@ -494,7 +500,29 @@ fn palette() -> [RGBColor; 8] {
         RGBColor(0x8c, 0x56, 0x4b),
         RGBColor(0xe3, 0x77, 0xc2),
         RGBColor(0x17, 0xbe, 0xcf),
+        RGBColor(0x7f, 0x7f, 0x7f),
+        RGBColor(0xbc, 0xbd, 0x22),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A series' look: its colour and its marker (as `marker!` picks it).
+    fn look(i: usize) -> (RGBColor, usize) {
+        let colors = palette();
+        (colors[i % colors.len()], i % MARKERS)
+    }
+
+    #[test]
+    fn the_first_twenty_series_of_a_chart_each_look_different() {
+        for i in 0..20 {
+            for j in 0..i {
+                assert_ne!(look(i), look(j), "series {j} and {i} look alike");
+            }
+        }
+    }
 }
 
 /// A tick label (`exact`: print a measured value with more digits).
