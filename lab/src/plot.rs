@@ -505,26 +505,6 @@ fn palette() -> [RGBColor; 10] {
     ]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A series' look: its colour and its marker (as `marker!` picks it).
-    fn look(i: usize) -> (RGBColor, usize) {
-        let colors = palette();
-        (colors[i % colors.len()], i % MARKERS)
-    }
-
-    #[test]
-    fn the_first_twenty_series_of_a_chart_each_look_different() {
-        for i in 0..20 {
-            for j in 0..i {
-                assert_ne!(look(i), look(j), "series {j} and {i} look alike");
-            }
-        }
-    }
-}
-
 /// A tick label (`exact`: print a measured value with more digits).
 pub fn tick(ticks: Ticks, v: f64, exact: bool) -> String {
     match ticks {
@@ -595,6 +575,26 @@ pub fn tick(ticks: Ticks, v: f64, exact: bool) -> String {
                 names
                     .get(i as usize)
                     .map_or(String::new(), |s| s.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A series' look: its colour and its marker (as `marker!` picks it).
+    fn look(i: usize) -> (RGBColor, usize) {
+        let colors = palette();
+        (colors[i % colors.len()], i % MARKERS)
+    }
+
+    #[test]
+    fn the_first_twenty_series_of_a_chart_each_look_different() {
+        for i in 0..20 {
+            for j in 0..i {
+                assert_ne!(look(i), look(j), "series {j} and {i} look alike");
             }
         }
     }
