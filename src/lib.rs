@@ -88,7 +88,7 @@ pub use channel::{
 pub use counters::Counters;
 pub use error::{Error, ErrorKind, Result};
 pub use export::ExportInfo;
-pub use interp::{InterpId, InterpInfo, PendingCall};
+pub use interp::{InterpId, InterpInfo};
 pub use lifecycle::DestroyReport;
 pub use message::{DecodeError, ObjectRef, MESSAGE_LEN};
 pub use object::{Buffer, ClassDef, Method, Obj, ObjKind, OwnedObj, RawObj};
@@ -128,7 +128,7 @@ mod assertions {
     assert_impl_all!(ChannelId: Send, Sync, Copy);
     assert_impl_all!(ChannelInfo: Send, Sync);
 
-    // Object layout is asserted beside its definition (`object/mod.rs`).
+    // Object layout is asserted beside its definition (`object/pointer.rs`).
     const_assert!(size_of::<usize>() <= size_of::<u64>());
     const_assert_eq!(size_of::<RawObj>(), size_of::<usize>());
     const_assert_eq!(size_of::<InterpId>(), size_of::<u64>());

@@ -325,16 +325,6 @@ fn gone(origin: InterpId) -> Error {
     )
 }
 
-/// A proxy's target on its way into the origin, where alone it is dereferenced.
-struct TargetPtr(ObjPtr);
-
-impl TargetPtr {
-    /// Taken by value so a closure captures the whole wrapper.
-    fn into_inner(self) -> ObjPtr {
-        self.0
-    }
-}
-
 impl Forward<'_> {
     /// Runs the operation in the origin on `target`, with `args` already across the
     /// membrane, and gives what crosses it back.
@@ -418,7 +408,8 @@ impl ProxyBody for Remote {
             return Err(gone(origin.id));
         }
         let sent: Vec<Value> = args.iter().map(Value::from_obj).collect();
-        let target = TargetPtr(self.target);
+        // Dereferenced only in the origin, below.
+        let target = self.target;
         let rt = self.origin_ref.runtime();
         tok.counters().bump(Event::ForwardedCalls);
         let outcome = suspend_current(|| {
@@ -437,7 +428,7 @@ impl ProxyBody for Remote {
                     // SAFETY: the target came from the origin's export table when the
                     // proxy was made, and the caller's proxy holds that export's reference,
                     // so it lives; this thread holds the origin (INV-PROXY-CALL-PINS).
-                    let target = unsafe { Obj::from_borrowed_ptr(otok, target.into_inner()) };
+                    let target = unsafe { Obj::from_borrowed_ptr(otok, target) };
                     let args = sent
                         .into_iter()
                         .map(|v| v.into_obj(otok))

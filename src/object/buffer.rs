@@ -9,7 +9,7 @@
 use std::mem;
 use std::ptr::NonNull;
 
-use super::{Body, Forward, Obj, ObjPtr, OwnerCell, ViewBody};
+use super::{Body, Forward, Obj, ObjPtr, OwnerCell, ToOwner, ViewBody};
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
@@ -233,7 +233,8 @@ impl Drop for PinnedExport {
     fn drop(&mut self) {
         // The release is handed the owner's state by the entry that runs it, so it clones no
         // `Arc` (two read-modify-writes per item).
-        let source = SendObjPtr(self.source);
+        // SAFETY: only the release below dereferences it, in the owner.
+        let source = unsafe { ToOwner::new(self.source) };
         release_in_owner(&self.owner.rt, &self.owner, move |owner| {
             let source = source.into_inner();
             // SAFETY: the pin holds a strong reference to `source` until just below; release
@@ -248,20 +249,6 @@ impl Drop for PinnedExport {
             let pins = &owner.pinned_exports;
             pins.store(pins.load(Ordering::Relaxed) - 1, Ordering::Release);
         });
-    }
-}
-
-/// Moves an object pointer into a release function; see [`PinnedExport`]'s `Drop`.
-struct SendObjPtr(ObjPtr);
-
-// SAFETY: only dereferenced by a release function, which runs in the owner
-// (INV-RELEASE-IN-OWNER).
-unsafe impl Send for SendObjPtr {}
-
-impl SendObjPtr {
-    /// Taken by value so a closure captures the whole wrapper, not its field.
-    fn into_inner(self) -> ObjPtr {
-        self.0
     }
 }
 

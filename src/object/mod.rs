@@ -49,8 +49,8 @@ pub(crate) use forward::{Forward, ProxyBody};
 pub(crate) use frozen::SharedRef;
 pub(crate) use moved::MovedGraph;
 pub use owned::{OwnedObj, RawObj};
-pub(crate) use pointer::ObjPtr;
 use pointer::{ObjBox, ObjHeader, Worklist};
+pub(crate) use pointer::{ObjPtr, ToOwner};
 
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
@@ -499,7 +499,10 @@ fn type_error<T>(message: impl Into<String>) -> Result<T> {
 
 /// What every operation needs: the type's name, and an instance's special methods.
 impl<'t> Obj<'t> {
-    /// The type's name as Python shows it: `"int"`, `"list"`, or the class name.
+    /// The type's name as Python shows it: `"int"`, `"list"`, `"memoryview"` (a received
+    /// view too), or the class name of an instance. The model's own kinds have theirs: a
+    /// proxy is `"xinterp.RemoteProxy"` (whatever its target's type; ask the target
+    /// through the proxy), an unbound item's marker `"xinterp.Unbound"`.
     // Out of line: it is mostly called to word an error, and inlined it would keep small hot
     // functions (`as_int`, `refuse_if_frozen`) from being inlined themselves.
     #[inline(never)]

@@ -3,7 +3,7 @@
 
 use std::ptr;
 
-use super::{Obj, ObjPtr};
+use super::{Obj, ObjPtr, ToOwner};
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
 use crate::interp::{InterpId, InterpState};
@@ -73,8 +73,9 @@ impl Drop for OwnedObj {
             // reference (INV-OWN-LOCKED).
             unsafe { ptr.decref() };
         } else {
-            let decref = SendPtr(ptr);
-            let call: crate::PendingCall = Box::new(move |_tok| {
+            // SAFETY: only the pending call below dereferences it, in the owner.
+            let decref = unsafe { ToOwner::new(ptr) };
+            let call: crate::interp::PendingCall = Box::new(move |_tok| {
                 let ptr = decref.into_inner();
                 // SAFETY: pending calls run in the interpreter whose inbox holds them, which
                 // owns this object (INV-INBOX-OWNER); the reference travels with the call.
@@ -116,19 +117,5 @@ impl RawObj {
     /// The address.
     pub fn addr(self) -> usize {
         self.0.addr()
-    }
-}
-
-/// Carries a strong reference inside a pending call to the owner's inbox.
-struct SendPtr(ObjPtr);
-
-// SAFETY: the pointer is only dereferenced by the pending call, which runs in the owner
-// (INV-INBOX-OWNER).
-unsafe impl Send for SendPtr {}
-
-impl SendPtr {
-    /// Taken by value so a closure captures the whole `SendPtr`, not its field.
-    fn into_inner(self) -> ObjPtr {
-        self.0
     }
 }

@@ -13,7 +13,7 @@ use crate::sync::{fence, Ordering, SetOnce, UnsafeCell};
 use crate::thread_state::current;
 
 /// The header every object starts with. `repr(C)` so that the header sits at offset 0 and
-/// an object's address is its header's address (asserted in `lib.rs`).
+/// an object's address is its header's address (asserted at the end of this file).
 #[repr(C)]
 pub(crate) struct ObjHeader {
     /// Strong references of an owned object. Touched only by the thread holding `owner`
@@ -52,6 +52,31 @@ pub(crate) struct ObjBox {
 /// strong reference releases it with [`ObjPtr::decref`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct ObjPtr(pub(super) NonNull<ObjBox>);
+
+/// An object pointer on its way to code that runs in the object's owner, the only place it
+/// is dereferenced: a pending call in the owner's inbox (INV-INBOX-OWNER) or a release run
+/// in the owner (INV-RELEASE-IN-OWNER), whichever thread that turns out to be.
+pub(crate) struct ToOwner(ObjPtr);
+
+// SAFETY: `ToOwner::new`'s contract: nothing dereferences the pointer on the way, and at
+// the other end only a thread holding the owner does (INV-OWN-LOCKED).
+unsafe impl Send for ToOwner {}
+
+impl ToOwner {
+    /// Wraps `ptr` to be moved into a call that runs in its owner.
+    ///
+    /// # Safety
+    /// The pointer is dereferenced only by that call, with the owner held.
+    pub(crate) unsafe fn new(ptr: ObjPtr) -> Self {
+        ToOwner(ptr)
+    }
+
+    /// The pointer, once in the owner. Taken by value so that a closure captures the whole
+    /// wrapper, not its field.
+    pub(crate) fn into_inner(self) -> ObjPtr {
+        self.0
+    }
+}
 
 /// The objects a decref has yet to let go of: inline up to four, so freeing an object with
 /// few children (a view, a bound method, a pair) allocates nothing.
