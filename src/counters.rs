@@ -50,8 +50,12 @@ macro_rules! counters {
             }
 
             /// The events counted between `earlier` and `self`.
+            ///
+            /// # Panics
+            /// If `earlier` was taken after `self` (some count in it is higher: counts only
+            /// grow), naming the first such counter.
             pub fn since(&self, earlier: &Counters) -> Counters {
-                Counters { $( $name: self.$name - earlier.$name, )* }
+                Counters { $( $name: between(stringify!($name), earlier.$name, self.$name), )* }
             }
 
             /// Every counter with its name, for tables and machine-readable output.
@@ -60,6 +64,13 @@ macro_rules! counters {
             }
         }
     };
+}
+
+/// `now - then` for the counter `name`, refusing a `then` taken later.
+fn between(name: &str, then: u64, now: u64) -> u64 {
+    now.checked_sub(then).unwrap_or_else(|| {
+        panic!("Counters::since: `earlier` counts {then} {name}, more than the {now} of `self`: it was taken later")
+    })
 }
 
 counters! {
@@ -479,5 +490,21 @@ mod tests {
         .unwrap();
         assert_eq!(counters.snapshot().pending_run, 2);
         assert_eq!(shared_count(&counters, Event::PendingRun), 1);
+    }
+
+    #[test]
+    fn since_gives_the_events_in_between_and_refuses_a_later_snapshot() {
+        let rt = crate::Runtime::new();
+        let before = rt.counters();
+        rt.enter(rt.main(), |_| ()).unwrap();
+        let after = rt.counters();
+        assert_eq!(after.since(&before).enters, 1);
+        let reversed = std::panic::catch_unwind(|| before.since(&after)).unwrap_err();
+        let message = reversed.downcast_ref::<String>().unwrap();
+        let expected = format!(
+            "{} enters, more than the {} of `self`",
+            after.enters, before.enters
+        );
+        assert!(message.contains(&expected), "{message}");
     }
 }

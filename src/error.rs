@@ -75,7 +75,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The name a Python programmer would see, e.g. `"TypeError"`.
+    /// The name a Python programmer would see, e.g. `"TypeError"`: CPython's exception
+    /// where it has one (`"InterpreterNotFoundError"`, `"ChannelClosedError"`,
+    /// `"ItemInterpreterDestroyed"`), else the model's own kind (`"InterpreterGone"`).
     pub fn name(self) -> &'static str {
         match self {
             Self::TypeError => "TypeError",
@@ -87,7 +89,7 @@ impl ErrorKind {
             Self::OverflowError => "OverflowError",
             Self::ZeroDivisionError => "ZeroDivisionError",
             Self::RuntimeError => "RuntimeError",
-            Self::InterpreterNotFound => "InterpreterNotFound",
+            Self::InterpreterNotFound => "InterpreterNotFoundError",
             Self::InterpreterBusy => "InterpreterBusy",
             Self::MainInterpreter => "MainInterpreter",
             Self::AlreadyEntered => "AlreadyEntered",
@@ -150,4 +152,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Shorthand for `Err(Error::new(kind, message))`.
 pub(crate) fn fail<T>(kind: ErrorKind, message: impl Into<String>) -> Result<T> {
     Err(Error::new(kind, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind::{self, *};
+
+    // CPython 3.13's names for the same exceptions (`conformance/cpython_runner.py` maps
+    // those its scenarios meet back to kinds).
+    #[test]
+    fn the_kinds_cpython_raises_too_carry_its_exception_names() {
+        let cpython: [(ErrorKind, &str); 9] = [
+            (InterpreterNotFound, "InterpreterNotFoundError"),
+            (ChannelNotFound, "ChannelNotFoundError"),
+            (ChannelClosed, "ChannelClosedError"),
+            (ChannelEmpty, "ChannelEmptyError"),
+            (ChannelNotEmpty, "ChannelNotEmptyError"),
+            (Timeout, "TimeoutError"),
+            (ItemInterpreterDestroyed, "ItemInterpreterDestroyed"),
+            (BufferError, "BufferError"),
+            (NotShareable, "NotShareableError"),
+        ];
+        for (kind, name) in cpython {
+            assert_eq!(kind.name(), name, "{kind:?}");
+        }
+    }
 }

@@ -357,7 +357,7 @@ impl InterpLock {
 }
 
 /// A call queued for an interpreter; it runs with a token for that interpreter.
-pub type PendingCall = Box<dyn for<'r> FnOnce(&mut Token<'r>) + Send>;
+pub(crate) type PendingCall = Box<dyn for<'r> FnOnce(&mut Token<'r>) + Send>;
 
 /// Why an inbox refused a release.
 pub(crate) enum Refused {
