@@ -90,7 +90,9 @@ impl<'t> Obj<'t> {
     }
 
     /// `x.name(*args)`. Instances look the method up as [`Obj::getattr`] does; builtins
-    /// offer `list.append`, `list.pop`, `dict.get`, `dict.keys` and `bytearray.extend`.
+    /// offer `list.append`, `list.pop`, `dict.get`, `dict.keys` and `bytearray.extend`. On
+    /// a proxy the call runs in the target's interpreter, and the arguments and the result
+    /// cross the membrane by the rule of [`Outgoing::object`](crate::Outgoing::object).
     pub fn call_method(&self, name: &str, args: &[Obj<'t>]) -> Result<Obj<'t>> {
         let tok = self.tok;
         let arity = |n: usize| -> Result<()> {

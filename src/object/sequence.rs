@@ -125,7 +125,10 @@ impl<'t> Obj<'t> {
         }
     }
 
-    /// `x[key] = value`.
+    /// `x[key] = value`: a list's item, a dict's key, or one byte of a `bytearray` or a
+    /// writable `memoryview` (a received view included: the byte is written in the sender's
+    /// memory, which it shares), `value` being an int in `range(0, 256)`. A frozen object
+    /// refuses; a proxy forwards the assignment to its target.
     pub fn setitem(&self, key: &Obj<'t>, value: &Obj<'t>) -> Result<()> {
         if let Some(r) = self.forwarded(Forward::SetItem, &[key.clone(), value.clone()]) {
             return r.map(drop);
