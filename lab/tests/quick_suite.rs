@@ -297,11 +297,41 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
     }
     assert!(!html.contains("not measured in this run"));
 
-    // The timeline: Chrome trace events, begins and ends paired.
+    // The timeline: Chrome trace events, begins and ends paired, and every thread that held
+    // an interpreter named by a metadata event, as is the process.
     let t: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
     let events = field(&t, "traceEvents").as_array().unwrap();
-    let begins = events.iter().filter(|e| field(e, "ph") == "B").count();
-    assert!(begins > 0 && begins * 2 == events.len());
+    let (metadata, holdings): (Vec<&Value>, Vec<&Value>) =
+        events.iter().partition(|e| field(e, "ph") == "M");
+    let begins = holdings.iter().filter(|e| field(e, "ph") == "B").count();
+    assert!(begins > 0 && begins * 2 == holdings.len());
+    let named = |kind: &str| -> Vec<&Value> {
+        metadata
+            .iter()
+            .filter(|e| field(e, "name") == kind)
+            .map(|e| field(field(e, "args"), "name"))
+            .collect()
+    };
+    assert_eq!(named("process_name").len(), 1);
+    let threads: std::collections::BTreeSet<u64> = holdings
+        .iter()
+        .map(|e| field(e, "tid").as_u64().unwrap())
+        .collect();
+    let thread_names = named("thread_name");
+    assert_eq!(thread_names.len(), threads.len(), "one name per thread");
+    for phase in ["pool worker", "dedicated"] {
+        assert!(
+            thread_names
+                .iter()
+                .any(|n| n.as_str().unwrap().starts_with(phase)),
+            "a {phase} thread"
+        );
+    }
+    let o_stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o_stdout.contains(&format!("trace: {} events written", holdings.len())),
+        "{o_stdout}"
+    );
 
     // compare: the run against itself agrees everywhere.
     let cmp = scratch("compare");
