@@ -226,6 +226,7 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
         ]),
     );
     let mut zero_copy_rows = Vec::new();
+    let mut copied_rows = Vec::new();
     for size in SIZES {
         let size_label = label_size(size);
         let ops = ops_for(size, h.scale, false);
@@ -241,6 +242,7 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
         let sample = cross_interpreter(&rt, (s, r), size, false, h, &what(SERIES[1]), copy_ops);
         let copied =
             e.push(row(SERIES[1], size, sample).counted_per_op(&rt, &before, all(copy_ops)));
+        copied_rows.push(copied);
         let sample = same_interpreter(&rt, s, size, h, &what(SERIES[2]), copy_ops);
         let same = e.push(row(SERIES[2], size, sample));
         let sample = crossbeam_same_thread(Crossbeam::Bounded, size, h, &what(SERIES[3]), copy_ops);
@@ -295,11 +297,9 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
                 .insert("cpython".into(), peer.version.clone().into());
             for (i, size) in SIZES.into_iter().enumerate() {
                 let size_label = label_size(size);
-                let ours_zero = zero_copy_rows[i];
-                let ours_copied = ours_zero + 1;
                 for (kind, ours, what) in [
-                    ("buffer", ours_zero, "send_buffer + recv"),
-                    ("bytes", ours_copied, "send + recv (bytes)"),
+                    ("buffer", zero_copy_rows[i], "send_buffer + recv"),
+                    ("bytes", copied_rows[i], "send + recv (bytes)"),
                 ] {
                     if let Some(sample) = peer.sample(size, kind) {
                         let series = format!("CPython {} {what}", peer.version);
