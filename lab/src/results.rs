@@ -37,6 +37,11 @@ pub struct Results {
     pub experiments: Vec<Experiment>,
 }
 
+/// What an answer shows in place of a figure its run does not have: a ratio, metric or
+/// counter it cites by a name nothing in the run carries (a label renamed on one side
+/// only). The quick-suite test fails on it, so no answer cites nothing quietly.
+pub const MISSING: &str = "(figure missing)";
+
 /// One experiment's results.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Experiment {
@@ -109,6 +114,12 @@ impl Experiment {
         self.ratios.iter().find(|r| r.label == label)
     }
 
+    /// The ratio labelled `label` as an answer cites it, or [`MISSING`].
+    pub fn show_ratio(&self, label: &str) -> String {
+        self.find_ratio(label)
+            .map_or_else(|| MISSING.to_string(), Ratio::show)
+    }
+
     /// Adds an answer to question `question`.
     pub fn answer(&mut self, question: u32, text: impl Into<String>) {
         self.answers.push(Answer {
@@ -174,6 +185,12 @@ impl Row {
     /// The metric named `name`.
     pub fn metric(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The metric `name` as an answer cites it, or [`MISSING`].
+    pub fn show_metric(&self, name: &str) -> String {
+        self.metric(name)
+            .map_or_else(|| MISSING.to_string(), Metric::show)
     }
 
     /// Attaches the runtime's counter deltas since `before`, divided by `ops` (operations

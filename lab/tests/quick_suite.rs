@@ -203,6 +203,8 @@ fn the_quick_suite_writes_every_promised_file_and_compares() {
             // Each answer names its measurement and carries intervals.
             assert!(text.starts_with("Measured by ") || text.starts_with("Yes. Measured by "));
             assert!(text.contains("95% CI"), "{text}");
+            // And every figure it cites is in the run.
+            assert!(!text.contains(xinterp_lab::results::MISSING), "{text}");
             answered.push(field(a, "question").as_u64().unwrap());
         }
     }

@@ -316,7 +316,6 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
         Err(why) => e.notes.push(format!("CPython peer: not available: {why}")),
     }
     charts(&mut e);
-    let ratio = |e: &Experiment, label: &str| e.find_ratio(label).map_or("?".into(), |r| r.show());
     let mut text = format!(
         "Measured by channel (send + receive + release per item between two interpreters on \
          one thread, 64 items per switch, switch release strategy, {} repetitions): a \
@@ -325,13 +324,13 @@ pub fn run(h: &Harness, python: Option<&std::path::Path>) -> Experiment {
         h.reps,
         e.rows[first].headline().show(),
         e.rows[last].headline().show(),
-        ratio(&e, "zero-copy 16 MiB / zero-copy 64 B"),
-        ratio(&e, "1 MiB: zero-copy / memcpy"),
+        e.show_ratio("zero-copy 16 MiB / zero-copy 64 B"),
+        e.show_ratio("1 MiB: zero-copy / memcpy"),
     );
     match cpython_1mib {
         Some(label) => text.push_str(&format!(
             " CPython's send_buffer + recv / ours at 1 MiB: {}.",
-            ratio(&e, &label)
+            e.show_ratio(&label)
         )),
         None => text.push_str(" CPython peer: not available in this run (see the channel notes)."),
     }

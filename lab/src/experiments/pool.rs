@@ -156,11 +156,7 @@ pub fn run(h: &Harness) -> Experiment {
         );
     }
     e.ratio("pool / dedicated, time per job", rows[0], rows[1]);
-    let p99 = |e: &Experiment, i: usize| {
-        e.rows[i]
-            .metric("latency p99")
-            .map_or("?".into(), |m| m.show())
-    };
+    let p99 = |e: &Experiment, i: usize| e.rows[i].show_metric("latency p99");
     let text = format!(
         "Measured by pool ({jobs} jobs per repetition over {n_interps} interpreters, a pool \
          of {threads} threads against {n_interps} dedicated threads, {cpus} CPU(s), {} \
@@ -169,8 +165,7 @@ pub fn run(h: &Harness) -> Experiment {
         h.reps,
         e.rows[rows[0]].headline().show(),
         e.rows[rows[1]].headline().show(),
-        e.find_ratio("pool / dedicated, time per job")
-            .map_or("?".into(), |r| r.show()),
+        e.show_ratio("pool / dedicated, time per job"),
         p99(&e, rows[0]),
         p99(&e, rows[1]),
     );

@@ -329,7 +329,6 @@ fn answer(
     reps: usize,
 ) {
     let show = |e: &Experiment, i: usize| e.rows[i].headline().show();
-    let ratio = |e: &Experiment, label: &str| e.find_ratio(label).map_or("?".into(), |r| r.show());
     let q3 = format!(
         "Measured by proxy ({ops} clone + drop per repetition, {reps} repetitions): a proxy \
          that enters its origin on every refcount change costs {} per clone + drop with {} \
@@ -341,8 +340,8 @@ fn answer(
         show(e, ours),
         switches_per_op(&e.rows[ours]),
         show(e, local),
-        ratio(e, "eager proxy / our proxy, clone + drop"),
-        ratio(e, "our proxy / local object, clone + drop"),
+        e.show_ratio("eager proxy / our proxy, clone + drop"),
+        e.show_ratio("our proxy / local object, clone + drop"),
     );
     let q2 = format!(
         "Yes. Measured by proxy ({call_ops} calls per repetition, {reps} repetitions): a \
@@ -351,7 +350,7 @@ fn answer(
          round trip): {}.",
         show(e, forwarded),
         switches_per_op(&e.rows[forwarded]),
-        ratio(e, "forwarded call / (direct call + switch round trip)"),
+        e.show_ratio("forwarded call / (direct call + switch round trip)"),
     );
     let q4 = format!(
         "Measured by proxy ({call_ops} send + receive per repetition, batches of 64, {reps} \
@@ -360,9 +359,9 @@ fn answer(
          object again costs {} (cache on / off: {}).",
         show(e, hit),
         show(e, miss),
-        ratio(e, "identity hit / identity miss"),
+        e.show_ratio("identity hit / identity miss"),
         show(e, off),
-        ratio(e, "identity cache on (hit) / cache off, same object"),
+        e.show_ratio("identity cache on (hit) / cache off, same object"),
     );
     e.answer(2, q2);
     e.answer(3, q3);

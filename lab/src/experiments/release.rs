@@ -33,7 +33,7 @@ use xinterp::{Config, Outgoing, OwnedObj, ReleaseStrategy, Runtime};
 
 use crate::measure::Harness;
 use crate::plot::{Axis, Chart, Point, Series, Ticks};
-use crate::results::{params, Experiment, Metric, Row};
+use crate::results::{params, Experiment, Metric, Row, MISSING};
 use crate::stats::{percentile_sorted, Sample};
 
 /// The experiment's parameters.
@@ -469,13 +469,13 @@ fn charts(e: &mut Experiment, main: &[usize], swept: &[(ReleaseStrategy, f64, us
 
 fn answer(e: &mut Experiment, p: &Params, main: &[usize], below: usize, at: usize, reps: usize) {
     let row = |i: usize| &e.rows[main[i]];
-    let show = |i: usize, m: &str| row(i).metric(m).map_or("?".into(), |m| m.show());
+    let show = |i: usize, m: &str| row(i).show_metric(m);
     let deferred_share = |i: usize| {
         row(i)
             .metric("share of releases deferred")
-            .map_or("?".into(), |m| format!("{:.0}%", m.sample.median))
+            .map_or(MISSING.into(), |m| format!("{:.0}%", m.sample.median))
     };
-    let ratio = |label: &str| e.find_ratio(label).map_or("?".into(), |r| r.show());
+    let ratio = |label: &str| e.show_ratio(label);
     let text = format!(
         "Measured by release ({} receivers, {} releasing threads, owner busy {:.0}% of each \
          millisecond, deferred bound {}, {reps} repetitions). Below the bound ({} releases \

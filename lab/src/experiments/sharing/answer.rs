@@ -1,7 +1,7 @@
 //! The seventh question's answer, written from this run's rows and ratios, with the
 //! crossovers (which mode costs less as lookups grow) and sizes it quotes.
 
-use crate::results::Experiment;
+use crate::results::{Experiment, MISSING};
 
 use super::handover::Mode;
 use super::rows::Rows;
@@ -97,7 +97,7 @@ pub(super) fn answer(
         let mem = |r: Rows| {
             e.rows[r.handover]
                 .metric("memory the hand-over added")
-                .map_or("?".into(), |m| size_text(m.sample.median))
+                .map_or(MISSING.into(), |m| size_text(m.sample.median))
         };
         let med_ho = |r: Rows| e.rows[r.handover].headline().sample.median;
         let med_lk = |r: Rows| e.rows[r.lookups].headline().sample.median;
@@ -105,13 +105,13 @@ pub(super) fn answer(
             e.rows[i]
                 .counters
                 .get(name)
-                .map_or("?".into(), |v| match v.as_u64() {
+                .map_or(MISSING.into(), |v| match v.as_u64() {
                     Some(n) => grouped(n as usize),
                     None => v.to_string(),
                 })
         };
         let ratio_of = |label: String| e.find_ratio(&label);
-        let ratio = |label: String| ratio_of(label).map_or("?".into(), |r| r.show());
+        let ratio = |label: String| e.show_ratio(&label);
         let same = |label: String| {
             ratio_of(label).is_some_and(|r| r.verdict == crate::results::Verdict::Inconclusive)
         };
@@ -132,7 +132,7 @@ pub(super) fn answer(
             .iter()
             .find(|b| b.0 == l)
             .and_then(|b| e.rows[b.1].metric("memory of the dict"))
-            .map_or("?".into(), |m| size_text(m.sample.median));
+            .map_or(MISSING.into(), |m| size_text(m.sample.median));
         let moved_large = mv.map_or(String::new(), |mv| {
             format!(
                 "; a move in {} (moved / frozen: {})",
@@ -185,7 +185,7 @@ pub(super) fn answer(
                 .counters
                 .get("switches_per_lookup")
                 .and_then(|v| v.as_f64())
-                .map_or("?".into(), |v| format!("{v}")),
+                .map_or(MISSING.into(), |v| format!("{v}")),
             lk(f1),
             ratio(format!("frozen / proxy, lookups per second, {}", at(l, 1))),
             lk(c1),
