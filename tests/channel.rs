@@ -3,7 +3,7 @@
 //! back, exactly once, in its owner.
 
 mod common;
-use common::{assert_clean, interps, recv_owned, send, send_kept, setup, Item};
+use common::{assert_clean, interps, recv_owned, send, send_kept, setup, while_held, Item};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -402,21 +402,9 @@ fn adaptive_defers_when_the_owner_is_busy() {
     let (rt, s, r, ch) = setup(Config::default().release(ReleaseStrategy::Adaptive));
     send(&rt, s, &ch, Item::Buffer, |tok| tok.bytes(b"x"));
     let view = recv_owned(&rt, r, &ch);
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|scope| {
-        let rt = &rt;
-        scope.spawn(move || {
-            rt.enter(s, |_| {
-                held_tx.send(()).unwrap();
-                done_rx.recv().unwrap();
-            })
-            .unwrap()
-        });
-        held_rx.recv().unwrap();
+    while_held(&rt, s, || {
         rt.enter(r, move |_| drop(view)).unwrap();
         assert_eq!(rt.counters().releases_deferred, 1);
-        done_tx.send(()).unwrap();
     });
     rt.drain(s).unwrap();
     assert_clean(&rt);
@@ -1009,8 +997,6 @@ fn an_adaptive_full_batch_does_not_wait_for_a_busy_owner() {
     // INV-RELEASE-BATCH: under `Adaptive`, the 64th release enters the owner only if it is
     // free; another thread holds `s` here, so all 64 wait until this thread takes `s` back.
     let (rt, s, r, ch) = setup(Config::default().release(ReleaseStrategy::Adaptive));
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     rt.enter(s, |ts| {
         let data = ts.bytes(b"busy");
         for _ in 0..64 {
@@ -1018,24 +1004,14 @@ fn an_adaptive_full_batch_does_not_wait_for_a_busy_owner() {
         }
         drop(data);
         ts.switch(r, |tr| {
-            let other = tr.runtime().clone();
-            let holder = std::thread::spawn(move || {
-                other
-                    .enter(s, |_| {
-                        held_tx.send(()).unwrap();
-                        go_rx.recv().unwrap();
-                    })
-                    .unwrap()
+            while_held(tr.runtime(), s, || {
+                for _ in 0..64 {
+                    drop(ch.recv(tr).unwrap());
+                }
+                let c = tr.runtime().counters();
+                assert_eq!((c.releases_batched, c.releases_switched), (64, 0));
+                assert_eq!(tr.runtime().info(s).unwrap().pinned_exports, 64);
             });
-            held_rx.recv().unwrap();
-            for _ in 0..64 {
-                drop(ch.recv(tr).unwrap());
-            }
-            let c = tr.runtime().counters();
-            assert_eq!((c.releases_batched, c.releases_switched), (64, 0));
-            assert_eq!(tr.runtime().info(s).unwrap().pinned_exports, 64);
-            go_tx.send(()).unwrap();
-            holder.join().unwrap();
         })
         .unwrap();
         assert_eq!(ts.info().pinned_exports, 0, "run on the way back");

@@ -1,5 +1,8 @@
 //! The runtime: interpreter lifecycle, ids, entering, destroying, counters.
 
+mod common;
+use common::while_held;
+
 use xinterp::{Config, ErrorKind, InterpId, Runtime};
 
 #[test]
@@ -59,22 +62,10 @@ fn an_interpreter_a_thread_runs_in_cannot_be_destroyed() {
     // INV-DESTROY-IDLE
     let rt = Runtime::new();
     let sub = rt.create().unwrap();
-    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-    let (leave_tx, leave_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        let rt = &rt;
-        s.spawn(move || {
-            rt.enter(sub, |_tok| {
-                entered_tx.send(()).unwrap();
-                leave_rx.recv().unwrap();
-            })
-            .unwrap()
-        });
-        entered_rx.recv().unwrap();
+    while_held(&rt, sub, || {
         let err = rt.destroy(sub).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InterpreterBusy);
         assert!(err.message().contains("1 thread"), "{err}");
-        leave_tx.send(()).unwrap();
     });
     rt.destroy(sub).unwrap();
 }

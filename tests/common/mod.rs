@@ -169,3 +169,25 @@ pub fn within<T: Send + 'static>(
         Err(_) => panic!("DEADLOCK: {what} did not finish within {secs} s"),
     }
 }
+
+/// Runs `f` while another thread holds `interp`: that thread enters it before `f` starts
+/// and leaves once `f` has returned (or panicked). For tests of what a busy interpreter
+/// does to the others.
+pub fn while_held<R>(rt: &Runtime, interp: InterpId, f: impl FnOnce() -> R) -> R {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (leave_tx, leave_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            rt.enter(interp, |_| {
+                held_tx.send(()).unwrap();
+                // Returns once `f` is done: `leave_tx` is dropped, also by a panic.
+                let _ = leave_rx.recv();
+            })
+            .unwrap()
+        });
+        held_rx.recv().unwrap();
+        let out = f();
+        drop(leave_tx);
+        out
+    })
+}
