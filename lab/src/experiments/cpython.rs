@@ -15,11 +15,12 @@ const SCRIPT: &str = include_str!("../../peers/cpython_channels.py");
 #[derive(Deserialize)]
 struct Output {
     python: String,
-    results: Vec<Result>,
+    results: Vec<PeerRow>,
 }
 
+/// One measurement of the peer script: a size, a kind, ns per item for each repetition.
 #[derive(Deserialize)]
-struct Result {
+struct PeerRow {
     size: usize,
     kind: String,
     ns: Vec<f64>,
@@ -73,11 +74,7 @@ impl Peer {
 
 /// Runs the peer with `reps` repetitions at `sizes` (with `python`, else the first CPython
 /// 3.13+ found), or says why it could not. The script is written to a temporary folder.
-pub fn run(
-    python: Option<&Path>,
-    reps: usize,
-    sizes: &[usize],
-) -> std::result::Result<Peer, String> {
+pub fn run(python: Option<&Path>, reps: usize, sizes: &[usize]) -> Result<Peer, String> {
     let dir = std::env::temp_dir().join(format!("xinterp-lab-peer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let script = dir.join("cpython_channels.py");
@@ -93,7 +90,7 @@ fn run_script(
     python: Option<&Path>,
     reps: usize,
     sizes: &[usize],
-) -> std::result::Result<Peer, String> {
+) -> Result<Peer, String> {
     let mut tried = Vec::new();
     let candidates = match python {
         Some(p) => vec![p.to_path_buf()],
