@@ -18,6 +18,10 @@ mod imp {
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread::yield_now;
+
+    /// A retry loop's pause: loom must switch threads there, or it explores the loop
+    /// spinning forever.
+    pub(crate) use loom::thread::yield_now as spin_loop;
     pub(crate) use loom::thread::LocalKey;
     pub(crate) use loom::thread_local;
 
@@ -51,6 +55,9 @@ mod imp {
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread::yield_now;
+
+    /// A retry loop's pause: the processor's spin hint (a thread switch in model builds).
+    pub(crate) use core::hint::spin_loop;
     pub(crate) use std::thread::LocalKey;
     pub(crate) use std::thread_local;
 
@@ -104,8 +111,8 @@ mod imp {
 /// otherwise. Callers guarantee exclusion themselves (for object state: by holding the owner
 /// interpreter, INV-OWN-LOCKED); loom and Miri report a caller that does not.
 pub(crate) use imp::{
-    fence, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, LocalKey, Ordering,
-    UnsafeCell,
+    fence, spin_loop, thread_local, yield_now, Arc, AtomicBool, AtomicU64, AtomicUsize, LocalKey,
+    Ordering, UnsafeCell,
 };
 
 /// `thread_local!` for a value made by a `const` expression: std's with a `const`

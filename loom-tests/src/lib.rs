@@ -33,7 +33,13 @@ pub fn model(name: &str, body: impl Fn() + Sync + Send + 'static) {
     // A plain std atomic on purpose: it counts executions from outside the model.
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = std::sync::Arc::clone(&runs);
-    loom::model(move || {
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        // One execution's path: loom's default of 1,000 branches is too short for the
+        // longest models, whose channel operations each load and claim ring positions.
+        builder.max_branches = 10_000;
+    }
+    builder.check(move || {
         counted.fetch_add(1, Ordering::Relaxed);
         body();
     });

@@ -13,6 +13,7 @@
 
 mod item;
 mod registry;
+mod ring;
 mod state;
 
 use std::borrow::Cow;

@@ -1,16 +1,32 @@
 //! A channel's state machine: associations, the queue, the three close modes, release and
-//! senders going away, under one mutex with one condition variable. It knows nothing of
-//! objects, tokens or runtimes: payloads are opaque (`P`), and every payload that leaves the
-//! queue without being received is handed back to the caller, to be dropped after the
-//! mutex is let go (INV-CHAN-DROP-OUTSIDE). See `design/channel.md`.
+//! senders going away, under one mutex with one condition variable, and in front of it a
+//! ring (`ring.rs`) that plain sends and receives use without the mutex while the channel
+//! is in its common state. It knows nothing of objects, tokens or runtimes: payloads are
+//! opaque (`P`), and every payload that leaves the queue without being received is handed
+//! back to the caller, to be dropped after the mutex is let go (INV-CHAN-DROP-OUTSIDE). See
+//! `design/channel.md`.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
+use super::ring::{Pop, Ring, Sealed};
 use super::{ChannelId, ChannelInfo, ChannelStatus, Close, End, UnboundOp};
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::interp::InterpId;
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+
+/// Slots in a channel's ring: a power of two. The lab hands 64 items over per switch, so
+/// 128 keeps its batches on the fast path; the loom models use 4, so that a full ring is
+/// within their reach.
+const RING_CAPACITY: usize = if cfg!(loom) { 4 } else { 128 };
+
+/// A sealed ring reopens when at most this many items are queued: half the ring, so that a
+/// queue hovering at the ring's size does not seal and unseal on every operation.
+const REOPEN_AT_MOST: usize = RING_CAPACITY / 2;
+
+/// `open_send` / `open_recv` when no interpreter is remembered.
+const NOBODY: u64 = u64::MAX;
 
 /// What a queued payload must offer the state machine: the marker that takes its place
 /// when its sender is destroyed under `Replace` or `Error`.
@@ -67,6 +83,7 @@ impl<P> Sent<P> {
 
 /// A queued item: its payload and what the state machine needs to know about it.
 pub(crate) struct Item<P> {
+    /// For a waited item, its number (from 1, unique in its channel); 0 for any other.
     id: u64,
     /// The interpreter that made it (for the unbound-item policy).
     pub(crate) sender: InterpId,
@@ -102,15 +119,16 @@ impl Association {
 }
 
 struct State<P> {
+    /// The queued items while the ring is sealed; empty while it is open (INV-CHAN-RING).
     items: VecDeque<Item<P>>,
+    /// `Some` while the ring is sealed: where it left off.
+    sealed: Option<Sealed>,
+    /// Threads waiting on `changed` (a receiver for an item, a sender for its receipt):
+    /// the ring stays sealed meanwhile, so that every change goes through the mutex and
+    /// notifies them.
+    waiters: usize,
     status: ChannelStatus,
     ends: BTreeMap<InterpId, Association>,
-    /// Per end, the interpreter `associate` last found or made open there, so that its next
-    /// operation skips the look-up in `ends`; cleared whenever any association ends
-    /// (`release`, `forget_interpreter`), so it is open in `ends` whenever set.
-    open_send: Option<InterpId>,
-    open_recv: Option<InterpId>,
-    default_unbound: UnboundOp,
     next_item: u64,
     /// Ids of waited-for items that a receiver took.
     received: HashSet<u64>,
@@ -122,27 +140,129 @@ struct State<P> {
 /// is blocked on it.
 pub(crate) struct Channel<P> {
     id: ChannelId,
+    default_unbound: UnboundOp,
+    /// Per end, the interpreter (its number, or `NOBODY`) `associate` last found or made
+    /// open there: its next operation skips the look-up in `ends`, and only it may use the
+    /// ring for that end. Written under the mutex while the ring is sealed, and cleared
+    /// whenever any association ends (`release`, `forget_interpreter`), so it is open in
+    /// `ends` whenever set.
+    open_send: AtomicU64,
+    open_recv: AtomicU64,
+    /// The fast path: every queued item while open (INV-CHAN-RING).
+    ring: Ring<Item<P>>,
     state: Mutex<State<P>>,
-    /// Notified whenever items are added or taken, or the channel closes.
+    /// Notified whenever items are added or taken, or the channel closes, while anyone
+    /// waits (the ring is sealed then).
     changed: Condvar,
+}
+
+/// The channel's mutex held, and its ring sealed: every queued item is in `items`. Dropping
+/// it reopens the ring when the state is common again ([`Channel::reopen`]), then unlocks.
+struct Locked<'a, P: Payload> {
+    channel: &'a Channel<P>,
+    /// `None` only inside [`Locked::wait`].
+    guard: Option<MutexGuard<'a, State<P>>>,
+}
+
+impl<P: Payload> Deref for Locked<'_, P> {
+    type Target = State<P>;
+
+    fn deref(&self) -> &State<P> {
+        self.guard.as_ref().expect("held outside a wait")
+    }
+}
+
+impl<P: Payload> DerefMut for Locked<'_, P> {
+    fn deref_mut(&mut self) -> &mut State<P> {
+        self.guard.as_mut().expect("held outside a wait")
+    }
+}
+
+impl<P: Payload> Locked<'_, P> {
+    /// Waits on `changed`, at most until `deadline`, counted among the waiters (so the ring
+    /// stays sealed meanwhile and every change notifies).
+    fn wait(&mut self, deadline: Option<Instant>) {
+        self.waiters += 1;
+        let guard = self.guard.take().expect("held outside a wait");
+        let changed = &self.channel.changed;
+        let guard = match deadline {
+            None => changed.wait(guard),
+            Some(deadline) => {
+                changed.wait_for(guard, deadline.saturating_duration_since(Instant::now()))
+            }
+        };
+        self.guard = Some(guard);
+        self.waiters -= 1;
+    }
+}
+
+impl<P: Payload> Drop for Locked<'_, P> {
+    fn drop(&mut self) {
+        if let Some(state) = &mut self.guard {
+            self.channel.reopen(state);
+        }
+    }
 }
 
 impl<P: Payload> Channel<P> {
     pub(crate) fn new(id: ChannelId, default_unbound: UnboundOp) -> Self {
         Channel {
             id,
+            default_unbound,
+            open_send: AtomicU64::new(NOBODY),
+            open_recv: AtomicU64::new(NOBODY),
+            ring: Ring::new(RING_CAPACITY),
             state: Mutex::new(State {
                 items: VecDeque::new(),
+                sealed: None,
+                waiters: 0,
                 status: ChannelStatus::Open,
                 ends: BTreeMap::new(),
-                open_send: None,
-                open_recv: None,
-                default_unbound,
-                next_item: 0,
+                next_item: 1,
                 received: HashSet::new(),
                 destroyed: false,
             }),
             changed: Condvar::default(),
+        }
+    }
+
+    /// Locks the channel and seals its ring, taking the ring's items (in order, after none:
+    /// the queue is empty while the ring is open) into `items` (INV-CHAN-RING).
+    fn lock(&self) -> Locked<'_, P> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if state.sealed.is_none() {
+            debug_assert!(state.items.is_empty(), "an open ring holds every item");
+            state.sealed = Some(self.ring.seal(&mut state.items));
+        }
+        Locked {
+            channel: self,
+            guard: Some(guard),
+        }
+    }
+
+    /// Reopens the sealed ring, handing it the queued items, when the channel is in its
+    /// common state: open, not destroyed, nobody waiting, no waited-for item queued, and at
+    /// most `REOPEN_AT_MOST` items.
+    fn reopen(&self, state: &mut State<P>) {
+        let common = !state.destroyed
+            && state.status == ChannelStatus::Open
+            && state.waiters == 0
+            && state.items.len() <= REOPEN_AT_MOST
+            && !state.items.iter().any(|i| i.waited);
+        if !common {
+            return;
+        }
+        if let Some(sealed) = state.sealed.take() {
+            self.ring.unseal(sealed, state.items.drain(..));
+        }
+    }
+
+    /// The interpreter `associate` remembers for `end` (`NOBODY` if none).
+    fn known(&self, end: End) -> &AtomicU64 {
+        match end {
+            End::Send => &self.open_send,
+            End::Recv | End::Both => &self.open_recv,
         }
     }
 
@@ -190,11 +310,7 @@ impl<P: Payload> Channel<P> {
     /// The interpreter last associated with `end` is known open: no look-up.
     #[inline]
     fn associate(&self, state: &mut State<P>, interp: InterpId, end: End) -> Result<()> {
-        let known = match end {
-            End::Send => state.open_send,
-            End::Recv | End::Both => state.open_recv,
-        };
-        if known == Some(interp) {
+        if self.known(end).load(Ordering::Relaxed) == interp.0 {
             debug_assert_eq!(
                 state.ends.get(&interp).map(|a| a.end(end)),
                 Some(Some(true)),
@@ -219,33 +335,39 @@ impl<P: Payload> Channel<P> {
             ),
             _ => {
                 *slot = Some(true);
-                match end {
-                    End::Send => state.open_send = Some(interp),
-                    End::Recv | End::Both => state.open_recv = Some(interp),
-                }
+                self.known(end).store(interp.0, Ordering::Relaxed);
                 Ok(())
             }
         }
     }
 
     /// Forgets the interpreters `associate` remembers: called wherever an association ends.
-    fn forget_known(state: &mut State<P>) {
-        state.open_send = None;
-        state.open_recv = None;
+    fn forget_known(&self) {
+        self.open_send.store(NOBODY, Ordering::Relaxed);
+        self.open_recv.store(NOBODY, Ordering::Relaxed);
     }
 
-    /// Queues `payload` and gives its id, or refuses it (handing it back) when the channel's
-    /// state refuses the send. As CPython: the channel must be open before the interpreter
-    /// is associated with the send end, so a send that fails associates nothing
-    /// (INV-CHAN-ASSOC-SUCCESS).
+    /// An item of `payload`, made in interpreter `sender`, not (yet) waited for.
+    fn item(&self, sender: InterpId, payload: P, unbound: Option<UnboundOp>) -> Item<P> {
+        Item {
+            id: 0,
+            sender,
+            payload,
+            unbound: unbound.unwrap_or(self.default_unbound),
+            waited: false,
+            orphaned: None,
+        }
+    }
+
+    /// Queues `item` (numbering it if it is waited for), or refuses it (handing it back)
+    /// when the channel's state refuses the send. As CPython: the channel must be open
+    /// before the interpreter is associated with the send end, so a send that fails
+    /// associates nothing (INV-CHAN-ASSOC-SUCCESS).
     fn enqueue(
         &self,
         state: &mut State<P>,
         user: InterpId,
-        sender: InterpId,
-        payload: P,
-        unbound: Option<UnboundOp>,
-        waited: bool,
+        mut item: Item<P>,
     ) -> std::result::Result<u64, (Error, P)> {
         let checked = self
             .usable(state)
@@ -255,25 +377,22 @@ impl<P: Payload> Channel<P> {
             })
             .and_then(|()| self.associate(state, user, End::Send));
         if let Err(e) = checked {
-            return Err((e, payload));
+            return Err((e, item.payload));
         }
-        let id = state.next_item;
-        state.next_item += 1;
-        let unbound = unbound.unwrap_or(state.default_unbound);
-        state.items.push_back(Item {
-            id,
-            sender,
-            payload,
-            unbound,
-            waited,
-            orphaned: None,
-        });
+        if item.waited {
+            item.id = state.next_item;
+            state.next_item += 1;
+        }
+        let id = item.id;
+        state.items.push_back(item);
         Ok(id)
     }
 
     /// Puts `payload`, made in interpreter `sender`, on the queue for `user` (the
-    /// interpreter using the send end), without waiting. A refused payload comes back with
-    /// the error, to be dropped outside the lock (INV-CHAN-DROP-OUTSIDE).
+    /// interpreter using the send end), without waiting: on the ring when it is open, has
+    /// room, and `user` is the send end's remembered interpreter (INV-CHAN-RING), else
+    /// under the mutex. A refused payload comes back with the error, to be dropped outside
+    /// the lock (INV-CHAN-DROP-OUTSIDE).
     pub(crate) fn send_now(
         &self,
         user: InterpId,
@@ -281,8 +400,13 @@ impl<P: Payload> Channel<P> {
         payload: P,
         unbound: Option<UnboundOp>,
     ) -> std::result::Result<(), (Error, P)> {
-        let mut state = self.state.lock();
-        self.enqueue(&mut state, user, sender, payload, unbound, false)?;
+        let item = self.item(sender, payload, unbound);
+        let admitted = || self.open_send.load(Ordering::Relaxed) == user.0;
+        let Err(item) = self.ring.try_push(item, admitted) else {
+            return Ok(());
+        };
+        let mut state = self.lock();
+        self.enqueue(&mut state, user, item)?;
         self.changed.notify_all();
         Ok(())
     }
@@ -300,17 +424,24 @@ impl<P: Payload> Channel<P> {
         unbound: Option<UnboundOp>,
         wait: Wait,
     ) -> Sent<P> {
-        let mut state = self.state.lock();
-        let id = match self.enqueue(&mut state, user, sender, payload, unbound, wait != Wait::No) {
+        let deadline = match wait {
+            Wait::No => {
+                return match self.send_now(user, sender, payload, unbound) {
+                    Ok(()) => Sent::queued(Ok(()), None),
+                    Err((e, payload)) => Sent::refused(e, payload),
+                };
+            }
+            Wait::Forever => None,
+            Wait::For(timeout) => Some(Instant::now() + timeout),
+        };
+        let mut item = self.item(sender, payload, unbound);
+        item.waited = true;
+        let mut state = self.lock();
+        let id = match self.enqueue(&mut state, user, item) {
             Ok(id) => id,
             Err((e, payload)) => return Sent::refused(e, payload),
         };
         self.changed.notify_all();
-        let deadline = match wait {
-            Wait::No => return Sent::queued(Ok(()), None),
-            Wait::Forever => None,
-            Wait::For(timeout) => Some(Instant::now() + timeout),
-        };
         loop {
             if state.received.remove(&id) {
                 return Sent::queued(Ok(()), None);
@@ -324,12 +455,7 @@ impl<P: Payload> Channel<P> {
                 );
                 return Sent::queued(Err(e), None);
             };
-            let Some(deadline) = deadline else {
-                state = self.changed.wait(state);
-                continue;
-            };
-            let now = Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 let withdrawn = state.items.remove(at).map(|i| i.payload);
                 let e = Error::new(
                     ErrorKind::Timeout,
@@ -337,14 +463,24 @@ impl<P: Payload> Channel<P> {
                 );
                 return Sent::queued(Err(e), withdrawn);
             }
-            state = self.changed.wait_for(state, deadline - now);
+            state.wait(deadline);
         }
     }
 
-    /// Takes the head item for `receiver`. With `wait`, blocks (the caller has let go of
-    /// its interpreter) until an item comes, the timeout passes, or the channel closes.
+    /// Takes the head item for `receiver`: off the ring when it is open and `receiver` is
+    /// the receive end's remembered interpreter (INV-CHAN-RING), else under the mutex. With
+    /// `wait`, blocks (the caller has let go of its interpreter) until an item comes, the
+    /// timeout passes, or the channel closes.
     pub(crate) fn recv(&self, receiver: InterpId, wait: Wait) -> Result<Item<P>> {
-        let mut state = self.state.lock();
+        match self
+            .ring
+            .try_pop(|| self.open_recv.load(Ordering::Relaxed) == receiver.0)
+        {
+            Pop::Item(item) => return Ok(item),
+            Pop::Empty if wait == Wait::No => return Err(self.empty_error()),
+            Pop::Empty | Pop::Locked => {}
+        }
+        let mut state = self.lock();
         // As CPython: a closed channel associates nothing; an open (or draining) one
         // associates the receiver, even if it turns out empty (INV-CHAN-ASSOC-SUCCESS).
         self.usable(&state)?;
@@ -375,26 +511,22 @@ impl<P: Payload> Channel<P> {
                 self.changed.notify_all();
                 return Err(self.closed_error());
             }
-            match (wait, deadline) {
-                (Wait::No, _) => return Err(self.empty_error()),
-                (_, None) => state = self.changed.wait(state),
-                (_, Some(deadline)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("channel {}: nothing received in time", self.id),
-                        ));
-                    }
-                    state = self.changed.wait_for(state, deadline - now);
-                }
+            if wait == Wait::No {
+                return Err(self.empty_error());
             }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("channel {}: nothing received in time", self.id),
+                ));
+            }
+            state.wait(deadline);
         }
     }
 
     /// Closes as `how` says; returns the payloads to drop outside the lock.
     pub(crate) fn close(&self, how: Close) -> Result<Vec<P>> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.destroyed {
             return Err(self.not_found_error());
         }
@@ -442,14 +574,14 @@ impl<P: Payload> Channel<P> {
     /// closing); closes the channel when no open association is left. A closed channel
     /// refuses, as in CPython. Returns the payloads to drop outside the lock.
     pub(crate) fn release(&self, interp: InterpId, end: End) -> Result<Vec<P>> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.destroyed {
             return Err(self.not_found_error());
         }
         if state.status == ChannelStatus::Closed {
             return Err(self.closed_error());
         }
-        Self::forget_known(&mut state);
+        self.forget_known();
         let assoc = state.ends.entry(interp).or_default();
         match end {
             End::Send => assoc.send = Some(false),
@@ -465,7 +597,7 @@ impl<P: Payload> Channel<P> {
     /// Closes when no open association is left (and at least one end was used). Queued
     /// items can then never be received, so they are released now (CPython keeps them until
     /// the channel is freed).
-    fn close_if_unassociated(&self, state: &mut MutexGuard<'_, State<P>>) -> Vec<P> {
+    fn close_if_unassociated(&self, state: &mut State<P>) -> Vec<P> {
         let any_open = state
             .ends
             .values()
@@ -484,7 +616,7 @@ impl<P: Payload> Channel<P> {
 
     /// Marks the channel destroyed and hands back every queued payload.
     pub(crate) fn destroy(&self) -> Vec<P> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         state.destroyed = true;
         state.status = ChannelStatus::Closed;
         self.changed.notify_all();
@@ -495,7 +627,7 @@ impl<P: Payload> Channel<P> {
     /// associations. Returns the payloads to drop outside the lock: they are the sender's
     /// exports, released while the destroying thread holds it.
     pub(crate) fn forget_interpreter(&self, gone: InterpId) -> Vec<P> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let mut discarded = Vec::new();
         let items = std::mem::take(&mut state.items);
         for mut item in items {
@@ -510,7 +642,7 @@ impl<P: Payload> Channel<P> {
                 state.items.push_back(item);
             }
         }
-        Self::forget_known(&mut state);
+        self.forget_known();
         if let Some(assoc) = state.ends.get_mut(&gone) {
             // Its associations end; that the ends were used is kept.
             assoc.send = assoc.send.map(|_| false);
@@ -522,7 +654,7 @@ impl<P: Payload> Channel<P> {
     }
 
     pub(crate) fn info(&self) -> Result<ChannelInfo> {
-        let state = self.state.lock();
+        let state = self.lock();
         if state.destroyed {
             return Err(self.not_found_error());
         }

@@ -183,3 +183,92 @@ fn an_ended_association_is_not_remembered_as_open() {
     let info = c.info().unwrap();
     assert_eq!((info.send_interps, info.recv_interps), (vec![A], vec![A]));
 }
+
+/// Whether the ring is open (plain sends and receives skip the mutex).
+fn ring_open(c: &Channel<P>) -> bool {
+    c.state.lock().sealed.is_none()
+}
+
+#[test]
+fn plain_sends_and_receives_reopen_the_ring_and_keep_the_order_past_its_capacity() {
+    // INV-CHAN-RING: the first send and receive of an interpreter associate under the mutex
+    // and reopen the ring; a send that finds it full seals it, so the queue goes on in
+    // order under the mutex until it is short enough to hand back.
+    let c = channel(UnboundOp::Replace);
+    let n = 3 * RING_CAPACITY as u32;
+    for i in 0..n {
+        send(&c, A, i).unwrap();
+    }
+    assert!(!ring_open(&c), "more than the ring holds");
+    assert_eq!(c.info().unwrap().count, n as usize);
+    for i in 0..n {
+        assert_eq!(recv(&c, B).unwrap(), P::Data(i));
+    }
+    assert!(ring_open(&c), "short enough again");
+    send(&c, A, n).unwrap();
+    assert_eq!(
+        c.ring.try_pop(|| true).into_item().map(|i| i.payload),
+        Some(P::Data(n)),
+        "a plain send went on the ring"
+    );
+    assert_eq!(kind(recv(&c, B)), Some(ErrorKind::ChannelEmpty));
+}
+
+#[test]
+fn info_close_and_forget_see_the_items_on_the_ring() {
+    let c = channel(UnboundOp::Remove);
+    for i in 0..3 {
+        send(&c, A, i).unwrap();
+    }
+    assert!(ring_open(&c));
+    assert_eq!(c.info().unwrap().count, 3, "counted through a seal");
+    assert!(ring_open(&c), "and reopened after it");
+    assert_eq!(
+        c.forget_interpreter(A),
+        vec![P::Data(0), P::Data(1), P::Data(2)],
+        "a destroyed sender's items are settled from the ring too"
+    );
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 1).unwrap();
+    send(&c, A, 2).unwrap();
+    assert_eq!(c.close(Close::Force).unwrap(), vec![P::Data(1), P::Data(2)]);
+    assert!(!ring_open(&c), "a closed channel keeps its ring sealed");
+    assert_eq!(kind(send(&c, A, 3)), Some(ErrorKind::ChannelClosed));
+}
+
+#[test]
+fn a_waited_item_or_a_waiting_receiver_keeps_the_ring_sealed() {
+    // A waiter is only woken by changes made under the mutex, so the ring stays sealed
+    // while anyone waits or a waited-for item is queued.
+    let c = std::sync::Arc::new(channel(UnboundOp::Replace));
+    send(&c, A, 0).unwrap();
+    assert_eq!(recv(&c, B).unwrap(), P::Data(0));
+    assert!(ring_open(&c));
+    let receiver = {
+        let c = std::sync::Arc::clone(&c);
+        std::thread::spawn(move || c.recv(B, Wait::Forever).map(|i| i.payload))
+    };
+    while c.state.lock().waiters == 0 {
+        std::thread::yield_now();
+    }
+    assert!(!ring_open(&c), "sealed while the receiver waits");
+    send(&c, A, 1).unwrap();
+    assert_eq!(
+        receiver.join().unwrap().unwrap(),
+        P::Data(1),
+        "woken by the send"
+    );
+    assert!(ring_open(&c), "reopened once nobody waits");
+
+    let sender = {
+        let c = std::sync::Arc::clone(&c);
+        std::thread::spawn(move || c.send(A, A, P::Data(2), None, Wait::Forever).result)
+    };
+    while c.state.lock().items.is_empty() {
+        std::thread::yield_now();
+    }
+    assert!(!ring_open(&c), "sealed while a waited-for item is queued");
+    assert_eq!(recv(&c, B).unwrap(), P::Data(2));
+    sender.join().unwrap().unwrap();
+    assert!(ring_open(&c));
+}
