@@ -277,8 +277,11 @@ impl std::hash::Hasher for IdHasher {
         self.write_u64(n as u64);
     }
 
+    /// The product's high bits are its well-mixed ones, and hashbrown takes a bucket from
+    /// the low bits: rotated down, so that addresses (multiples of 16 and more) do not all
+    /// land on every sixteenth bucket.
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
@@ -414,5 +417,20 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 4 * per_thread);
+    }
+
+    #[test]
+    fn object_addresses_spread_over_the_buckets_hashbrown_picks_from_low_bits() {
+        use std::hash::{BuildHasher, Hasher};
+        // 128 object blocks 112 bytes apart, as the allocator lays them out, into a table of
+        // 128 buckets: before the rotation every hash was a multiple of 16 there.
+        let buckets: HashSet<u64> = (0..128u64)
+            .map(|i| {
+                let mut h = super::IdBuildHasher::default().build_hasher();
+                h.write_usize((0x7f00_0000_1000 + 112 * i) as usize);
+                h.finish() & 127
+            })
+            .collect();
+        assert!(buckets.len() >= 64, "{} buckets of 128", buckets.len());
     }
 }
