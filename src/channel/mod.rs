@@ -5,11 +5,13 @@
 //! A channel's state sits under one small mutex that is never held while an item is
 //! dropped or an interpreter is entered: items leave the critical section first
 //! (INV-CHAN-DROP-OUTSIDE), because dropping a buffer item releases it in its owner, which
-//! may switch interpreters.
+//! may switch interpreters. Plain sends and receives skip the mutex while the channel is in
+//! its common state, through a ring the mutex seals for everything else (INV-CHAN-RING).
 //!
-//! The parts: `state` (the state machine, which knows nothing of objects or tokens),
-//! `item` (what travels), `registry` (the runtime's channels by id), and here the public
-//! types: the ids, the enums, and [`Channel`], the handle every operation goes through.
+//! The parts: `state` (the state machine, which knows nothing of objects or tokens), `ring`
+//! (its fast path), `item` (what travels), `registry` (the runtime's channels by id), and
+//! here the public types: the ids, the enums, and [`Channel`], the handle every operation
+//! goes through.
 
 mod item;
 mod registry;
