@@ -3,9 +3,9 @@
 //! reopens it when the channel is in its common state (INV-CHAN-RING). These models race
 //! the two paths: a receiver about to wait seals the ring, so the send it waits for goes
 //! through the mutex and wakes it; sends of two interpreters flip the send end's remembered
-//! interpreter, so each sealing send races the other's claim on the ring; and a send that
-//! finds the ring full (4 slots in model builds) seals it while a receiver takes items off
-//! it. Nothing is lost, repeated or reordered, and no interleaving deadlocks.
+//! interpreter under the mutex while the other's claim and a receiver race them; and a send
+//! that finds the ring full (4 slots in model builds) seals it while a receiver takes items
+//! off it. Nothing is lost, repeated or reordered, and no interleaving deadlocks.
 #![cfg(loom)]
 
 use loom::thread;
@@ -74,8 +74,8 @@ fn sends_of_two_interpreters_and_a_receive_lose_nothing() {
         let other = rt.create().unwrap();
         send_bytes(&rt, other, &ch, b"warm");
         assert_eq!(receive_spinning(&rt, r, &ch, 1), [b"warm"]);
-        // `other` sent last: `s`'s send seals the ring to become the remembered sender,
-        // racing `other`'s claim on it, and both race the receiver.
+        // `other` sent last: `s`'s send is admitted under the mutex, becoming the remembered
+        // sender while `other` claims a slot, and both race the receiver.
         let senders: Vec<_> = [(s, b"s"), (other, b"o")]
             .into_iter()
             .map(|(from, item)| {

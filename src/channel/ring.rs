@@ -100,6 +100,13 @@ impl<T> Ring<T> {
         }
     }
 
+    /// The next position to pop (with `SEALED` while sealed): tests see from it whether a
+    /// seal came between two of their operations.
+    #[cfg(test)]
+    pub(crate) fn head(&self) -> u64 {
+        self.head.0.load(Ordering::Relaxed)
+    }
+
     /// How many items the ring holds at most.
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()

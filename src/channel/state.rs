@@ -142,8 +142,8 @@ pub(crate) struct Channel<P> {
     id: ChannelId,
     default_unbound: UnboundOp,
     /// Per end, the interpreter (its number, or `NOBODY`) `associate` last found or made
-    /// open there: its next operation skips the look-up in `ends`, and only it may use the
-    /// ring for that end. Written under the mutex while the ring is sealed, and cleared
+    /// open there: its next operation skips the look-up in `ends`, and only it uses the
+    /// ring without the mutex. Set under the mutex, and cleared while the ring is sealed
     /// whenever any association ends (`release`, `forget_interpreter`), so it is open in
     /// `ends` whenever set.
     open_send: AtomicU64,
@@ -402,9 +402,23 @@ impl<P: Payload> Channel<P> {
     ) -> std::result::Result<(), (Error, P)> {
         let item = self.item(sender, payload, unbound);
         let admitted = || self.open_send.load(Ordering::Relaxed) == user.0;
-        let Err(item) = self.ring.try_push(item, admitted) else {
+        let Err(mut item) = self.ring.try_push(item, admitted) else {
             return Ok(());
         };
+        if !admitted() {
+            // Another interpreter than the remembered one: its association is checked and
+            // remembered under the mutex, and the ring tried again, while the ring is open.
+            let mut state = self.state.lock();
+            if state.sealed.is_none() {
+                if let Err(e) = self.associate(&mut state, user, End::Send) {
+                    return Err((e, item.payload));
+                }
+                match self.ring.try_push(item, || true) {
+                    Ok(()) => return Ok(()),
+                    Err(full) => item = full,
+                }
+            }
+        }
         let mut state = self.lock();
         self.enqueue(&mut state, user, item)?;
         self.changed.notify_all();
@@ -472,13 +486,24 @@ impl<P: Payload> Channel<P> {
     /// `wait`, blocks (the caller has let go of its interpreter) until an item comes, the
     /// timeout passes, or the channel closes.
     pub(crate) fn recv(&self, receiver: InterpId, wait: Wait) -> Result<Item<P>> {
-        match self
-            .ring
-            .try_pop(|| self.open_recv.load(Ordering::Relaxed) == receiver.0)
-        {
+        let admitted = || self.open_recv.load(Ordering::Relaxed) == receiver.0;
+        match self.ring.try_pop(admitted) {
             Pop::Item(item) => return Ok(item),
             Pop::Empty if wait == Wait::No => return Err(self.empty_error()),
             Pop::Empty | Pop::Locked => {}
+        }
+        if !admitted() {
+            // As for a send: associated and remembered under the mutex, and the ring tried
+            // again, while the ring is open (the channel is then `Open`).
+            let mut state = self.state.lock();
+            if state.sealed.is_none() {
+                self.associate(&mut state, receiver, End::Recv)?;
+                match self.ring.try_pop(|| true) {
+                    Pop::Item(item) => return Ok(item),
+                    Pop::Empty if wait == Wait::No => return Err(self.empty_error()),
+                    Pop::Empty | Pop::Locked => {}
+                }
+            }
         }
         let mut state = self.lock();
         // As CPython: a closed channel associates nothing; an open (or draining) one

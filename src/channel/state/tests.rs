@@ -272,3 +272,25 @@ fn a_waited_item_or_a_waiting_receiver_keeps_the_ring_sealed() {
     sender.join().unwrap().unwrap();
     assert!(ring_open(&c));
 }
+
+#[test]
+fn senders_taking_turns_are_admitted_without_a_seal() {
+    // A send by an interpreter other than the remembered one checks and remembers its
+    // association under the mutex and uses the open ring: no seal, so the queued items are
+    // not moved out and back for each change of sender.
+    const C: InterpId = InterpId(3);
+    let c = channel(UnboundOp::Replace);
+    send(&c, A, 0).unwrap();
+    send(&c, C, 1).unwrap();
+    assert_eq!(recv(&c, B).unwrap(), P::Data(0));
+    let head = c.ring.head();
+    for n in 2..10 {
+        send(&c, if n % 2 == 0 { A } else { C }, n).unwrap();
+    }
+    assert_eq!(c.ring.head(), head, "no seal moved the head");
+    for n in 1..10 {
+        assert_eq!(recv(&c, B).unwrap(), P::Data(n));
+    }
+    let info = c.info().unwrap();
+    assert_eq!(info.send_interps, vec![A, C]);
+}
