@@ -27,6 +27,7 @@ use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
 use crate::object::{Obj, ObjPtr};
+use crate::release::Joined;
 use crate::runtime::Runtime;
 use crate::sync::{process_unique, Arc, IdBuildHasher, Mutex};
 
@@ -171,6 +172,35 @@ enum Count {
 /// The serial of a reference that names no entry: an export made after the table closed
 /// (INV-EXPORTS-CLOSED). Real serials come from [`process_unique`] and never reach it.
 const DEAD_SERIAL: u64 = u64::MAX;
+
+/// An origin reference's release on its way back, run in the origin with the others
+/// waiting beside it in a thread's batch: one critical section of the table for all.
+#[derive(Clone, Copy)]
+pub(crate) struct GiveBack {
+    pub(crate) key: ObjectRef,
+    pub(crate) count: usize,
+}
+
+impl Joined for GiveBack {
+    fn run_together(owner: &InterpState, releases: impl Iterator<Item = GiveBack>) {
+        Exports::of(owner).finish_releases(releases);
+    }
+}
+
+/// Objects whose entries went with their last reference: their strong references are given
+/// back when this is dropped, with the table's mutex let go.
+struct Freed(SmallVec<[ObjPtr; 64]>);
+
+impl Drop for Freed {
+    fn drop(&mut self) {
+        for object in self.0.drain(..) {
+            // SAFETY: made only by `finish_releases`, which runs while the thread holds the
+            // origin (INV-RELEASE-IN-OWNER); each entry's one strong reference is given back
+            // once, when its last origin reference goes (INV-EXPORT-COUNTED).
+            unsafe { object.decref() };
+        }
+    }
+}
 
 #[derive(Default)]
 struct Table {
@@ -408,14 +438,18 @@ impl Exports {
         true
     }
 
-    /// Gives one origin reference back. Runs in the origin (INV-RELEASE-IN-OWNER): the last
-    /// one removes the entry and releases its strong reference.
-    fn finish_release(&self, key: &ObjectRef, count: usize) {
-        let freed = {
-            let mut table = self.table.lock();
-            if table.invalidated {
-                return;
-            }
+    /// Gives origin references back, all in one critical section. Runs in the origin
+    /// (INV-RELEASE-IN-OWNER): an entry's last reference removes it and releases its strong
+    /// reference, after the table's mutex is let go.
+    fn finish_releases(&self, releases: impl Iterator<Item = GiveBack>) {
+        // Declared first, so dropped last: after the guard, also when a miscount unwinds.
+        let mut freed = Freed(SmallVec::new());
+        let mut table = self.table.lock();
+        if table.invalidated {
+            return;
+        }
+        let mut released = 0;
+        for GiveBack { key, count } in releases {
             let origin = InterpId::new(key.origin);
             // One lookup finds the entry and, if this was its last reference, removes it.
             let mut slot = match table.by_addr.entry(key.addr as usize) {
@@ -427,15 +461,12 @@ impl Exports {
             entry.shift(Count::Pending, -by, origin);
             entry.shift(Count::Refs, -by, origin);
             entry.check_ledger(origin);
-            self.counters.add(Event::OriginRefsReleased, count as u64);
-            (entry.refs == 0).then(|| slot.remove().object)
-        };
-        if let Some(object) = freed {
-            // SAFETY: release functions run while the thread holds the origin
-            // (INV-RELEASE-IN-OWNER); the entry's one strong reference is given back once,
-            // when its last origin reference goes (INV-EXPORT-COUNTED).
-            unsafe { object.decref() };
+            released += count as u64;
+            if entry.refs == 0 {
+                freed.0.push(slot.remove().object);
+            }
         }
+        self.counters.add(Event::OriginRefsReleased, released);
     }
 
     /// The exports outstanding, by serial.
@@ -647,6 +678,12 @@ mod tests {
     #[test]
     #[should_panic(expected = "pending 0 -1 is out of range (INV-LEDGER)")]
     fn a_release_finished_twice_panics_in_every_build() {
-        miscount(|exports, key, _| exports.finish_release(key, 1));
+        miscount(|exports, key, _| {
+            let release = GiveBack {
+                key: *key,
+                count: 1,
+            };
+            exports.finish_releases(std::iter::once(release))
+        });
     }
 }

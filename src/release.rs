@@ -8,9 +8,11 @@
 //! under `Switch`, when it holds another interpreter, until it lets go of that one
 //! (INV-RELEASE-BATCH). See `design/view-release.md`.
 
+use std::any::TypeId;
 use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
-use std::ptr;
+use std::{iter, ptr, vec};
 
 use crate::counters::Event;
 use crate::interp::{InterpState, Refused};
@@ -37,14 +39,67 @@ pub(crate) fn release_in_owner(
     owner: &Arc<InterpState>,
     release: impl FnOnce(&InterpState) + Send + 'static,
 ) {
+    run_in_owner(rt, owner, Alone(release));
+}
+
+/// Releases that run together: those of one kind waiting in a batch for one owner, next to
+/// each other, run in one call (an export table's give-backs take its lock once).
+pub(crate) trait Joined: Copy + Send + 'static {
+    /// Runs `releases` in `owner`, which this thread holds. Pulls them one by one: those it
+    /// has not pulled when it panics run after, one at a time (`run_all`).
+    fn run_together(owner: &InterpState, releases: impl Iterator<Item = Self>);
+}
+
+/// [`release_in_owner`] for a release that runs together with the others of its kind
+/// waiting beside it in this thread's batch.
+pub(crate) fn release_joined_in_owner<J: Joined>(
+    rt: &Runtime,
+    owner: &Arc<InterpState>,
+    release: J,
+) {
+    run_in_owner(rt, owner, Together(release));
+}
+
+/// What [`run_in_owner`] runs: a closure alone, or a [`Joined`] release.
+trait Release: Send + 'static + Sized {
+    fn run(self, owner: &InterpState);
+    /// Stores the release in place for `owner`, or gives it back if it does not fit.
+    fn keep(self, owner: *const InterpState) -> Result<Waiting, Self>;
+}
+
+struct Alone<F>(F);
+
+impl<F: FnOnce(&InterpState) + Send + 'static> Release for Alone<F> {
+    fn run(self, owner: &InterpState) {
+        (self.0)(owner)
+    }
+
+    fn keep(self, owner: *const InterpState) -> Result<Waiting, Self> {
+        Waiting::new(owner, self.0).map_err(Alone)
+    }
+}
+
+struct Together<J>(J);
+
+impl<J: Joined> Release for Together<J> {
+    fn run(self, owner: &InterpState) {
+        J::run_together(owner, iter::once(self.0))
+    }
+
+    fn keep(self, owner: *const InterpState) -> Result<Waiting, Self> {
+        Waiting::joined(owner, self.0).map_err(Together)
+    }
+}
+
+fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release) {
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
-        release(owner);
+        release.run(owner);
         counters.bump(Event::ReleasesDirect);
         return;
     }
     if owner.lock.is_destroyed() {
-        release_late(rt, owner, Box::new(move |tok| release(tok.interp())));
+        release_late(rt, owner, Box::new(move |tok| release.run(tok.interp())));
         return;
     }
     let config = rt.config();
@@ -74,7 +129,7 @@ pub(crate) fn release_in_owner(
         _ => release,
     };
     match config.release {
-        ReleaseStrategy::Switch => switch_into(rt, owner, move |tok| release(tok.interp())),
+        ReleaseStrategy::Switch => switch_into(rt, owner, move |tok| release.run(tok.interp())),
         ReleaseStrategy::Deferred => defer(rt, owner, release, config.deferred_limit),
         ReleaseStrategy::Adaptive if owner.lock.is_held() => {
             defer(rt, owner, release, config.deferred_limit)
@@ -83,7 +138,7 @@ pub(crate) fn release_in_owner(
             let mut pending = Some(release);
             let done = suspend_current(|| {
                 try_run_in(rt, owner, Event::ReleasesSwitched, |tok| {
-                    (pending.take().expect("runs once"))(tok.interp())
+                    pending.take().expect("runs once").run(tok.interp())
                 })
             });
             if let Some(release) = pending {
@@ -135,15 +190,10 @@ fn switch_into(
 /// bound the release switches instead, and after the owner's final drain it runs late
 /// (INV-INBOX-SEALED). The bound is checked and the call queued under one lock, so racing
 /// releasers cannot overshoot it.
-fn defer(
-    rt: &Runtime,
-    owner: &Arc<InterpState>,
-    release: impl FnOnce(&InterpState) + Send + 'static,
-    limit: usize,
-) {
+fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, limit: usize) {
     match owner
         .inbox
-        .push_release_within(Box::new(move |tok| release(tok.interp())), limit)
+        .push_release_within(Box::new(move |tok| release.run(tok.interp())), limit)
     {
         Ok(()) => {
             owner.counters.bump(Event::PendingQueued);
@@ -155,19 +205,24 @@ fn defer(
 }
 
 /// Room for a batched release's closure, in words: a pinned export's release takes one, a
-/// moved graph's return four, an origin reference's six.
+/// moved graph's return four, an origin reference's give-back six.
 const WORDS: usize = 6;
 
-/// A release waiting in a thread's batch, its closure stored in place: a batch of 64 would
-/// otherwise allocate 64 times, past what the allocator's per-thread cache holds.
+/// A release waiting in a thread's batch, its closure (or [`Joined`] release) stored in
+/// place: a batch of 64 would otherwise allocate 64 times, past what the allocator's
+/// per-thread cache holds.
 struct Waiting {
     /// The interpreter it must run in.
     owner: *const InterpState,
     closure: MaybeUninit<[usize; WORDS]>,
-    /// Calls the closure with the owner's state, moving it out.
-    run: unsafe fn(*mut [usize; WORDS], &InterpState),
+    /// Calls the closure with the owner's state, moving it out; a joined release's also
+    /// runs the ones of its kind next in line (`rest`).
+    run: unsafe fn(*mut [usize; WORDS], &InterpState, &mut vec::Drain<'_, Waiting>),
     /// Drops the closure without calling it.
     discard: unsafe fn(*mut [usize; WORDS]),
+    /// A [`Joined`] release's type (asked only of a joined release's neighbours): those of
+    /// the same type run with it.
+    joins: Option<fn() -> TypeId>,
 }
 
 impl Waiting {
@@ -176,36 +231,86 @@ impl Waiting {
         owner: *const InterpState,
         release: F,
     ) -> Result<Self, F> {
-        if size_of::<F>() > size_of::<[usize; WORDS]>() || align_of::<F>() > align_of::<usize>() {
-            return Err(release);
-        }
-        let mut closure = MaybeUninit::<[usize; WORDS]>::uninit();
-        // SAFETY: `F` fits in `closure` in size and alignment (checked above). It is moved
-        // out exactly once, by `run` or `discard`, each monomorphised for this `F`.
-        unsafe { closure.as_mut_ptr().cast::<F>().write(release) };
-        Ok(Waiting {
-            owner,
-            closure,
-            run: |closure, owner| {
-                // SAFETY: `closure` holds an `F` written by `new`, moved out only here; the
-                // caller forgets the `Waiting` so `discard` does not see it again.
-                let release = unsafe { closure.cast::<F>().read() };
-                release(owner);
-            },
-            discard: |closure| {
-                // SAFETY: as for `run`: the `F` written by `new`, dropped only here.
-                unsafe { closure.cast::<F>().drop_in_place() }
-            },
+        Self::store(owner, release, None, |closure, owner, _rest| {
+            // SAFETY: `closure` holds an `F` written by `store`, moved out only here; the
+            // caller forgets the `Waiting` so `discard` does not see it again.
+            let release = unsafe { closure.cast::<F>().read() };
+            release(owner);
         })
     }
 
-    /// Runs the release in `owner`, which the calling thread holds (INV-RELEASE-IN-OWNER).
-    fn run(self, owner: &InterpState) {
+    /// Stores a [`Joined`] release for `owner`, or gives it back if it does not fit.
+    fn joined<J: Joined>(owner: *const InterpState, release: J) -> Result<Self, J> {
+        Self::store(
+            owner,
+            release,
+            Some(TypeId::of::<J>),
+            |first, owner, rest| {
+                // SAFETY: as for `new`'s closure: the `J` written by `store`, moved out once.
+                let first = unsafe { first.cast::<J>().read() };
+                let next = Next::<J> {
+                    rest,
+                    kind: PhantomData,
+                };
+                J::run_together(owner, iter::once(first).chain(next));
+            },
+        )
+    }
+
+    fn store<T: Send + 'static>(
+        owner: *const InterpState,
+        value: T,
+        joins: Option<fn() -> TypeId>,
+        run: unsafe fn(*mut [usize; WORDS], &InterpState, &mut vec::Drain<'_, Waiting>),
+    ) -> Result<Self, T> {
+        if size_of::<T>() > size_of::<[usize; WORDS]>() || align_of::<T>() > align_of::<usize>() {
+            return Err(value);
+        }
+        let mut closure = MaybeUninit::<[usize; WORDS]>::uninit();
+        // SAFETY: `T` fits in `closure` in size and alignment (checked above). It is moved
+        // out exactly once, by `run` or `discard`, each monomorphised for this `T`.
+        unsafe { closure.as_mut_ptr().cast::<T>().write(value) };
+        Ok(Waiting {
+            owner,
+            closure,
+            run,
+            discard: |closure| {
+                // SAFETY: as for `run`: the `T` written by `store`, dropped only here.
+                unsafe { closure.cast::<T>().drop_in_place() }
+            },
+            joins,
+        })
+    }
+
+    /// Runs the release in `owner`, which the calling thread holds (INV-RELEASE-IN-OWNER),
+    /// and, if it is a joined one, those of its kind at the front of `rest`.
+    fn run(self, owner: &InterpState, rest: &mut vec::Drain<'_, Waiting>) {
         debug_assert!(ptr::eq(self.owner, owner));
         let mut this = ManuallyDrop::new(self);
         // SAFETY: the closure is still in place (it leaves only here or in `drop`), and
         // `this` is never dropped, so it is moved out once.
-        unsafe { (this.run)(this.closure.as_mut_ptr(), owner) }
+        unsafe { (this.run)(this.closure.as_mut_ptr(), owner, rest) }
+    }
+}
+
+/// The joined releases of type `J` at the front of a batch being run, taken one by one.
+struct Next<'a, 'd, J> {
+    rest: &'a mut vec::Drain<'d, Waiting>,
+    kind: PhantomData<J>,
+}
+
+impl<J: Joined> Iterator for Next<'_, '_, J> {
+    type Item = J;
+
+    fn next(&mut self) -> Option<J> {
+        let next = self.rest.as_slice().first()?;
+        if next.joins.is_none_or(|kind| kind() != TypeId::of::<J>()) {
+            return None;
+        }
+        let mut taken = ManuallyDrop::new(self.rest.next()?);
+        // SAFETY: a `Waiting` joined as `J` holds a `J` written by `store`; `taken` is never
+        // dropped, so it is moved out once.
+        Some(unsafe { taken.closure.as_mut_ptr().cast::<J>().read() })
     }
 }
 
@@ -338,11 +443,7 @@ enum Kept {
 /// take it back, or else, if `until_let_go`, if this thread holds another interpreter and so
 /// will let go of it. Otherwise (or if the closure is too large to keep in place, or the
 /// thread is exiting and its batch is gone) gives `release` back.
-fn batch<F: FnOnce(&InterpState) + Send + 'static>(
-    owner: &Arc<InterpState>,
-    release: F,
-    until_let_go: bool,
-) -> Result<Kept, F> {
+fn batch<R: Release>(owner: &Arc<InterpState>, release: R, until_let_go: bool) -> Result<Kept, R> {
     let state = Arc::as_ptr(owner);
     let frame = suspended_frame(state);
     let holds_another = !current().is_null();
@@ -352,7 +453,7 @@ fn batch<F: FnOnce(&InterpState) + Send + 'static>(
     if BATCH.try_with(|_| ()).is_err() {
         return Err(release);
     }
-    let waiting = Waiting::new(state, release)?;
+    let waiting = release.keep(state)?;
     let kept = BATCH.with(|batch| {
         let batch = &mut *batch.borrow_mut();
         batch.waiting.push(waiting);
@@ -458,25 +559,25 @@ fn run_batch(owner: &InterpState) {
 }
 
 /// Runs `releases` in `owner`, which this thread holds. If one panics (a library bug:
-/// releases run no user code), the rest still run while the panic unwinds, so none is
-/// dropped unrun with its export pinned for good; a second panic aborts, as one does while
-/// a vector's elements are dropped.
-fn run_all(releases: std::vec::Drain<'_, Waiting>, owner: &InterpState) {
+/// releases run no user code), the rest (of a joined run, those it had not pulled) still run
+/// while the panic unwinds, so none is dropped unrun with its export pinned for good; a
+/// second panic aborts, as one does while a vector's elements are dropped.
+fn run_all(releases: vec::Drain<'_, Waiting>, owner: &InterpState) {
     struct RunRest<'a, 'b> {
-        releases: std::vec::Drain<'a, Waiting>,
+        releases: vec::Drain<'a, Waiting>,
         owner: &'b InterpState,
     }
     impl Drop for RunRest<'_, '_> {
         fn drop(&mut self) {
             // Empty unless a release panicked.
-            for release in self.releases.by_ref() {
-                release.run(self.owner);
+            while let Some(release) = self.releases.next() {
+                release.run(self.owner, &mut self.releases);
             }
         }
     }
     let mut rest = RunRest { releases, owner };
-    for release in rest.releases.by_ref() {
-        release.run(owner);
+    while let Some(release) = rest.releases.next() {
+        release.run(owner, &mut rest.releases);
     }
 }
 
@@ -499,7 +600,7 @@ mod tests {
         .ok()
         .unwrap();
         assert_eq!(std::sync::Arc::strong_count(&token), 2);
-        waiting.run(&owner);
+        waiting.run(&owner, &mut Vec::new().drain(..));
         assert_eq!(std::sync::Arc::strong_count(&token), 1);
         assert_eq!(std::sync::Arc::strong_count(&ran), 1);
 
@@ -542,6 +643,72 @@ mod tests {
         assert!(unwound.is_err(), "the first release's panic goes on");
         assert_eq!(ran.load(Ordering::Relaxed), 2, "the two behind it ran");
         assert_eq!(std::sync::Arc::strong_count(&ran), 1, "and were dropped");
+        assert_eq!(WAITING.with(Cell::get), 0);
+        assert!(BATCH.with(|batch| batch.borrow().waiting.is_empty()));
+    }
+
+    std::thread_local! {
+        static RUNS: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A joined release that records which of its kind ran in one call; 0 panics once pulled.
+    #[derive(Clone, Copy)]
+    struct Mark(u32);
+
+    impl Joined for Mark {
+        fn run_together(_owner: &InterpState, releases: impl Iterator<Item = Mark>) {
+            RUNS.with(|runs| runs.borrow_mut().push(Vec::new()));
+            for Mark(n) in releases {
+                RUNS.with(|runs| runs.borrow_mut().last_mut().unwrap().push(n));
+                if n == 0 {
+                    std::panic::resume_unwind(Box::new("a library bug"));
+                }
+            }
+        }
+    }
+
+    fn batch_of(owner: &Arc<InterpState>, marks: &[u32], closure_at: usize) {
+        let state = Arc::as_ptr(owner);
+        BATCH.with(|batch| {
+            let waiting = &mut batch.borrow_mut().waiting;
+            for (at, &n) in marks.iter().enumerate() {
+                if at == closure_at {
+                    let closure =
+                        |_: &InterpState| RUNS.with(|runs| runs.borrow_mut().push(vec![]));
+                    waiting.push(Waiting::new(state, closure).ok().unwrap());
+                }
+                waiting.push(Waiting::joined(state, Mark(n)).ok().unwrap());
+            }
+        });
+        WAITING.with(|n| n.set(n.get() + marks.len() + usize::from(closure_at < marks.len())));
+    }
+
+    // INV-RELEASE-BATCH: joined releases next to each other in a batch run in one call, in
+    // order; a closure between them splits the run.
+    #[test]
+    fn joined_releases_side_by_side_run_in_one_call() {
+        let rt = crate::Runtime::new();
+        let owner = rt.lookup(rt.main()).unwrap();
+        RUNS.with(|runs| runs.borrow_mut().clear());
+        batch_of(&owner, &[1, 2, 3, 4, 5], 3);
+        run_batch(&owner);
+        let runs = RUNS.with(|runs| runs.take());
+        assert_eq!(runs, [vec![1, 2, 3], vec![], vec![4, 5]]);
+        assert_eq!(WAITING.with(Cell::get), 0);
+    }
+
+    // INV-RELEASE-BATCH: a joined run that panics leaves the releases it had not pulled to run
+    // after it, none dropped unrun.
+    #[test]
+    fn a_panicking_joined_run_leaves_the_rest_to_run() {
+        let rt = crate::Runtime::new();
+        let owner = rt.lookup(rt.main()).unwrap();
+        RUNS.with(|runs| runs.borrow_mut().clear());
+        batch_of(&owner, &[1, 0, 2, 3], usize::MAX);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(&owner)));
+        assert!(unwound.is_err(), "the panic goes on");
+        let runs = RUNS.with(|runs| runs.take());
+        assert_eq!(runs, [vec![1, 0], vec![2, 3]]);
         assert_eq!(WAITING.with(Cell::get), 0);
         assert!(BATCH.with(|batch| batch.borrow().waiting.is_empty()));
     }

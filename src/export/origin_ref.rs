@@ -1,12 +1,12 @@
 //! [`OriginRef`]: one origin reference to an entry of an export table, owned, bound to no
 //! interpreter, and given back in the origin when dropped.
 
-use super::{Exports, Role};
+use super::{Exports, GiveBack, Role};
 use crate::error::Result;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
 use crate::object::ObjPtr;
-use crate::release::release_in_owner;
+use crate::release::release_joined_in_owner;
 use crate::runtime::Runtime;
 use crate::sync::Arc;
 
@@ -93,9 +93,10 @@ impl Drop for OriginRef {
         {
             return;
         }
-        let key = self.key;
-        release_in_owner(&self.origin.rt, &self.origin, move |origin| {
-            Exports::of(origin).finish_release(&key, count)
-        });
+        let release = GiveBack {
+            key: self.key,
+            count,
+        };
+        release_joined_in_owner(&self.origin.rt, &self.origin, release);
     }
 }
