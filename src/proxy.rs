@@ -12,7 +12,6 @@
 
 use std::any::Any;
 use std::collections::{hash_map, HashMap};
-use std::mem::MaybeUninit;
 
 use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
@@ -20,8 +19,11 @@ use crate::export::{Exports, OriginRef, Role};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
-use crate::object::{Body, Forward, Obj, ObjPtr, OwnerCell, PinnedExport, ProxyBody, SharedRef};
-use crate::sync::{Arc, IdBuildHasher};
+use crate::object::{
+    boxed, drop_boxed, Body, Forward, FreeBoxes, Obj, ObjPtr, OwnerCell, PinnedExport, ProxyBody,
+    SharedRef,
+};
+use crate::sync::{const_thread_local, Arc, IdBuildHasher};
 use crate::thread_state::{run_in, suspend_current, Drain, Token};
 
 /// A proxy's body: its one origin reference, plus the surplus references of identity-cache
@@ -46,15 +48,16 @@ type CacheKey = (usize, u64, u64);
 /// the interpreter is held (INV-IDENTITY-ONE).
 pub(crate) struct IdentityCache {
     map: OwnerCell<HashMap<CacheKey, ObjPtr, IdBuildHasher>>,
-    /// The allocation of the last proxy body freed here, for the next proxy made here (a
-    /// freelist of one, as CPython keeps per interpreter): a receiver that drops each proxy
-    /// before the next arrives allocates one block per proxy, not two.
-    spare: OwnerCell<Option<Box<MaybeUninit<Remote>>>>,
+}
+
+const_thread_local! {
+    /// Boxes of proxy bodies freed on this thread, for the next proxies it makes: a receiver
+    /// dropping a batch of 64 proxies would otherwise allocate 64 times.
+    static FREE_REMOTES: FreeBoxes<Remote> = FreeBoxes::new(64);
 }
 
 // SAFETY: only the thread holding the interpreter that owns the cache touches it
-// (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies, and the spare is
-// an uninitialised block, never read as a `Remote` while kept, freed by whoever drops it.
+// (INV-OWN-LOCKED); the pointers in it are that interpreter's own proxies.
 unsafe impl Send for IdentityCache {}
 // SAFETY: as above.
 unsafe impl Sync for IdentityCache {}
@@ -81,7 +84,6 @@ impl IdentityCache {
         // interpreter it belongs to.
         IdentityCache {
             map: OwnerCell::unchecked(HashMap::default()),
-            spare: OwnerCell::unchecked(None),
         }
     }
 }
@@ -219,7 +221,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
     let counters = tok.counters();
     let cache = IdentityCache::of(tok.interp());
     if !tok.runtime().config().identity_cache {
-        return Ok(new_proxy(tok, cache, r, target));
+        return Ok(new_proxy(tok, r, target));
     }
     let key = cache_key(&r);
     // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED). The closure
@@ -230,7 +232,7 @@ fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
         cache.map.with_mut(|map| match map.entry(key) {
             hash_map::Entry::Occupied(slot) => Err((*slot.get(), r)),
             hash_map::Entry::Vacant(slot) => {
-                let proxy = new_proxy(tok, cache, r, target);
+                let proxy = new_proxy(tok, r, target);
                 slot.insert(proxy.ptr());
                 Ok(proxy)
             }
@@ -261,29 +263,15 @@ fn proxy_for<'t>(tok: &'t Token<'t>, mut r: OriginRef) -> Result<Obj<'t>> {
 }
 
 /// A new proxy holding `r`, already counted as a proxy's reference to `target` by
-/// `OriginRef::give_to_proxy`; its body in `cache`'s spare allocation if there is one.
-fn new_proxy<'t>(
-    tok: &'t Token<'t>,
-    cache: &IdentityCache,
-    r: OriginRef,
-    target: ObjPtr,
-) -> Obj<'t> {
+/// `OriginRef::give_to_proxy`; its body in a box this thread freed, if it kept one.
+fn new_proxy<'t>(tok: &'t Token<'t>, r: OriginRef, target: ObjPtr) -> Obj<'t> {
     tok.counters().bump(Event::ProxiesCreated);
     let body = Remote {
         origin_ref: r,
         target,
         absorbed: OwnerCell::new(0),
     };
-    // SAFETY: the cache belongs to the interpreter `tok` holds (INV-OWN-LOCKED); the closure
-    // only takes the spare.
-    let body = match unsafe { cache.spare.with_mut(Option::take) } {
-        Some(mut spare) => {
-            spare.write(body);
-            // SAFETY: written just now.
-            unsafe { spare.assume_init() }
-        }
-        None => Box::new(body),
-    };
+    let body: Box<Remote> = boxed(&FREE_REMOTES, body);
     tok.alloc(Body::Proxy(body))
 }
 
@@ -382,18 +370,8 @@ impl ProxyBody for Remote {
         let absorbed = std::mem::replace(&mut self.absorbed, OwnerCell::new(0)).into_inner();
         self.origin_ref.take_back(absorbed);
         // The body is dropped in place, giving its references back (which may let go of
-        // `owner` for a moment, INV-RELEASE-SUSPEND); then, this thread holding `owner` again,
-        // its allocation becomes the cache's spare.
-        let raw = Box::into_raw(self);
-        // SAFETY: `raw` holds a live `Remote` its box just gave up, reachable from nowhere
-        // else; it is dropped once, and the memory is only uninitialised space from here on.
-        unsafe { std::ptr::drop_in_place(raw) };
-        // SAFETY: the same allocation, made for a `Remote`, whose layout `MaybeUninit<Remote>`
-        // shares; nothing reads it as a `Remote` again.
-        let spare = unsafe { Box::from_raw(raw.cast::<MaybeUninit<Remote>>()) };
-        // SAFETY: forwarded contract (INV-OWN-LOCKED): the release above returns with
-        // `owner` held again; the closure only replaces the spare, freeing the one before.
-        unsafe { cache.spare.with_mut(|s| *s = Some(spare)) };
+        // `owner` for a moment, INV-RELEASE-SUSPEND); its box is kept for this thread's next.
+        drop_boxed(&FREE_REMOTES, self);
     }
 
     /// Runs `op` in the proxy's origin on its target: the arguments cross the membrane in,

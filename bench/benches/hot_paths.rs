@@ -77,6 +77,13 @@ fn identity_miss_receive(f: Fixture) -> Fixture {
     f
 }
 
+#[library_benchmark]
+#[bench::held_50(setup = identity_burst_fixture)]
+fn identity_miss_burst(f: Fixture) -> Fixture {
+    identity_miss_bursts(&f, OPS);
+    f
+}
+
 library_benchmark_group!(
     name = channel;
     benchmarks = zero_copy_item, bytes_item_same_interpreter, crossbeam_bounded_same_thread,
@@ -90,7 +97,7 @@ library_benchmark_group!(
 
 library_benchmark_group!(
     name = objects;
-    benchmarks = method_call, forwarded_call, identity_miss_receive
+    benchmarks = method_call, forwarded_call, identity_miss_receive, identity_miss_burst
 );
 
 main!(library_benchmark_groups = channel, interpreters, objects);

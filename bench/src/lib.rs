@@ -133,6 +133,35 @@ pub fn identity_misses(f: &Fixture, n: usize) {
     .unwrap();
 }
 
+/// `n` identity-cache misses in bursts of [`BURST`]: `s` sends a burst, and `r` receives it
+/// all before dropping it, as the lab's miss row holds 64. The proxies' bodies and releases
+/// wait together: the bodies' boxes in the thread's cache, the releases in its batch.
+pub fn identity_miss_bursts(f: &Fixture, n: usize) {
+    f.rt.enter(f.s, |ts| {
+        for left in (0..n).step_by(BURST) {
+            let burst = BURST.min(n - left);
+            for _ in 0..burst {
+                f.ch.send(ts, Outgoing::object(&ts.list(&[]))).unwrap();
+            }
+            ts.switch(f.r, |tr| {
+                let held: Vec<_> = (0..burst).map(|_| f.ch.recv(tr).unwrap()).collect();
+                std::hint::black_box(&held);
+            })
+            .unwrap();
+        }
+    })
+    .unwrap();
+}
+
+/// Proxies held at once by [`identity_miss_bursts`].
+pub const BURST: usize = 50;
+
+pub fn identity_burst_fixture() -> Fixture {
+    let f = fixture(Config::default().identity_cache(true), |tok| tok.none());
+    identity_miss_bursts(&f, OPS);
+    f
+}
+
 pub fn identity_fixture() -> Fixture {
     let f = fixture(Config::default().identity_cache(true), |tok| tok.none());
     identity_misses(&f, OPS);

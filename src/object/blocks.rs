@@ -11,8 +11,8 @@
 //! same length every time. Memory is only memory: which interpreter owned the object that
 //! held it does not matter, so the caches are per thread, touched only by their thread, with
 //! no lock. They keep at most [`KEPT`] blocks (about 14 KiB) and [`BYTES_KEPT`] buffers
-//! (at most 16 KiB), and the channel's item boxes at most 64 of each kind (16 KiB), given
-//! back to the allocator when the thread exits.
+//! (at most 16 KiB), the channel's item boxes at most 64 of each kind (16 KiB), and proxy
+//! bodies at most 64 (8 KiB), given back to the allocator when the thread exits.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -140,6 +140,19 @@ pub(crate) fn unboxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, boxed: 
     value
 }
 
+/// Drops the value in `boxed` where it is, then keeps its box in `free` for the next
+/// [`boxed`] on this thread (or frees it, as [`unboxed`] does). The value's drop may use this
+/// thread's caches, `free` included: the box is given only after.
+#[inline]
+pub(crate) fn drop_boxed<T: 'static>(free: &'static LocalKey<FreeBoxes<T>>, boxed: Box<T>) {
+    let raw = Box::into_raw(boxed);
+    // SAFETY: `raw` holds the live `T` its box just gave up, reachable from nowhere else; it
+    // is dropped once, here, and read as a `T` never again.
+    unsafe { raw.drop_in_place() };
+    // SAFETY: the same allocation, made for a `T`, whose layout `MaybeUninit<T>` shares.
+    give_box(free, unsafe { Box::from_raw(raw.cast::<MaybeUninit<T>>()) });
+}
+
 /// The box this thread freed last into `free`, if any (none once the cache is destroyed at
 /// the thread's exit).
 #[inline]
@@ -237,6 +250,33 @@ mod tests {
         (0..3).for_each(|_| drop(unboxed(&STRINGS, Box::new(String::new()))));
         assert_eq!(kept(), 2, "two kept, the third given back");
         drop(second);
+    }
+
+    const_thread_local! {
+        static COUNTED: FreeBoxes<std::rc::Rc<()>> = FreeBoxes::new(1);
+    }
+
+    #[test]
+    fn a_value_dropped_in_its_box_leaves_the_box_for_the_next_one() {
+        let token = std::rc::Rc::new(());
+        let first = boxed(&COUNTED, std::rc::Rc::clone(&token));
+        let addr = std::ptr::from_ref(&*first).cast::<u8>();
+        drop_boxed(&COUNTED, first);
+        assert_eq!(std::rc::Rc::strong_count(&token), 1, "dropped, once");
+        let second = boxed(&COUNTED, std::rc::Rc::clone(&token));
+        assert_eq!(
+            std::ptr::from_ref(&*second).cast::<u8>(),
+            addr,
+            "the same box"
+        );
+        drop_boxed(&COUNTED, second);
+        drop_boxed(&COUNTED, Box::new(std::rc::Rc::clone(&token)));
+        assert_eq!(
+            std::rc::Rc::strong_count(&token),
+            1,
+            "the one past the bound, freed"
+        );
+        assert_eq!(COUNTED.with(|free| free.boxes.borrow().len()), 1);
     }
 
     #[test]

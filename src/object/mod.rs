@@ -38,7 +38,7 @@ use std::borrow::Cow;
 use std::mem;
 use std::ptr::{self, NonNull};
 
-pub(crate) use blocks::{boxed, copy_bytes, unboxed, FreeBoxes};
+pub(crate) use blocks::{boxed, copy_bytes, drop_boxed, unboxed, FreeBoxes};
 pub use buffer::Buffer;
 pub(crate) use buffer::{PinnedExport, ReceivedView};
 pub(crate) use cell::OwnerCell;
