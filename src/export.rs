@@ -187,18 +187,34 @@ impl Joined for GiveBack {
     }
 }
 
-/// Objects whose entries went with their last reference: their strong references are given
-/// back when this is dropped, with the table's mutex let go.
-struct Freed(SmallVec<[ObjPtr; 64]>);
+/// What [`Exports::start_release`] did with a reference.
+enum Started {
+    /// Marked pending: its release goes on to the origin.
+    GiveBack,
+    /// Nothing to give back; it was the last reference out if this holds the anchor, which
+    /// the caller drops last (INV-OWNER-OUTLIVES).
+    Ended(Option<Arc<InterpState>>),
+}
+
+/// What goes when a run of give-backs ends, the table's mutex let go: the strong references
+/// of the objects whose entries went with their last reference, then the anchor if the last
+/// reference out came back.
+struct Freed {
+    objects: SmallVec<[ObjPtr; 64]>,
+    anchor: Option<Arc<InterpState>>,
+}
 
 impl Drop for Freed {
     fn drop(&mut self) {
-        for object in self.0.drain(..) {
+        for object in self.objects.drain(..) {
             // SAFETY: made only by `finish_releases`, which runs while the thread holds the
             // origin (INV-RELEASE-IN-OWNER); each entry's one strong reference is given back
             // once, when its last origin reference goes (INV-EXPORT-COUNTED).
             unsafe { object.decref() };
         }
+        // Never the last `Arc`: the thread holding the origin holds one of its own
+        // (INV-OWNER-OUTLIVES).
+        drop(self.anchor.take());
     }
 }
 
@@ -213,6 +229,12 @@ struct Table {
     /// Set when the interpreter is destroyed under the `Invalidate` policy: every entry was
     /// released then, and every later operation on an origin reference does nothing.
     invalidated: bool,
+    /// Origin references out (dead and invalidated ones too): each [`OriginRef`]'s count,
+    /// added when it is made and taken away when it ends (INV-OWNER-OUTLIVES).
+    out: usize,
+    /// The interpreter's state, held while `out` is not zero: what keeps it alive for the
+    /// references, which hold no `Arc` of their own (INV-OWNER-OUTLIVES).
+    anchor: Option<Arc<InterpState>>,
 }
 
 impl Table {
@@ -220,6 +242,37 @@ impl Table {
     /// `key` is a dead reference.
     fn ignores(&self, key: &ObjectRef) -> bool {
         self.invalidated || key.serial == DEAD_SERIAL
+    }
+
+    /// Counts a new origin reference out; the first anchors `state`, this table's
+    /// interpreter (INV-OWNER-OUTLIVES).
+    fn reference_out(&mut self, state: &Arc<InterpState>) {
+        if self.out == 0 {
+            self.anchor = Some(Arc::clone(state));
+        }
+        self.out += 1;
+    }
+
+    /// Counts another reference out beside one that is out already (so the state is
+    /// anchored).
+    fn another_out(&mut self) {
+        assert!(self.out > 0, "a reference is out (INV-OWNER-OUTLIVES)");
+        self.out += 1;
+    }
+
+    /// Counts `count` references back. After the last, the anchor is given to the caller,
+    /// to drop once this table is no longer borrowed (INV-OWNER-OUTLIVES).
+    #[must_use]
+    fn back(&mut self, count: usize) -> Option<Arc<InterpState>> {
+        self.out = self
+            .out
+            .checked_sub(count)
+            .expect("every reference back was out (INV-OWNER-OUTLIVES)");
+        if self.out == 0 {
+            self.anchor.take()
+        } else {
+            None
+        }
     }
 }
 
@@ -302,9 +355,11 @@ impl Exports {
         let runtime = obj.token().runtime().id();
         let mut table = self.table.lock();
         let addr = obj.ptr().addr();
+        table.reference_out(obj.token().interp());
         if table.closed {
             // A pending call of the final drain exports after the destroy began: nothing is
-            // recorded, pinned or counted, so nothing can leak and `Refuse` is not bypassed;
+            // recorded or pinned, and the ledger counts nothing (only `out` does, so that the
+            // state outlives the reference), so nothing can leak and `Refuse` is not bypassed;
             // the reference names no entry, and every use of it fails validation
             // (INV-EXPORTS-CLOSED, INV-OWNER-DEATH).
             return ObjectRef {
@@ -368,6 +423,8 @@ impl Exports {
         entry.shift(Count::Refs, 1, origin);
         entry.shift(Count::Role(role), 1, origin);
         entry.check_ledger(origin);
+        // An entry has a reference out, so the state is anchored.
+        table.another_out();
         self.counters.bump(Event::OriginRefsTaken);
         Ok(())
     }
@@ -377,6 +434,7 @@ impl Exports {
     /// references come back). Nothing to count for a dead reference.
     pub(crate) fn duplicate(&self, key: &ObjectRef, role: Role) {
         let mut table = self.table.lock();
+        table.another_out();
         if table.ignores(key) {
             return;
         }
@@ -413,18 +471,18 @@ impl Exports {
     }
 
     /// Marks a reference as on its way back (its holder is gone; the release is queued or
-    /// about to run).
-    /// False if there is nothing to give back (the table was invalidated).
+    /// about to run). [`Started::Ended`] if there is nothing to give back (a dead reference,
+    /// an invalidated table): the reference ends here.
     fn start_release(
         &self,
         key: &ObjectRef,
         role: Role,
         count: usize,
         holder: Option<InterpId>,
-    ) -> bool {
+    ) -> Started {
         let mut table = self.table.lock();
         if table.ignores(key) {
-            return false;
+            return Started::Ended(table.back(count));
         }
         let origin = InterpId::new(key.origin);
         let entry = entry_mut(&mut table, key);
@@ -435,7 +493,7 @@ impl Exports {
         }
         entry.shift(Count::Pending, by, origin);
         entry.check_ledger(origin);
-        true
+        Started::GiveBack
     }
 
     /// Gives origin references back, all in one critical section. Runs in the origin
@@ -443,9 +501,14 @@ impl Exports {
     /// reference, after the table's mutex is let go.
     fn finish_releases(&self, releases: impl Iterator<Item = GiveBack>) {
         // Declared first, so dropped last: after the guard, also when a miscount unwinds.
-        let mut freed = Freed(SmallVec::new());
+        let mut freed = Freed {
+            objects: SmallVec::new(),
+            anchor: None,
+        };
         let mut table = self.table.lock();
         if table.invalidated {
+            let count = releases.map(|release| release.count).sum();
+            freed.anchor = table.back(count);
             return;
         }
         let mut released = 0;
@@ -461,12 +524,14 @@ impl Exports {
             entry.shift(Count::Pending, -by, origin);
             entry.shift(Count::Refs, -by, origin);
             entry.check_ledger(origin);
-            released += count as u64;
+            released += count;
             if entry.refs == 0 {
-                freed.0.push(slot.remove().object);
+                freed.objects.push(slot.remove().object);
             }
         }
-        self.counters.add(Event::OriginRefsReleased, released);
+        freed.anchor = table.back(released);
+        self.counters
+            .add(Event::OriginRefsReleased, released as u64);
     }
 
     /// The exports outstanding, by serial.
@@ -658,6 +723,16 @@ mod tests {
         rt.enter(s, |tok| {
             let list = tok.list(&[]);
             let exports = Exports::of(tok.interp());
+            // The references below are bare keys, which no `OriginRef` ends: as the slip
+            // unwinds, the anchor they keep is let go (else the state would keep itself).
+            struct LetGo<'a>(&'a Exports);
+            impl Drop for LetGo<'_> {
+                fn drop(&mut self) {
+                    let anchor = self.0.table.lock().anchor.take();
+                    drop(anchor);
+                }
+            }
+            let _let_go = LetGo(exports);
             let key = exports.export(&list, Role::InFlight);
             exports.to_proxy(&key, 1, r1).unwrap();
             exports.export(&list, Role::InFlight);
@@ -685,5 +760,47 @@ mod tests {
             };
             exports.finish_releases(std::iter::once(release))
         });
+    }
+
+    // INV-OWNER-OUTLIVES: the references out keep their origin's state alive through one
+    // anchor, the table's, and take no count each; the last one back lets go of it.
+    #[test]
+    fn references_out_anchor_their_origin_once() {
+        let rt = Runtime::new();
+        let (s, r) = (rt.create().unwrap(), rt.create().unwrap());
+        let ch = rt.create_channel();
+        let state = rt.lookup(s).unwrap();
+        let counted = || Arc::strong_count(&state);
+        // Once entered, the thread's state cache holds a count of its own.
+        rt.enter(s, |_| ()).unwrap();
+        let before = counted();
+        rt.enter(s, |tok| {
+            for _ in 0..3 {
+                ch.send(tok, crate::Outgoing::object(&tok.list(&[])))
+                    .unwrap();
+            }
+            let out = counted();
+            tok.switch(r, |tr| {
+                let proxies: Vec<_> = (0..3).map(|_| ch.recv(tr).unwrap()).collect();
+                assert_eq!(counted(), out, "receiving takes no count");
+                drop(proxies);
+            })
+            .unwrap();
+            assert_eq!(counted(), out - 1, "the last back let go of the anchor");
+        })
+        .unwrap();
+        assert_eq!(counted(), before);
+        rt.enter(s, |tok| {
+            let kept = crate::proxy::origin_ref_of(&tok.list(&[]), Role::InFlight);
+            let anchored = counted();
+            let more: Vec<_> = (0..3)
+                .map(|_| crate::proxy::origin_ref_of(&tok.list(&[]), Role::InFlight))
+                .collect();
+            assert_eq!(counted(), anchored, "three more references, no more counts");
+            drop((kept, more));
+            assert_eq!(counted(), anchored - 1);
+        })
+        .unwrap();
+        ch.destroy().unwrap();
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{hash_map, HashMap};
 
 use crate::counters::Event;
 use crate::error::{fail, Error, ErrorKind, Result};
-use crate::export::{Exports, OriginRef, Role};
+use crate::export::{OriginRef, Role};
 use crate::extensions::Extension;
 use crate::interp::{InterpId, InterpState};
 use crate::message::{ObjectRef, MESSAGE_LEN};
@@ -177,9 +177,7 @@ pub(crate) fn origin_ref_of(obj: &Obj<'_>, role: Role) -> OriginRef {
     if let Some(proxy) = obj.as_remote() {
         return proxy.origin_ref.duplicate(role);
     }
-    let tok = obj.token();
-    let key = Exports::of(tok.interp()).export(obj, role);
-    OriginRef::adopt(key, role, Arc::clone(tok.interp()))
+    OriginRef::export(obj, role)
 }
 
 /// An origin reference arriving in `tok`'s interpreter: the object itself if this is its
@@ -461,8 +459,7 @@ impl Token<'_> {
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, e.message()))?;
         // An interpreter whose destroy has begun hands out no new references, whatever its
         // policy: decided under the export table's mutex (INV-EXPORTS-CLOSED).
-        Exports::of(&origin).validate_and_duplicate(&key, Role::InFlight)?;
-        let reference = OriginRef::adopt(key, Role::InFlight, origin);
+        let reference = OriginRef::resolve(&origin, key, Role::InFlight)?;
         materialize(self, reference)
     }
 }

@@ -39,7 +39,7 @@ pub(crate) fn release_in_owner(
     owner: &Arc<InterpState>,
     release: impl FnOnce(&InterpState) + Send + 'static,
 ) {
-    run_in_owner(rt, owner, Alone(release));
+    run_in_owner(rt, owner, Alone(release), false);
 }
 
 /// Releases that run together: those of one kind waiting in a batch for one owner, next to
@@ -52,12 +52,17 @@ pub(crate) trait Joined: Copy + Send + 'static {
 
 /// [`release_in_owner`] for a release that runs together with the others of its kind
 /// waiting beside it in this thread's batch.
+///
+/// `owner` (and `rt`, its handle) may be lent by what `release` gives back: an origin
+/// reference's state, which the last reference back lets go of (INV-OWNER-OUTLIVES). So
+/// every path that uses them after `release` may have run holds an `Arc` of its own: the
+/// direct and batched ones hold the owner (or have it suspended) already.
 pub(crate) fn release_joined_in_owner<J: Joined>(
     rt: &Runtime,
     owner: &Arc<InterpState>,
     release: J,
 ) {
-    run_in_owner(rt, owner, Together(release));
+    run_in_owner(rt, owner, Together(release), true);
 }
 
 /// What [`run_in_owner`] runs: a closure alone, or a [`Joined`] release.
@@ -91,15 +96,26 @@ impl<J: Joined> Release for Together<J> {
     }
 }
 
-fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release) {
+/// `lent`: `owner` may go when `release` has run, so the paths that use it after that
+/// hold an `Arc` of their own ([`release_joined_in_owner`]).
+fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, lent: bool) {
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
+        // The thread holds the owner, through an `Arc` of its entry.
         release.run(owner);
         counters.bump(Event::ReleasesDirect);
         return;
     }
+    // Any path but the batch's holds its own `Arc` of a lent owner.
+    let hold = |owner: &Arc<InterpState>| lent.then(|| Arc::clone(owner));
     if owner.lock.is_destroyed() {
-        release_late(rt, owner, Box::new(move |tok| release.run(tok.interp())));
+        let held = hold(owner);
+        let owner = held.as_ref().unwrap_or(owner);
+        release_late(
+            &owner.rt,
+            owner,
+            Box::new(move |tok| release.run(tok.interp())),
+        );
         return;
     }
     let config = rt.config();
@@ -110,7 +126,9 @@ fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release) {
                 Ok(Kept::UntilTaken(waiting)) => {
                     counters.bump(Event::ReleasesBatched);
                     if waiting >= BATCH_LIMIT {
-                        flush(rt, owner, config.release);
+                        let held = hold(owner);
+                        let owner = held.as_ref().unwrap_or(owner);
+                        flush(&owner.rt, owner, config.release);
                     }
                     return;
                 }
@@ -128,6 +146,9 @@ fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release) {
         }
         _ => release,
     };
+    let held = hold(owner);
+    let owner = held.as_ref().unwrap_or(owner);
+    let rt = &owner.rt;
     match config.release {
         ReleaseStrategy::Switch => switch_into(rt, owner, move |tok| release.run(tok.interp())),
         ReleaseStrategy::Deferred => defer(rt, owner, release, config.deferred_limit),

@@ -1,11 +1,14 @@
 //! [`OriginRef`]: one origin reference to an entry of an export table, owned, bound to no
 //! interpreter, and given back in the origin when dropped.
 
-use super::{Exports, GiveBack, Role};
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+
+use super::{Exports, GiveBack, Role, Started};
 use crate::error::Result;
 use crate::interp::{InterpId, InterpState};
 use crate::message::ObjectRef;
-use crate::object::ObjPtr;
+use crate::object::{Obj, ObjPtr};
 use crate::release::release_joined_in_owner;
 use crate::runtime::Runtime;
 use crate::sync::Arc;
@@ -22,18 +25,62 @@ pub(crate) struct OriginRef {
     /// the surplus references of identity-cache hits. They go back in one release that
     /// carries the count (INV-IDENTITY-ONE).
     count: usize,
-    origin: Arc<InterpState>,
+    origin: Anchored,
+}
+
+/// The origin's state, through an `Arc` that holds no count of its own: while a reference
+/// is out, the origin's export table holds one (its anchor), so a reference made or ended
+/// takes no read-modify-write on the state's count (INV-OWNER-OUTLIVES).
+struct Anchored(ManuallyDrop<Arc<InterpState>>);
+
+impl Anchored {
+    /// # Safety
+    /// `state`'s export table has counted a reference out that this handle does not outlive
+    /// (`Table::reference_out`), so its anchor keeps the state alive while it is used.
+    unsafe fn new(state: &Arc<InterpState>) -> Self {
+        // SAFETY: a bitwise copy of the `Arc`, never dropped (so the count it does not hold
+        // is never given back); it points at a state kept alive by the anchor (the
+        // caller's contract).
+        Anchored(ManuallyDrop::new(unsafe { std::ptr::read(state) }))
+    }
+}
+
+impl Deref for Anchored {
+    type Target = Arc<InterpState>;
+
+    fn deref(&self) -> &Arc<InterpState> {
+        &self.0
+    }
 }
 
 impl OriginRef {
-    /// Wraps a reference just added to `origin`'s table (by `export` or `duplicate`).
-    pub(crate) fn adopt(key: ObjectRef, role: Role, origin: Arc<InterpState>) -> Self {
+    /// A new origin reference to `obj`, in `obj`'s interpreter (its token proves it held).
+    pub(crate) fn export(obj: &Obj<'_>, role: Role) -> OriginRef {
+        let state = obj.token().interp();
+        let key = Exports::of(state).export(obj, role);
+        // SAFETY: `export` counted the reference out, in every case (INV-OWNER-OUTLIVES).
+        unsafe { OriginRef::adopt(key, role, state) }
+    }
+
+    /// A new origin reference to what `key` names in `origin`, if its table has it exactly
+    /// and is not closed (for object-pointer bytes, which carry none of their own).
+    pub(crate) fn resolve(origin: &Arc<InterpState>, key: ObjectRef, role: Role) -> Result<Self> {
+        Exports::of(origin).validate_and_duplicate(&key, role)?;
+        // SAFETY: counted out just now (INV-OWNER-OUTLIVES).
+        Ok(unsafe { OriginRef::adopt(key, role, origin) })
+    }
+
+    /// # Safety
+    /// The reference was just counted out in `origin`'s table.
+    unsafe fn adopt(key: ObjectRef, role: Role, origin: &Arc<InterpState>) -> Self {
         OriginRef {
             key,
             role,
             holder: None,
             count: 1,
-            origin,
+            // SAFETY: the reference this value holds is counted out until it ends, in this
+            // value's drop (the caller's contract).
+            origin: unsafe { Anchored::new(origin) },
         }
     }
 
@@ -41,6 +88,7 @@ impl OriginRef {
         &self.key
     }
 
+    /// The origin's state, alive while this reference is (INV-OWNER-OUTLIVES).
     pub(crate) fn origin(&self) -> &Arc<InterpState> {
         &self.origin
     }
@@ -53,7 +101,8 @@ impl OriginRef {
     /// A second reference to the same object, in `role`.
     pub(crate) fn duplicate(&self, role: Role) -> OriginRef {
         Exports::of(&self.origin).duplicate(&self.key, role);
-        OriginRef::adopt(self.key, role, Arc::clone(&self.origin))
+        // SAFETY: `duplicate` counted it out, beside this one.
+        unsafe { OriginRef::adopt(self.key, role, &self.origin) }
     }
 
     /// Gives up this value's references without releasing them, for a holder that takes
@@ -88,15 +137,21 @@ impl OriginRef {
 impl Drop for OriginRef {
     fn drop(&mut self) {
         let count = self.count;
-        if count == 0
-            || !Exports::of(&self.origin).start_release(&self.key, self.role, count, self.holder)
-        {
+        if count == 0 {
             return;
         }
-        let release = GiveBack {
-            key: self.key,
-            count,
-        };
-        release_joined_in_owner(&self.origin.rt, &self.origin, release);
+        match Exports::of(&self.origin).start_release(&self.key, self.role, count, self.holder) {
+            // Still out, as pending, until the give-back has run in the origin: the state
+            // stays anchored meanwhile.
+            Started::GiveBack => {
+                let release = GiveBack {
+                    key: self.key,
+                    count,
+                };
+                release_joined_in_owner(&self.origin.rt, &self.origin, release);
+            }
+            // The state is not used after this: it may go with the anchor.
+            Started::Ended(anchor) => drop(anchor),
+        }
     }
 }
