@@ -791,10 +791,10 @@ mod tests {
         .unwrap();
         assert_eq!(counted(), before);
         rt.enter(s, |tok| {
-            let kept = crate::proxy::origin_ref_of(&tok.list(&[]), Role::InFlight);
+            let kept = OriginRef::export(&tok.list(&[]), Role::InFlight);
             let anchored = counted();
             let more: Vec<_> = (0..3)
-                .map(|_| crate::proxy::origin_ref_of(&tok.list(&[]), Role::InFlight))
+                .map(|_| OriginRef::export(&tok.list(&[]), Role::InFlight))
                 .collect();
             assert_eq!(counted(), anchored, "three more references, no more counts");
             drop((kept, more));
