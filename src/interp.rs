@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 use crate::counters::LiveCounters;
@@ -484,6 +485,42 @@ impl Inbox {
     pub(crate) fn oldest_age(&self) -> Option<Duration> {
         let state = self.state.lock();
         state.calls.front().map(|q| q.since.elapsed())
+    }
+}
+
+/// An interpreter's state through an `Arc` that holds no count of its own: an anchor keeps
+/// the state alive while the handle is used (an export table's for origin references, a
+/// count set aside by the first pin out for pins), so a handle made or ended takes no
+/// read-modify-write on the state's count (INV-OWNER-OUTLIVES).
+pub(crate) struct Anchored(ManuallyDrop<Arc<InterpState>>);
+
+impl Anchored {
+    /// # Safety
+    /// An anchor keeps `state` alive for as long as this handle is used.
+    pub(crate) unsafe fn new(state: &Arc<InterpState>) -> Self {
+        // SAFETY: a bitwise copy of the `Arc`, never dropped as one (so the count it does not
+        // hold is never given back, except by `let_go`); the anchor keeps the state alive
+        // (the caller's contract).
+        Anchored(ManuallyDrop::new(unsafe { std::ptr::read(state) }))
+    }
+
+    /// Gives back the count set aside as the anchor: the state may go once nothing else
+    /// holds it.
+    ///
+    /// # Safety
+    /// The caller ends the anchor this handle was made under, which holds that count; the
+    /// state is not used through a lent handle after this unless an `Arc` of the user's own
+    /// holds it.
+    pub(crate) unsafe fn let_go(self) {
+        drop(ManuallyDrop::into_inner(self.0));
+    }
+}
+
+impl std::ops::Deref for Anchored {
+    type Target = Arc<InterpState>;
+
+    fn deref(&self) -> &Arc<InterpState> {
+        &self.0
     }
 }
 

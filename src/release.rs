@@ -34,12 +34,17 @@ const BATCH_LIMIT: usize = if cfg!(loom) { 2 } else { 64 };
 /// `release` touches only objects of `owner`, so it must run while the thread holds it; it
 /// is handed `owner`'s state by whichever entry runs it, so it need not keep an `Arc` of its
 /// own, and it is boxed only when it has to wait in the owner's inbox.
+///
+/// `owner` may be lent by what `release` gives back: a pin's or an origin reference's state,
+/// whose anchor the last one back lets go of (INV-OWNER-OUTLIVES). So every path that uses
+/// the state after `release` may have run holds an `Arc` of its own (the direct and batched
+/// ones hold the owner, or have it suspended, already), and no argument borrows the state
+/// itself: its runtime handle is reached through `owner`.
 pub(crate) fn release_in_owner(
-    rt: &Runtime,
     owner: &Arc<InterpState>,
     release: impl FnOnce(&InterpState) + Send + 'static,
 ) {
-    run_in_owner(rt, owner, Alone(release), false);
+    run_in_owner(owner, Alone(release));
 }
 
 /// Releases that run together: those of one kind waiting in a batch for one owner, next to
@@ -52,17 +57,8 @@ pub(crate) trait Joined: Copy + Send + 'static {
 
 /// [`release_in_owner`] for a release that runs together with the others of its kind
 /// waiting beside it in this thread's batch.
-///
-/// `owner` (and `rt`, its handle) may be lent by what `release` gives back: an origin
-/// reference's state, which the last reference back lets go of (INV-OWNER-OUTLIVES). So
-/// every path that uses them after `release` may have run holds an `Arc` of its own: the
-/// direct and batched ones hold the owner (or have it suspended) already.
-pub(crate) fn release_joined_in_owner<J: Joined>(
-    rt: &Runtime,
-    owner: &Arc<InterpState>,
-    release: J,
-) {
-    run_in_owner(rt, owner, Together(release), true);
+pub(crate) fn release_joined_in_owner<J: Joined>(owner: &Arc<InterpState>, release: J) {
+    run_in_owner(owner, Together(release));
 }
 
 /// What [`run_in_owner`] runs: a closure alone, or a [`Joined`] release.
@@ -96,9 +92,8 @@ impl<J: Joined> Release for Together<J> {
     }
 }
 
-/// `lent`: `owner` may go when `release` has run, so the paths that use it after that
-/// hold an `Arc` of their own ([`release_joined_in_owner`]).
-fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, lent: bool) {
+fn run_in_owner(owner: &Arc<InterpState>, release: impl Release) {
+    let rt = &owner.rt;
     let counters = rt.counters_live();
     if ptr::eq(current(), Arc::as_ptr(owner)) {
         // The thread holds the owner, through an `Arc` of its entry.
@@ -106,11 +101,9 @@ fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, l
         counters.bump(Event::ReleasesDirect);
         return;
     }
-    // Any path but the batch's holds its own `Arc` of a lent owner.
-    let hold = |owner: &Arc<InterpState>| lent.then(|| Arc::clone(owner));
     if owner.lock.is_destroyed() {
-        let held = hold(owner);
-        let owner = held.as_ref().unwrap_or(owner);
+        // Any path but the batch's holds its own `Arc` of a lent owner.
+        let owner = &Arc::clone(owner);
         release_late(
             &owner.rt,
             owner,
@@ -126,8 +119,7 @@ fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, l
                 Ok(Kept::UntilTaken(waiting)) => {
                     counters.bump(Event::ReleasesBatched);
                     if waiting >= BATCH_LIMIT {
-                        let held = hold(owner);
-                        let owner = held.as_ref().unwrap_or(owner);
+                        let owner = &Arc::clone(owner);
                         flush(&owner.rt, owner, config.release);
                     }
                     return;
@@ -146,8 +138,7 @@ fn run_in_owner(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, l
         }
         _ => release,
     };
-    let held = hold(owner);
-    let owner = held.as_ref().unwrap_or(owner);
+    let owner = &Arc::clone(owner);
     let rt = &owner.rt;
     match config.release {
         ReleaseStrategy::Switch => switch_into(rt, owner, move |tok| release.run(tok.interp())),

@@ -1,12 +1,9 @@
 //! [`OriginRef`]: one origin reference to an entry of an export table, owned, bound to no
 //! interpreter, and given back in the origin when dropped.
 
-use std::mem::ManuallyDrop;
-use std::ops::Deref;
-
 use super::{Exports, GiveBack, Role, Started};
 use crate::error::Result;
-use crate::interp::{InterpId, InterpState};
+use crate::interp::{Anchored, InterpId, InterpState};
 use crate::message::ObjectRef;
 use crate::object::{Obj, ObjPtr};
 use crate::release::release_joined_in_owner;
@@ -26,31 +23,6 @@ pub(crate) struct OriginRef {
     /// carries the count (INV-IDENTITY-ONE).
     count: usize,
     origin: Anchored,
-}
-
-/// The origin's state, through an `Arc` that holds no count of its own: while a reference
-/// is out, the origin's export table holds one (its anchor), so a reference made or ended
-/// takes no read-modify-write on the state's count (INV-OWNER-OUTLIVES).
-struct Anchored(ManuallyDrop<Arc<InterpState>>);
-
-impl Anchored {
-    /// # Safety
-    /// `state`'s export table has counted a reference out that this handle does not outlive
-    /// (`Table::reference_out`), so its anchor keeps the state alive while it is used.
-    unsafe fn new(state: &Arc<InterpState>) -> Self {
-        // SAFETY: a bitwise copy of the `Arc`, never dropped (so the count it does not hold
-        // is never given back); it points at a state kept alive by the anchor (the
-        // caller's contract).
-        Anchored(ManuallyDrop::new(unsafe { std::ptr::read(state) }))
-    }
-}
-
-impl Deref for Anchored {
-    type Target = Arc<InterpState>;
-
-    fn deref(&self) -> &Arc<InterpState> {
-        &self.0
-    }
 }
 
 impl OriginRef {
@@ -148,7 +120,7 @@ impl Drop for OriginRef {
                     key: self.key,
                     count,
                 };
-                release_joined_in_owner(&self.origin.rt, &self.origin, release);
+                release_joined_in_owner(&self.origin, release);
             }
             // The state is not used after this: it may go with the anchor.
             Started::Ended(anchor) => drop(anchor),

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 use super::{Body, Forward, Obj, ObjPtr, OwnerCell, ToOwner, ViewBody};
 use crate::counters::Event;
 use crate::error::{fail, ErrorKind, Result};
-use crate::interp::{InterpId, InterpState};
+use crate::interp::{Anchored, InterpId, InterpState};
 use crate::release::release_in_owner;
 use crate::sync::{Arc, DataByte, Ordering};
 
@@ -167,19 +167,27 @@ impl<'t> Buffer<'t> {
             Bytes::Frozen(p) => (p, false),
             Bytes::Shared(p) => (p.cast::<u8>(), true),
         };
+        let state = tok.interp();
+        // No read-modify-write: every change of the count is made by a thread holding the
+        // owner (here `tok`; the release runs in the owner, INV-RELEASE-IN-OWNER), so the
+        // owner's lock orders them.
+        let pins = &state.pinned_exports;
+        let out = pins.load(Ordering::Relaxed);
+        if out == 0 {
+            // The anchor of every pin out: a count set aside, given back by the last release
+            // (INV-OWNER-OUTLIVES).
+            mem::forget(Arc::clone(state));
+        }
+        pins.store(out + 1, Ordering::Relaxed);
         let pinned = PinnedExport {
             source: self.source.ptr(),
             start,
             len: self.len,
             shared,
             readonly: self.readonly,
-            owner: Arc::clone(tok.interp()),
+            // SAFETY: counted out just above, so anchored until its release.
+            owner: unsafe { Anchored::new(state) },
         };
-        // No read-modify-write: every change of the count is made by a thread holding the
-        // owner (here `tok`; the release runs in the owner, INV-RELEASE-IN-OWNER), so the
-        // owner's lock orders them.
-        let pins = &pinned.owner.pinned_exports;
-        pins.store(pins.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         // The buffer's reference and export now belong to `pinned`.
         mem::forget(self);
         pinned
@@ -191,7 +199,7 @@ impl<'t> Buffer<'t> {
 /// and length of the bytes. Dropping it releases both in the owner, by the runtime's release
 /// strategy (INV-RELEASE-IN-OWNER). The bytes stay valid until then: the exporter cannot be
 /// freed or resized while the export is held (INV-BUF-NO-RESIZE), and the owner's state
-/// outlives it through the `Arc` (INV-OWNER-OUTLIVES).
+/// outlives it through the anchor of its pins (INV-OWNER-OUTLIVES).
 pub(crate) struct PinnedExport {
     source: ObjPtr,
     /// The first byte: of a `bytearray`'s atomics if `shared`, else of a `bytes`'s storage
@@ -200,7 +208,8 @@ pub(crate) struct PinnedExport {
     len: usize,
     shared: bool,
     readonly: bool,
-    owner: Arc<InterpState>,
+    /// Anchored while any pin of the owner is out (INV-OWNER-OUTLIVES).
+    owner: Anchored,
 }
 
 // SAFETY: the bytes are read-only (`bytes`) or atomics (`bytearray`), so any thread may
@@ -231,11 +240,13 @@ impl PinnedExport {
 
 impl Drop for PinnedExport {
     fn drop(&mut self) {
-        // The release is handed the owner's state by the entry that runs it, so it clones no
-        // `Arc` (two read-modify-writes per item).
+        // The release is handed the owner's state by the entry that runs it; it keeps only
+        // a lent handle, to end the anchor if it is the last pin back.
         // SAFETY: only the release below dereferences it, in the owner.
         let source = unsafe { ToOwner::new(self.source) };
-        release_in_owner(&self.owner.rt, &self.owner, move |owner| {
+        // SAFETY: used only by the release, which runs before the last pin's ends the anchor.
+        let anchor = unsafe { Anchored::new(&self.owner) };
+        release_in_owner(&self.owner, move |owner| {
             let source = source.into_inner();
             // SAFETY: the pin holds a strong reference to `source` until just below; release
             // functions run only while the thread holds the owner (INV-RELEASE-IN-OWNER),
@@ -247,7 +258,14 @@ impl Drop for PinnedExport {
             owner.counters.bump(Event::BuffersReleased);
             // As in `pin`: the thread holds the owner, so no read-modify-write.
             let pins = &owner.pinned_exports;
-            pins.store(pins.load(Ordering::Relaxed) - 1, Ordering::Release);
+            let out = pins.load(Ordering::Relaxed) - 1;
+            pins.store(out, Ordering::Release);
+            if out == 0 {
+                // SAFETY: the last pin back ends the anchor `pin` set aside. Not the state's
+                // last count: this thread holds the owner through an `Arc` of its own
+                // (`release_in_owner`), INV-OWNER-OUTLIVES.
+                unsafe { anchor.let_go() };
+            }
         });
     }
 }
@@ -655,4 +673,34 @@ pub(crate) unsafe fn release_export_on_free(root: ObjPtr) {
     owner.counters.bump(Event::BuffersReleased);
     // Released in its owner now that no cell is open (INV-RELEASE-SUSPEND).
     drop(pin);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sync::Arc;
+    use crate::Runtime;
+
+    // INV-OWNER-OUTLIVES: pins out keep their owner's state alive through one count set
+    // aside by the first, not one count each; the last one back gives it back.
+    #[test]
+    fn pins_out_anchor_their_owner_once() {
+        let rt = Runtime::new();
+        let s = rt.create().unwrap();
+        let state = rt.lookup(s).unwrap();
+        let counted = || Arc::strong_count(&state);
+        rt.enter(s, |tok| {
+            let data = tok.bytes(b"pinned");
+            let before = counted();
+            let first = data.get_buffer().unwrap().pin();
+            assert_eq!(counted(), before + 1, "the first pin sets a count aside");
+            let more: Vec<_> = (0..3).map(|_| data.get_buffer().unwrap().pin()).collect();
+            assert_eq!(counted(), before + 1, "three more pins, no more counts");
+            drop(more);
+            assert_eq!(counted(), before + 1, "one pin is still out");
+            drop(first);
+            assert_eq!(counted(), before, "the last back gave it back");
+            assert_eq!(state.pinned_exports.load(crate::sync::Ordering::Relaxed), 0);
+        })
+        .unwrap();
+    }
 }

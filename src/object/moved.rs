@@ -130,7 +130,7 @@ impl Drop for MovedGraph {
             root: self.root,
             members: std::mem::take(&mut self.members),
         };
-        release_in_owner(&self.from.rt, &self.from, move |from| {
+        release_in_owner(&self.from, move |from| {
             let graph = graph;
             for &member in &graph.members {
                 // SAFETY: only this release reaches the graph, and it runs in the sender
