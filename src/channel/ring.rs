@@ -31,6 +31,18 @@ struct Slot<T> {
 #[repr(align(64))]
 struct Position(AtomicU64);
 
+impl Position {
+    /// Moves the position from `at` to the next one, if no other thread has moved it since
+    /// it was read: the one compare-and-swap that makes this thread the position's one
+    /// writer (at the tail) or reader (at the head).
+    #[inline]
+    fn claim(&self, at: u64) -> bool {
+        self.0
+            .compare_exchange(at, at + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
 /// What a fast pop found.
 pub(crate) enum Pop<T> {
     /// The head item, taken.
@@ -137,12 +149,7 @@ impl<T> Ring<T> {
                 // Full (the slot's item of the previous lap is still there), or refused.
                 return Err(value);
             }
-            if self
-                .tail
-                .0
-                .compare_exchange(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
+            if !self.tail.claim(tail) {
                 spin_loop();
                 continue;
             }
@@ -185,12 +192,7 @@ impl<T> Ring<T> {
             if !admit() {
                 return Pop::Locked;
             }
-            if self
-                .head
-                .0
-                .compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
+            if !self.head.claim(head) {
                 spin_loop();
                 continue;
             }
