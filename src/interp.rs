@@ -552,7 +552,7 @@ pub(crate) struct InterpState {
     /// Where to record who holds it, when the runtime traces.
     pub(crate) trace: Option<Arc<crate::trace::TraceSink>>,
     /// Its runtime, uncounted: what a pin, an origin reference or a moved graph of this
-    /// interpreter releases with, reached through the `Arc` of the state they hold anyway.
+    /// interpreter releases with, reached through the state they hold (or are lent) anyway.
     /// The registry holds the state and the state the runtime's memory: the cycle ends when
     /// the registry lets go of the state (destroy, or the runtime's finalization). Whatever
     /// else holds the state keeps that memory too: threads' state caches (until they enter

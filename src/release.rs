@@ -216,7 +216,7 @@ fn defer(rt: &Runtime, owner: &Arc<InterpState>, release: impl Release, limit: u
     }
 }
 
-/// Room for a batched release's closure, in words: a pinned export's release takes one, a
+/// Room for a batched release's closure, in words: a pinned export's release takes two, a
 /// moved graph's return four, an origin reference's give-back six.
 const WORDS: usize = 6;
 

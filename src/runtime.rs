@@ -300,7 +300,7 @@ impl Runtime {
 
     /// A handle that does not keep the runtime from finalizing: for interpreter states (which
     /// pinned exports, origin references and moved graphs waiting in the runtime's own
-    /// channels reach through their owner's `Arc`) and for `Channel` handles, none of which
+    /// channels reach through their owner's state) and for `Channel` handles, none of which
     /// should keep it alive forever.
     pub(crate) fn uncounted(&self) -> Runtime {
         Runtime {
